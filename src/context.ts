@@ -1,0 +1,151 @@
+/**
+ * The per-server context: everything a running server owns. There is no module-level
+ * state; tests start many servers in one process and nothing leaks between them.
+ */
+import type { EventEmitter } from "node:events";
+import type { Actor, AuditEntry, AuditInput, Workspace, WritePlan, Scope } from "./types.ts";
+
+export type TokenSource = "cli" | "env" | "file" | "generated";
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  token: string;
+  hostToken: string;
+  tokenSource: { client: TokenSource; host: TokenSource };
+  approval: { mode: "manual" | "auto"; timeoutMs: number };
+  workspaces: WorkspaceConfig[];
+  authorizedRoots: string[];
+  corsOrigins: string[];
+  readOnly: boolean;
+  opencode: { baseUrl?: string; directory?: string; username?: string; password?: string };
+  /** Path of server.json (may not exist). */
+  configPath: string;
+  configFileExists: boolean;
+  tokenStorePath: string;
+  dataDir: string;
+  inbox: { enabled: boolean; maxBytes: number };
+  outboxEnabled: boolean;
+  sandbox: { enabled: boolean; backend: "none" | "docker" | "container" };
+  toyUi: boolean;
+  /** OPENCODE_ROUTER_HEALTH_PORT, when set. */
+  routerHealthPort?: number;
+  logFormat: "pretty" | "json";
+  verbose: boolean;
+  tls?: { cert: string; key: string };
+  /** The user's home folder (HOME), for global OpenCode config, skills and commands. */
+  homeDir: string;
+}
+
+export interface WorkspaceConfig {
+  path: string;
+  name?: string;
+  workspaceType?: "local" | "remote";
+  baseUrl?: string;
+  directory?: string;
+  opencodeUsername?: string;
+  opencodePassword?: string;
+}
+
+export interface Logger {
+  debug(msg: string, attrs?: Record<string, unknown>): void;
+  info(msg: string, attrs?: Record<string, unknown>): void;
+  warn(msg: string, attrs?: Record<string, unknown>): void;
+  error(msg: string, attrs?: Record<string, unknown>): void;
+}
+
+export interface WorkspaceRegistry {
+  list(): Workspace[];
+  /** The active (first) workspace, or undefined when there is none. */
+  active(): Workspace | undefined;
+  get(id: string): Workspace | undefined;
+  /** Throws 404 workspace_not_found / 403 workspace_unauthorized. */
+  resolve(id: string): Workspace;
+  activate(id: string): Workspace;
+  remove(id: string): boolean;
+}
+
+export interface TokenRecord {
+  id: string;
+  hash: string;
+  scope: Scope;
+  createdAt: number;
+  label?: string;
+  expiresAt?: number;
+}
+
+export interface TokenStore {
+  list(): TokenRecord[];
+  /** Scoped token lookup by secret (constant-time hash compare); expired → undefined. */
+  lookup(secret: string): TokenRecord | undefined;
+  mint(input: { scope: Scope; label?: string; ttlSeconds?: number }): Promise<{ record: TokenRecord; token: string }>;
+  revoke(id: string): Promise<TokenRecord | undefined>;
+}
+
+export type ApprovalResult = "allowed" | "denied" | "timeout" | "cancelled";
+
+export interface PendingApproval {
+  id: string;
+  workspaceId: string | null;
+  action: string;
+  summary: string;
+  paths: string[];
+  createdAt: number;
+  expiresAt: number;
+  actor: Actor;
+  change: unknown;
+  risk: string[];
+}
+
+export interface ApprovalGate {
+  /** Resolves when the host answers, the timeout passes, or `signal` aborts (cancelled). */
+  request(plan: WritePlan, actor: Actor, signal: AbortSignal): Promise<{ id: string; result: ApprovalResult; reason?: string }>;
+  list(): PendingApproval[];
+  reply(id: string, allow: boolean): boolean;
+  /** Resolves every pending approval as denied (reason "shutdown"). */
+  denyAll(reason: string): void;
+  /** approval.requested / approval.resolved feed (for SSE). Returns an unsubscribe function. */
+  subscribe(listener: (event: { type: "approval.requested"; item: PendingApproval } | { type: "approval.resolved"; id: string; result: ApprovalResult }) => void): () => void;
+}
+
+export interface AuditLog {
+  append(workspaceId: string, actor: Actor | { type: "system" }, input: AuditInput): Promise<AuditEntry>;
+  /** Newest first, reading only the tail of the file. */
+  tail(workspaceId: string, limit: number): Promise<AuditEntry[]>;
+  /** Timestamp of the newest entry, or null. */
+  lastTimestamp(workspaceId: string): Promise<number | null>;
+}
+
+/** Anything with resources to release when the server closes. */
+export interface Service {
+  close?(): void | Promise<void>;
+}
+
+/** Open SSE streams, capped in number, closable by token (revocation). */
+export interface StreamRegistry {
+  readonly size: number;
+  closeByToken(tokenHash: string): void;
+  closeAll(): void;
+}
+
+export interface ServerContext {
+  config: ServerConfig;
+  version: string;
+  startedAt: number;
+  log: Logger;
+  workspaces: WorkspaceRegistry;
+  tokens: TokenStore;
+  approvals: ApprovalGate;
+  audit: AuditLog;
+  streams: StreamRegistry;
+  /**
+   * Server-wide events: "token.revoked" (tokenHash), "workspace.removed" (workspaceId),
+   * "shutdown". Area modules listen here (e.g. file sessions end on revocation).
+   */
+  bus: EventEmitter;
+  /** A per-server singleton created on first use and closed with the server. */
+  service<T extends Service>(key: string, create: () => T): T;
+  /** The address after listen(), e.g. http://127.0.0.1:8787 */
+  url: string;
+  closing: boolean;
+}

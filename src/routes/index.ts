@@ -1,0 +1,27 @@
+/** Every route table of the server, in one list. The structural test walks this. */
+import type { RouteDef } from "../http/route.ts";
+import { routes as statusRoutes } from "./status.ts";
+import { routes as workspaceRoutes } from "./workspaces.ts";
+import { routes as tokenRoutes } from "./tokens.ts";
+import { routes as approvalRoutes } from "./approvals.ts";
+import { routes as workspaceConfigRoutes } from "./workspace-config.ts";
+import { routes as fileRoutes } from "./files.ts";
+import { routes as catalogRoutes } from "./catalog.ts";
+import { routes as proxyRoutes } from "./proxy.ts";
+import { routes as uiRoutes } from "./ui.ts";
+
+export { handleUpgrade } from "./proxy.ts";
+
+export function allRoutes(): RouteDef[] {
+  return [
+    ...statusRoutes,
+    ...workspaceRoutes,
+    ...tokenRoutes,
+    ...approvalRoutes,
+    ...workspaceConfigRoutes,
+    ...fileRoutes,
+    ...catalogRoutes,
+    ...proxyRoutes,
+    ...uiRoutes,
+  ];
+}
