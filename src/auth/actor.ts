@@ -1,0 +1,85 @@
+/**
+ * Who is calling: resolves the Bearer token or the host-token header into an Actor.
+ * Node keeps the first of duplicate Authorization headers; we never join them.
+ */
+import type { IncomingMessage } from "node:http";
+import { ApiError } from "../http/errors.ts";
+import { secretEquals, sha256Hex } from "./hash.ts";
+import { LIMITS } from "../limits.ts";
+import type { ServerContext } from "../context.ts";
+import type { Actor } from "../types.ts";
+
+/** `Bearer <token>`: scheme case-insensitive, exactly one space, no whitespace in the token. */
+const BEARER = /^bearer ([^\s]+)$/i;
+
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header !== "string") return undefined;
+  const m = BEARER.exec(header);
+  return m ? m[1] : undefined;
+}
+
+function clientId(req: IncomingMessage): string | undefined {
+  const raw = req.headers["x-openwork-client-id"];
+  if (typeof raw !== "string" || raw.length === 0 || raw.length > LIMITS.clientIdMaxChars) return undefined;
+  // Printable ASCII only; anything else is ignored rather than stored in the audit log.
+  return /^[\x20-\x7e]+$/.test(raw) ? raw : undefined;
+}
+
+/** Resolves a Bearer secret (client token or scoped token) into an actor, or undefined. */
+export function actorFromBearer(server: ServerContext, token: string, req: IncomingMessage): Actor | undefined {
+  let actor: Actor | undefined;
+  if (secretEquals(token, server.config.token)) {
+    actor = { type: "remote", scope: "collaborator", tokenHash: sha256Hex(token) };
+  } else {
+    const record = server.tokens.lookup(token);
+    if (record) actor = { type: "remote", scope: record.scope, tokenHash: record.hash };
+  }
+  const id = actor && clientId(req);
+  if (actor && id) actor.clientId = id;
+  return actor;
+}
+
+/** The host-token header, when present and valid. */
+export function hostActor(server: ServerContext, req: IncomingMessage): Actor | undefined {
+  const header = req.headers["x-openwork-host-token"];
+  if (typeof header !== "string" || header === "") return undefined;
+  if (!secretEquals(header, server.config.hostToken)) return undefined;
+  const actor: Actor = { type: "host", scope: "owner", tokenHash: sha256Hex(header) };
+  const id = clientId(req);
+  if (id) actor.clientId = id;
+  return actor;
+}
+
+const UNAUTHORIZED_HEADERS = { "WWW-Authenticate": "Bearer" };
+
+/** Client routes: a valid Bearer (the host header alone does not open them). */
+export function authenticateClient(server: ServerContext, req: IncomingMessage, queryToken?: string): Actor {
+  const token = bearerToken(req) ?? queryToken;
+  const actor = token === undefined ? undefined : actorFromBearer(server, token, req);
+  if (!actor) throw new ApiError(401, "unauthorized", "Invalid bearer token", undefined, UNAUTHORIZED_HEADERS);
+  return actor;
+}
+
+/** Host routes: the host-token header, or a Bearer whose scope is owner. */
+export function authenticateHost(server: ServerContext, req: IncomingMessage): Actor {
+  const host = hostActor(server, req);
+  if (host) return host;
+  const token = bearerToken(req);
+  const actor = token === undefined ? undefined : actorFromBearer(server, token, req);
+  if (actor && actor.scope === "owner") return actor;
+  throw new ApiError(401, "unauthorized", "Invalid host token", undefined, UNAUTHORIZED_HEADERS);
+}
+
+/**
+ * Authenticates a request for a route class. `allowQueryToken` is only for WebSocket upgrades,
+ * where browsers cannot set headers; the caller strips the parameter before forwarding.
+ */
+export function authenticate(
+  server: ServerContext,
+  req: IncomingMessage,
+  auth: "client" | "host",
+  options: { queryToken?: string } = {},
+): Actor {
+  return auth === "host" ? authenticateHost(server, req) : authenticateClient(server, req, options.queryToken);
+}

@@ -1,0 +1,661 @@
+/**
+ * Configuration: CLI flags > environment > server.json > defaults, resolved into one validated
+ * ServerConfig. Every problem is a `ConfigError` whose one-line message names its source (the
+ * flag, the variable, or the file with line/column) — the CLI prints it and exits 2, so the
+ * server never starts half-configured.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { ServerConfig, TokenSource, WorkspaceConfig } from "./context.ts";
+import { LIMITS } from "./limits.ts";
+
+/** A configuration problem; `message` is one line naming the source. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** The CLI flags of the server (shared by the help text and the host subcommands). */
+export const CLI_OPTIONS = {
+  config: { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+  token: { type: "string" },
+  "host-token": { type: "string" },
+  approval: { type: "string" },
+  "approval-timeout": { type: "string" },
+  workspace: { type: "string", multiple: true },
+  cors: { type: "string", multiple: true },
+  "read-only": { type: "boolean" },
+  "opencode-base-url": { type: "string" },
+  "opencode-directory": { type: "string" },
+  "opencode-username": { type: "string" },
+  "opencode-password": { type: "string" },
+  "data-dir": { type: "string" },
+  "log-format": { type: "string" },
+  verbose: { type: "boolean" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+} as const;
+
+export type CliValues = ReturnType<typeof parseCliArgs>;
+
+/** Strict parse of the server flags; an unknown flag or a missing value is a ConfigError. */
+export function parseCliArgs(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: CLI_OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError(`command line: ${describeParseArgsError(err)} (see --help)`);
+  }
+}
+
+/** Turns node:util parseArgs errors into one short line. */
+export function describeParseArgsError(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  const first = msg.split("\n")[0]!;
+  // Node appends advice about "--" to unknown-option messages; keep only the first sentence.
+  const m = /^(Unknown option '[^']*')/.exec(first);
+  return m ? m[1]! : first.replace(/\.$/, "");
+}
+
+export interface LoadConfigInput {
+  argv: string[];
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /**
+   * Host subcommands only need where the server is and its host token: skip the checks of
+   * workspace folders and TLS files, and do not generate tokens.
+   */
+  lenient?: boolean;
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+interface FileConfig {
+  path: string;
+  dir: string;
+  exists: boolean;
+  data: Record<string, Json>;
+}
+
+const TRUE = new Set(["1", "true", "yes", "on"]);
+const FALSE = new Set(["0", "false", "no", "off"]);
+
+/** Resolves the whole configuration. Throws ConfigError with a one-line message. */
+export async function loadConfig(input: LoadConfigInput): Promise<ServerConfig> {
+  const { argv, cwd } = input;
+  const env = input.env;
+  const cli = parseCliArgs(argv);
+  const homeDir = nonEmpty(env.HOME) ?? homedir();
+  const envStr = (name: string): string | undefined => nonEmpty(env[name]);
+
+  // --- config file -------------------------------------------------------------------------
+  const configPath = cli.config !== undefined
+    ? resolve(cwd, requireNonEmpty(cli.config, "--config"))
+    : envStr("OPENWORK_SERVER_CONFIG") !== undefined
+      ? resolve(cwd, envStr("OPENWORK_SERVER_CONFIG")!)
+      : join(homeDir, ".config", "openwork", "server.json");
+  const file = await readConfigFile(configPath, cli.config !== undefined ? "--config" : envStr("OPENWORK_SERVER_CONFIG") !== undefined ? "OPENWORK_SERVER_CONFIG" : undefined);
+  const fsrc = (key: string) => `server.json (${file.path}): "${key}"`;
+  const fget = (key: string): Json | undefined => (Object.hasOwn(file.data, key) ? file.data[key] : undefined);
+  const fstr = (key: string): string | undefined => {
+    const v = fget(key);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "string") throw new ConfigError(`${fsrc(key)} must be a string`);
+    return v;
+  };
+  const fobj = (key: string): Record<string, Json> | undefined => {
+    const v = fget(key);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "object" || Array.isArray(v)) throw new ConfigError(`${fsrc(key)} must be an object`);
+    return v;
+  };
+
+  // --- host / port -------------------------------------------------------------------------
+  const host = cli.host !== undefined ? requireNonEmpty(cli.host, "--host")
+    : envStr("OPENWORK_HOST") ?? fstr("host") ?? "127.0.0.1";
+  const port = cli.port !== undefined ? parsePort(cli.port, "--port")
+    : envStr("OPENWORK_PORT") !== undefined ? parsePort(envStr("OPENWORK_PORT")!, "OPENWORK_PORT")
+      : fget("port") !== undefined ? parsePort(fget("port"), fsrc("port"))
+        : 8787;
+
+  // --- tokens ------------------------------------------------------------------------------
+  const pickToken = (flag: string | undefined, flagName: string, envName: string, key: string): { value: string; source: TokenSource } => {
+    if (flag !== undefined) return { value: requireNonEmpty(flag, flagName), source: "cli" };
+    const e = envStr(envName);
+    if (e !== undefined) return { value: e, source: "env" };
+    const f = fstr(key);
+    if (f !== undefined) {
+      if (f.trim() === "") throw new ConfigError(`${fsrc(key)} must not be empty`);
+      return { value: f, source: "file" };
+    }
+    // 32 random bytes: a generated secret is as strong as a hash; printed once at startup.
+    return { value: input.lenient ? "" : randomBytes(32).toString("base64url"), source: "generated" };
+  };
+  const token = pickToken(cli.token, "--token", "OPENWORK_TOKEN", "token");
+  const hostToken = pickToken(cli["host-token"], "--host-token", "OPENWORK_HOST_TOKEN", "hostToken");
+
+  // --- approvals ---------------------------------------------------------------------------
+  const fapproval = fobj("approval");
+  const fapprovalGet = (k: string): Json | undefined => (fapproval && Object.hasOwn(fapproval, k) ? fapproval[k] : undefined);
+  const modeRaw: [unknown, string] | undefined = cli.approval !== undefined ? [cli.approval, "--approval"]
+    : envStr("OPENWORK_APPROVAL_MODE") !== undefined ? [envStr("OPENWORK_APPROVAL_MODE"), "OPENWORK_APPROVAL_MODE"]
+      : fapprovalGet("mode") !== undefined && fapprovalGet("mode") !== null ? [fapprovalGet("mode"), fsrc("approval.mode")]
+        : undefined;
+  const approvalMode = modeRaw ? parseEnum(modeRaw[0], modeRaw[1], ["manual", "auto"] as const) : "manual";
+  const timeoutRaw: [unknown, string] | undefined = cli["approval-timeout"] !== undefined ? [cli["approval-timeout"], "--approval-timeout"]
+    : envStr("OPENWORK_APPROVAL_TIMEOUT_MS") !== undefined ? [envStr("OPENWORK_APPROVAL_TIMEOUT_MS"), "OPENWORK_APPROVAL_TIMEOUT_MS"]
+      : fapprovalGet("timeoutMs") !== undefined && fapprovalGet("timeoutMs") !== null ? [fapprovalGet("timeoutMs"), fsrc("approval.timeoutMs")]
+        : undefined;
+  // setTimeout's maximum: a larger value would fire at once.
+  const timeoutMs = timeoutRaw ? parseInteger(timeoutRaw[0], timeoutRaw[1], 1, 2_147_483_647, "a timeout in milliseconds") : LIMITS.approvalTimeoutDefaultMs;
+
+  // --- workspaces --------------------------------------------------------------------------
+  const fileWorkspaces = parseFileWorkspaces(fget("workspaces"), file, fsrc);
+  let workspaces: Array<{ ws: WorkspaceConfig; source: string }>;
+  if (cli.workspace !== undefined && cli.workspace.length > 0) {
+    workspaces = cli.workspace.map((p) => ({ ws: { path: resolve(cwd, requireNonEmpty(p, "--workspace")) }, source: `--workspace ${p}` }));
+  } else if (envStr("OPENWORK_WORKSPACES") !== undefined) {
+    workspaces = parseEnvWorkspaces(envStr("OPENWORK_WORKSPACES")!, cwd);
+  } else {
+    workspaces = fileWorkspaces;
+  }
+  // A path given by flag/env that server.json also describes keeps the file's attributes.
+  if (workspaces !== fileWorkspaces) {
+    workspaces = workspaces.map((w) => {
+      const known = fileWorkspaces.find((f) => f.ws.path === w.ws.path);
+      return known ? { ws: { ...known.ws, ...w.ws }, source: w.source } : w;
+    });
+  }
+  const seen = new Set<string>();
+  workspaces = workspaces.filter((w) => (seen.has(w.ws.path) ? false : (seen.add(w.ws.path), true)));
+  if (!input.lenient) {
+    for (const { ws, source } of workspaces) {
+      // A remote workspace describes an engine elsewhere; its path need not exist here.
+      if (ws.workspaceType === "remote") continue;
+      checkDirectory(ws.path, source);
+    }
+  }
+
+  // --- authorized roots --------------------------------------------------------------------
+  const rootsRaw = fget("authorizedRoots");
+  let authorizedRoots: string[];
+  if (rootsRaw === undefined || rootsRaw === null) {
+    authorizedRoots = workspaces.map((w) => w.ws.path);
+  } else {
+    if (!Array.isArray(rootsRaw) || rootsRaw.some((r) => typeof r !== "string" || r.trim() === "")) {
+      throw new ConfigError(`${fsrc("authorizedRoots")} must be an array of paths`);
+    }
+    authorizedRoots = (rootsRaw as string[]).map((r) => resolve(file.dir, r));
+  }
+
+  // --- CORS --------------------------------------------------------------------------------
+  let corsOrigins: string[];
+  if (cli.cors !== undefined && cli.cors.length > 0) {
+    corsOrigins = cli.cors.flatMap((c) => splitList(c, ","));
+    if (corsOrigins.length === 0) throw new ConfigError(`--cors: expected "*" or a comma-separated list of origins`);
+  } else if (envStr("OPENWORK_CORS_ORIGINS") !== undefined) {
+    corsOrigins = splitList(envStr("OPENWORK_CORS_ORIGINS")!, ",");
+    if (corsOrigins.length === 0) throw new ConfigError(`OPENWORK_CORS_ORIGINS: expected "*" or a comma-separated list of origins`);
+  } else {
+    const v = fget("corsOrigins");
+    if (v === undefined || v === null) corsOrigins = ["*"];
+    else if (typeof v === "string") corsOrigins = splitList(v, ",");
+    else if (Array.isArray(v) && v.every((o) => typeof o === "string")) corsOrigins = (v as string[]).map((o) => o.trim()).filter(Boolean);
+    else throw new ConfigError(`${fsrc("corsOrigins")} must be an array of origins or "*"`);
+    if (corsOrigins.length === 0) corsOrigins = ["*"];
+  }
+  if (corsOrigins.includes("*")) corsOrigins = ["*"];
+
+  // --- read-only ---------------------------------------------------------------------------
+  const readOnly = cli["read-only"] === true ? true
+    : envStr("OPENWORK_READONLY") !== undefined ? parseBool(envStr("OPENWORK_READONLY")!, "OPENWORK_READONLY")
+      : fileBool(fget("readOnly"), fsrc("readOnly")) ?? false;
+
+  // --- OpenCode ----------------------------------------------------------------------------
+  const opencode: ServerConfig["opencode"] = {};
+  const baseUrl = cli["opencode-base-url"] !== undefined ? [cli["opencode-base-url"], "--opencode-base-url"] as const
+    : envStr("OPENWORK_OPENCODE_BASE_URL") !== undefined ? [envStr("OPENWORK_OPENCODE_BASE_URL")!, "OPENWORK_OPENCODE_BASE_URL"] as const
+      : undefined;
+  if (baseUrl) opencode.baseUrl = parseHttpUrl(baseUrl[0], baseUrl[1]);
+  const ocDir = cli["opencode-directory"] !== undefined ? requireNonEmpty(cli["opencode-directory"], "--opencode-directory")
+    : envStr("OPENWORK_OPENCODE_DIRECTORY");
+  if (ocDir !== undefined) opencode.directory = resolve(cwd, ocDir);
+  const ocUser = cli["opencode-username"] ?? envStr("OPENWORK_OPENCODE_USERNAME") ?? fstr("opencodeUsername");
+  if (ocUser !== undefined) opencode.username = ocUser;
+  const ocPass = cli["opencode-password"] ?? envStr("OPENWORK_OPENCODE_PASSWORD") ?? fstr("opencodePassword");
+  if (ocPass !== undefined) opencode.password = ocPass;
+
+  // --- paths -------------------------------------------------------------------------------
+  const tokenStorePath = envStr("OPENWORK_TOKEN_STORE") !== undefined
+    ? resolve(cwd, envStr("OPENWORK_TOKEN_STORE")!)
+    : join(dirname(configPath), "tokens.json");
+  const dataDir = cli["data-dir"] !== undefined ? resolve(cwd, requireNonEmpty(cli["data-dir"], "--data-dir"))
+    : envStr("OPENWORK_DATA_DIR") !== undefined ? resolve(cwd, envStr("OPENWORK_DATA_DIR")!)
+      : fstr("dataDir") !== undefined ? resolve(file.dir, fstr("dataDir")!)
+        : join(homeDir, ".openwork", "openwork-server");
+
+  // --- inbox / outbox / sandbox / UI / router ----------------------------------------------
+  const envBool = (name: string, dflt: boolean): boolean => {
+    const v = envStr(name);
+    return v === undefined ? dflt : parseBool(v, name);
+  };
+  const maxBytesRaw = envStr("OPENWORK_INBOX_MAX_BYTES");
+  const inboxMaxBytes = maxBytesRaw === undefined ? LIMITS.inboxDefaultMaxBytes
+    // Clamped, not refused: the cap protects the disk whatever the host asks for.
+    : Math.min(parseInteger(maxBytesRaw, "OPENWORK_INBOX_MAX_BYTES", 1, Number.MAX_SAFE_INTEGER, "a byte count"), LIMITS.inboxCapMaxBytes);
+  const backendRaw = (envStr("OPENWORK_SANDBOX_BACKEND") ?? "none").trim().toLowerCase();
+  const backend: ServerConfig["sandbox"]["backend"] = backendRaw === "docker" || backendRaw === "container" ? backendRaw : "none";
+  const sandboxEnabled = envBool("OPENWORK_SANDBOX_ENABLED", backend !== "none");
+  const routerPortRaw = envStr("OPENCODE_ROUTER_HEALTH_PORT");
+  const routerHealthPort = routerPortRaw === undefined ? undefined : parseInteger(routerPortRaw, "OPENCODE_ROUTER_HEALTH_PORT", 1, 65535, "a port (1-65535)");
+
+  // --- logs --------------------------------------------------------------------------------
+  const logFormat = cli["log-format"] !== undefined ? parseEnum(cli["log-format"], "--log-format", ["pretty", "json"] as const)
+    : envStr("OPENWORK_LOG_FORMAT") !== undefined ? parseEnum(envStr("OPENWORK_LOG_FORMAT"), "OPENWORK_LOG_FORMAT", ["pretty", "json"] as const)
+      : fget("logFormat") !== undefined && fget("logFormat") !== null ? parseEnum(fget("logFormat"), fsrc("logFormat"), ["pretty", "json"] as const)
+        : "pretty";
+
+  // --- TLS ---------------------------------------------------------------------------------
+  const ftls = fobj("tls");
+  const ftlsStr = (k: "cert" | "key"): string | undefined => {
+    const v = ftls && Object.hasOwn(ftls, k) ? ftls[k] : undefined;
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "string" || v.trim() === "") throw new ConfigError(`${fsrc(`tls.${k}`)} must be a file path`);
+    return v;
+  };
+  const tlsPick = (k: "cert" | "key"): { path: string; source: string } | undefined => {
+    const flag = k === "cert" ? cli["tls-cert"] : cli["tls-key"];
+    const envName = k === "cert" ? "OPENWORK_TLS_CERT" : "OPENWORK_TLS_KEY";
+    if (flag !== undefined) return { path: resolve(cwd, requireNonEmpty(flag, `--tls-${k}`)), source: `--tls-${k}` };
+    if (envStr(envName) !== undefined) return { path: resolve(cwd, envStr(envName)!), source: envName };
+    const f = ftlsStr(k);
+    return f === undefined ? undefined : { path: resolve(file.dir, f), source: fsrc(`tls.${k}`) };
+  };
+  const certPick = tlsPick("cert");
+  const keyPick = tlsPick("key");
+  let tls: ServerConfig["tls"];
+  if (certPick || keyPick) {
+    if (!certPick) throw new ConfigError(`${keyPick!.source}: a TLS key needs a certificate too (--tls-cert / OPENWORK_TLS_CERT / tls.cert)`);
+    if (!keyPick) throw new ConfigError(`${certPick.source}: a TLS certificate needs a key too (--tls-key / OPENWORK_TLS_KEY / tls.key)`);
+    tls = input.lenient ? { cert: "", key: "" } : { cert: readPem(certPick.path, certPick.source), key: readPem(keyPick.path, keyPick.source) };
+  }
+
+  const config: ServerConfig = {
+    host,
+    port,
+    token: token.value,
+    hostToken: hostToken.value,
+    tokenSource: { client: token.source, host: hostToken.source },
+    approval: { mode: approvalMode, timeoutMs },
+    workspaces: workspaces.map((w) => w.ws),
+    authorizedRoots,
+    corsOrigins,
+    readOnly,
+    opencode,
+    configPath,
+    configFileExists: file.exists,
+    tokenStorePath,
+    dataDir,
+    inbox: { enabled: envBool("OPENWORK_INBOX_ENABLED", true), maxBytes: inboxMaxBytes },
+    outboxEnabled: envBool("OPENWORK_OUTBOX_ENABLED", true),
+    sandbox: { enabled: sandboxEnabled, backend },
+    toyUi: envBool("OPENWORK_TOY_UI", true),
+    logFormat,
+    verbose: cli.verbose === true,
+    homeDir,
+  };
+  if (routerHealthPort !== undefined) config.routerHealthPort = routerHealthPort;
+  if (tls) config.tls = tls;
+  return config;
+}
+
+/** A copy of the configuration safe to print: secrets replaced, PEM bodies summarized. */
+export function maskedConfig(config: ServerConfig): Record<string, unknown> {
+  const mask = (v: string | undefined) => (v === undefined ? undefined : v === "" ? "" : "[redacted]");
+  const out: Record<string, unknown> = {
+    ...config,
+    token: mask(config.token),
+    hostToken: mask(config.hostToken),
+    opencode: { ...config.opencode, password: mask(config.opencode.password) },
+    workspaces: config.workspaces.map((w) => ({ ...w, opencodePassword: mask(w.opencodePassword) })),
+  };
+  if (config.tls) out.tls = { cert: `[PEM, ${config.tls.cert.length} chars]`, key: "[redacted]" };
+  return JSON.parse(JSON.stringify(out)) as Record<string, unknown>;
+}
+
+/**
+ * Removes the workspace `absPath` from server.json, keeping every other key as it was.
+ * Atomic (temp file + fsync + rename); the file's mode is kept. Returns false when the file
+ * does not exist or does not list the workspace.
+ */
+export async function removeWorkspaceFromConfigFile(configPath: string, absPath: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(configPath, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+  const data = parseConfigText(text, configPath);
+  const list = data.workspaces;
+  if (!Array.isArray(list)) return false;
+  const dir = dirname(configPath);
+  const target = resolve(absPath);
+  const kept = list.filter((entry) => {
+    const p = typeof entry === "string" ? entry
+      : entry && typeof entry === "object" && !Array.isArray(entry) && typeof entry.path === "string" ? entry.path
+        : undefined;
+    return p === undefined || resolve(dir, p) !== target;
+  });
+  if (kept.length === list.length) return false;
+  data.workspaces = kept;
+  const mode = (await stat(configPath)).mode & 0o777;
+  await writeAtomic(configPath, JSON.stringify(data, null, 2) + "\n", mode);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
+  const tmp = join(dirname(path), `.${Date.now()}-${randomBytes(6).toString("hex")}.tmp`);
+  const fh = await open(tmp, "wx", mode);
+  try {
+    await fh.writeFile(content, "utf8");
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  const dh = await open(dirname(path), "r").catch(() => undefined);
+  if (dh) {
+    await dh.sync().catch(() => {});
+    await dh.close().catch(() => {});
+  }
+}
+
+async function readConfigFile(path: string, namedBy: string | undefined): Promise<FileConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // The default location may be absent; a file the user named explicitly must exist.
+    if (code === "ENOENT" && namedBy === undefined) return { path, dir: dirname(path), exists: false, data: {} };
+    if (code === "ENOENT") throw new ConfigError(`${namedBy}: config file ${path} does not exist`);
+    if (code === "EISDIR") throw new ConfigError(`${namedBy ?? "config file"}: ${path} is a directory, not a JSON file`);
+    throw new ConfigError(`server.json (${path}): cannot be read (${code ?? String(err)})`);
+  }
+  return { path, dir: dirname(path), exists: true, data: parseConfigText(text, path) };
+}
+
+function parseConfigText(text: string, path: string): Record<string, Json> {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    const loc = locateJsonError(text);
+    const where = loc ? `line ${loc.line} column ${loc.column}` : "unknown position";
+    const what = loc?.message ?? (err instanceof Error ? err.message : "invalid JSON");
+    throw new ConfigError(`server.json (${path}) ${where}: invalid JSON: ${what}`);
+  }
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw new ConfigError(`server.json (${path}): must contain a JSON object`);
+  }
+  return data as Record<string, Json>;
+}
+
+/**
+ * Finds the first syntax error of a JSON text (JSON.parse's messages do not always carry a
+ * position). Returns 1-based line and column, or undefined when the text is valid.
+ */
+export function locateJsonError(text: string): { line: number; column: number; message: string } | undefined {
+  let i = 0;
+  const n = text.length;
+  class Stop extends Error {
+    constructor(public at: number, msg: string) {
+      super(msg);
+    }
+  }
+  const fail = (msg?: string): never => {
+    throw new Stop(i, msg ?? (i >= n ? "unexpected end of file" : `unexpected character ${JSON.stringify(text[i])}`));
+  };
+  const ws = () => {
+    while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++;
+  };
+  const str = () => {
+    i++; // opening quote
+    for (;;) {
+      if (i >= n) fail("unterminated string");
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c < 0x20) fail("control character in string");
+      if (c === 0x5c) {
+        i++;
+        const e = text[i];
+        if (e === "u") {
+          for (let k = 1; k <= 4; k++) if (!/[0-9a-fA-F]/.test(text[i + k] ?? "")) { i += k; fail("bad \\u escape"); }
+          i += 5;
+        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) i++;
+        else fail("bad escape");
+      } else i++;
+    }
+  };
+  const num = () => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    if (!m || m[0] === "" || m[0] === "-") fail();
+    i += m![0].length;
+  };
+  const value = (depth: number): void => {
+    if (depth > 512) fail("nested too deeply");
+    ws();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      ws();
+      if (text[i] === "}") { i++; return; }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail(text[i] === "}" ? "trailing comma" : "expected a double-quoted property name");
+        str();
+        ws();
+        if (text[i] !== ":") fail("expected ':'");
+        i++;
+        value(depth + 1);
+        ws();
+        if (text[i] === ",") { i++; continue; }
+        if (text[i] === "}") { i++; return; }
+        fail("expected ',' or '}'");
+      }
+    } else if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") { i++; return; }
+      for (;;) {
+        ws();
+        if (text[i] === "]") fail("trailing comma");
+        value(depth + 1);
+        ws();
+        if (text[i] === ",") { i++; continue; }
+        if (text[i] === "]") { i++; return; }
+        fail("expected ',' or ']'");
+      }
+    } else if (c === '"') str();
+    else if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) num();
+    else if (text.startsWith("true", i)) i += 4;
+    else if (text.startsWith("false", i)) i += 5;
+    else if (text.startsWith("null", i)) i += 4;
+    else fail();
+  };
+  try {
+    value(0);
+    ws();
+    if (i < n) fail();
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof Stop)) return undefined;
+    const before = text.slice(0, err.at);
+    const line = before.split("\n").length;
+    const column = err.at - (before.lastIndexOf("\n") + 1) + 1;
+    return { line, column, message: err.message };
+  }
+}
+
+function parseFileWorkspaces(raw: Json | undefined, file: FileConfig, fsrc: (k: string) => string): Array<{ ws: WorkspaceConfig; source: string }> {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw new ConfigError(`${fsrc("workspaces")} must be an array`);
+  return raw.map((entry, idx) => {
+    const src = fsrc(`workspaces[${idx}]`);
+    return { ws: workspaceEntry(entry, file.dir, src), source: src };
+  });
+}
+
+function parseEnvWorkspaces(raw: string, cwd: string): Array<{ ws: WorkspaceConfig; source: string }> {
+  const text = raw.trim();
+  if (text.startsWith("[")) {
+    let arr: unknown;
+    try {
+      arr = JSON.parse(text);
+    } catch {
+      const loc = locateJsonError(text);
+      throw new ConfigError(`OPENWORK_WORKSPACES: invalid JSON${loc ? ` at column ${loc.column}: ${loc.message}` : ""}`);
+    }
+    if (!Array.isArray(arr)) throw new ConfigError(`OPENWORK_WORKSPACES: expected a JSON array`);
+    return arr.map((entry, idx) => {
+      const src = `OPENWORK_WORKSPACES[${idx}]`;
+      return { ws: workspaceEntry(entry as Json, cwd, src), source: src };
+    });
+  }
+  return splitList(text, /[,;]/).map((p) => ({ ws: { path: resolve(cwd, p) }, source: `OPENWORK_WORKSPACES (${p})` }));
+}
+
+/** One workspace entry: a path string or `{path, name?, workspaceType?, baseUrl?, …}`. */
+function workspaceEntry(entry: Json, baseDir: string, src: string): WorkspaceConfig {
+  if (typeof entry === "string") {
+    if (entry.trim() === "") throw new ConfigError(`${src}: empty path`);
+    return { path: resolve(baseDir, entry) };
+  }
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+    throw new ConfigError(`${src}: must be a path or an object with "path"`);
+  }
+  const str = (k: string): string | undefined => {
+    const v = Object.hasOwn(entry, k) ? entry[k] : undefined;
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "string") throw new ConfigError(`${src}.${k}: must be a string`);
+    return v;
+  };
+  const p = str("path");
+  if (p === undefined || p.trim() === "") throw new ConfigError(`${src}: "path" is required`);
+  const ws: WorkspaceConfig = { path: resolve(baseDir, p) };
+  const name = str("name");
+  if (name !== undefined && name.trim() !== "") ws.name = name;
+  const type = str("workspaceType");
+  if (type !== undefined) ws.workspaceType = parseEnum(type, `${src}.workspaceType`, ["local", "remote"] as const);
+  const baseUrl = str("baseUrl");
+  if (baseUrl !== undefined && baseUrl.trim() !== "") ws.baseUrl = parseHttpUrl(baseUrl, `${src}.baseUrl`);
+  const directory = str("directory");
+  if (directory !== undefined && directory.trim() !== "") ws.directory = isAbsolute(directory) ? directory : resolve(baseDir, directory);
+  const user = str("opencodeUsername");
+  if (user !== undefined) ws.opencodeUsername = user;
+  const pass = str("opencodePassword");
+  if (pass !== undefined) ws.opencodePassword = pass;
+  return ws;
+}
+
+function checkDirectory(path: string, source: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new ConfigError(`${source}: workspace folder ${path} does not exist`);
+  }
+  if (!st.isDirectory()) throw new ConfigError(`${source}: workspace path ${path} is not a directory`);
+}
+
+function readPem(path: string, source: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${source}: cannot read ${path} (${code === "ENOENT" ? "file does not exist" : code ?? "error"})`);
+  }
+  if (!text.includes("-----BEGIN")) throw new ConfigError(`${source}: ${path} is not a PEM file`);
+  return text;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === "" ? undefined : v;
+}
+
+function requireNonEmpty(v: string, source: string): string {
+  if (v.trim() === "") throw new ConfigError(`${source}: value must not be empty`);
+  return v;
+}
+
+function splitList(v: string, sep: string | RegExp): string[] {
+  return v.split(sep).map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** Parses `1|true|yes|on` / `0|false|no|off` (any case); anything else names the variable. */
+export function parseBool(v: string, source: string): boolean {
+  const s = v.trim().toLowerCase();
+  if (TRUE.has(s)) return true;
+  if (FALSE.has(s)) return false;
+  throw new ConfigError(`${source}: ${JSON.stringify(v)} is not a boolean (use 1|true|yes|on or 0|false|no|off)`);
+}
+
+function fileBool(v: Json | undefined, source: string): boolean | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") throw new ConfigError(`${source} must be true or false`);
+  return v;
+}
+
+function parsePort(v: unknown, source: string): number {
+  return parseInteger(v, source, 0, 65535, "a port (0-65535)");
+}
+
+function parseInteger(v: unknown, source: string, min: number, max: number, what: string): number {
+  let n: number;
+  if (typeof v === "number") n = v;
+  else if (typeof v === "string" && /^\s*\d+\s*$/.test(v)) n = Number(v.trim());
+  else n = NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${source}: ${JSON.stringify(v)} is not ${what}`);
+  }
+  return n;
+}
+
+function parseEnum<T extends string>(v: unknown, source: string, allowed: readonly T[]): T {
+  const s = typeof v === "string" ? v.trim().toLowerCase() : undefined;
+  if (s !== undefined && (allowed as readonly string[]).includes(s)) return s as T;
+  throw new ConfigError(`${source}: ${JSON.stringify(v)} is not one of ${allowed.join("|")}`);
+}
+
+function parseHttpUrl(v: string, source: string): string {
+  let u: URL;
+  try {
+    u = new URL(v.trim());
+  } catch {
+    throw new ConfigError(`${source}: ${JSON.stringify(v)} is not a URL`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new ConfigError(`${source}: ${JSON.stringify(v)} must be an http(s) URL`);
+  return v.trim().replace(/\/+$/, "");
+}

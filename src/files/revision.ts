@@ -1,0 +1,35 @@
+/**
+ * Revisions: opaque strings that change whenever a file's content may have changed.
+ * Built from a bigint stat — mtime in nanoseconds, size and inode. Server writes replace the file by
+ * rename, so each one gets a new inode and thus a new revision even within the same millisecond and
+ * at the same size. Clients only compare revisions for equality.
+ */
+import type { BigIntStats } from "node:fs";
+import { lstat, stat } from "node:fs/promises";
+
+/** The revision of a stat result (files and directories alike). */
+export function revisionOf(st: BigIntStats): string {
+  return `${st.mtimeNs.toString(36)}-${st.size.toString(36)}-${st.ino.toString(36)}`;
+}
+
+/** mtime in integer milliseconds of a bigint stat. */
+export function mtimeMsOf(st: BigIntStats): number {
+  return Number(st.mtimeNs / 1_000_000n);
+}
+
+/** bigint stat that answers undefined for a missing path; `follow` = stat, else lstat. */
+export async function statBig(p: string, follow = true): Promise<BigIntStats | undefined> {
+  try {
+    return follow ? await stat(p, { bigint: true }) : await lstat(p, { bigint: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw err;
+  }
+}
+
+/** The current revision of `p`, or null when it does not exist. */
+export async function currentRevision(p: string): Promise<string | null> {
+  const st = await statBig(p);
+  return st ? revisionOf(st) : null;
+}

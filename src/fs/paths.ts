@@ -1,0 +1,308 @@
+/**
+ * The one normalizer for client-supplied paths, and real-path containment.
+ *
+ * normalizeRelPath() applies the lexical rules of the spec and returns a clean "a/b/c";
+ * resolveInside() then resolves symlinks of the deepest existing ancestor and proves that the
+ * real location stays inside the root's real path (path.relative, never startsWith).
+ */
+import { constants as C } from "node:fs";
+import type { Stats } from "node:fs";
+import { lstat, open, readdir, readlink, realpath } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../http/errors.ts";
+import { LIMITS } from "../limits.ts";
+
+const TRAVERSAL = "Path traversal is not allowed";
+const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+// C0 controls, DEL and C1 controls: never part of a legitimate file name, and they can forge log/prompt lines.
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
+// Bidi overrides/isolates/marks and zero-width characters: they let a name look like another one in
+// the approval prompt (P19), so names that contain them cannot be created.
+const DECEPTIVE_RE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+// Windows reserved device names (with or without extension): the workspace may be synced to Windows (P20).
+const WINDOWS_DEVICE_RE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
+
+/** True when `rel` is outside `base` (both absolute). Uses path.relative, not a string prefix (P12). */
+export function isOutside(base: string, target: string): boolean {
+  const r = path.relative(base, target);
+  return r === ".." || r.startsWith(".." + path.sep) || path.isAbsolute(r);
+}
+
+/** True when `target` is `base` itself or inside it. */
+export function isInsideOrSame(base: string, target: string): boolean {
+  return !isOutside(base, target);
+}
+
+/**
+ * Lexical normalization (spec rules 1–5). Returns the workspace-relative path "a/b/c" in NFC.
+ * Throws 400 invalid_path. Never touches the disk.
+ */
+export function normalizeRelPath(input: unknown): string {
+  if (typeof input !== "string") throw new ApiError(400, "invalid_path", "Path is required");
+  let p = input.trim();
+  if (p === "") throw new ApiError(400, "invalid_path", "Path is required");
+  if (p.includes("\u0000")) throw new ApiError(400, "invalid_path", "Path must not contain NUL bytes");
+  if (CONTROL_RE.test(p)) throw new ApiError(400, "invalid_path", "Path must not contain control characters");
+  // Lone surrogates cannot be encoded to UTF-8 file names; refusing them keeps names round-trippable.
+  if (LONE_SURROGATE_RE.test(p)) throw new ApiError(400, "invalid_path", "Path is not valid Unicode");
+  // NFC: one spelling per visible name, so é (NFD) and é (NFC) cannot become two files (P18).
+  p = p.normalize("NFC");
+  p = p.replace(/\\/g, "/");
+  // Absolute paths are read relative to the root, like the reference (leading "/" and "./" removed).
+  for (;;) {
+    if (p.startsWith("/")) p = p.slice(1);
+    else if (p.startsWith("./")) p = p.slice(2);
+    else break;
+  }
+  const segments = p.split("/").filter((s) => s !== "");
+  for (const seg of segments) {
+    if (seg === "." || seg === "..") throw new ApiError(400, "invalid_path", TRAVERSAL);
+  }
+  if (segments.length === 0) throw new ApiError(400, "invalid_path", "Path must point to a file");
+  for (const seg of segments) {
+    if (Buffer.byteLength(seg) > LIMITS.pathSegmentMaxBytes) {
+      throw new ApiError(400, "invalid_path", `Path segment exceeds ${LIMITS.pathSegmentMaxBytes} bytes`);
+    }
+  }
+  const rel = segments.join("/");
+  if (Buffer.byteLength(rel) > LIMITS.pathMaxBytes) throw new ApiError(400, "invalid_path", `Path exceeds ${LIMITS.pathMaxBytes} bytes`);
+  return rel;
+}
+
+/**
+ * Portability rules for names about to be created (writes, uploads, mkdir, rename targets):
+ * Windows device names, a trailing dot or space, bidi/zero-width characters → 400 invalid_path.
+ * Existing names are not checked (the agent may have made them; they can still be read/deleted).
+ */
+export function checkCreatableSegment(seg: string): void {
+  if (WINDOWS_DEVICE_RE.test(seg)) throw new ApiError(400, "invalid_path", "File name is reserved on Windows");
+  if (/[. ]$/.test(seg)) throw new ApiError(400, "invalid_path", "File name must not end with a dot or a space");
+  if (DECEPTIVE_RE.test(seg)) throw new ApiError(400, "invalid_path", "File name contains invisible or bidirectional control characters");
+}
+
+/** Paths the file API must never touch even when they lie inside the workspace. */
+export interface ProtectedPaths {
+  /** Absolute paths of directories (everything inside is protected). */
+  dirs: string[];
+  /** Absolute paths of single files. */
+  files: string[];
+  /** Refuse any `.git` segment (file sessions and inbox). */
+  git: boolean;
+}
+
+export interface ResolveOptions {
+  /** Protected locations; omitted → none. */
+  protect?: ProtectedPaths;
+  /** The path is about to be created: apply checkCreatableSegment to every missing segment. */
+  create?: boolean;
+}
+
+/** A client path proven to lie inside the root. */
+export interface ResolvedPath {
+  /** Root-relative, "/"-separated, no leading slash (on-disk spelling when an NFD twin exists). */
+  rel: string;
+  /** Lexical absolute path (root + rel), for messages and approvals. */
+  abs: string;
+  /** Real location: real path of the deepest existing ancestor + missing segments. Follows a final symlink. */
+  real: string;
+  /** Real path of the parent + final name: the entry itself (a symlink is not followed). */
+  entry: string;
+  /** Real path of the root. */
+  rootReal: string;
+  /** lstat of the entry, when it exists. */
+  lstat: Stats | undefined;
+  /** Number of trailing segments that do not exist yet. */
+  missing: number;
+}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function outside(): ApiError {
+  return new ApiError(403, "path_outside_workspace", "Path is outside the workspace");
+}
+
+function protectedErr(): ApiError {
+  return new ApiError(403, "protected_path", "Path is protected");
+}
+
+async function realOrResolved(p: string): Promise<string> {
+  try {
+    return await realpath(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/** Builds the protected set of a server: `.git`, the data dir and the token store. */
+export function serverProtectedPaths(config: { dataDir: string; tokenStorePath: string }): ProtectedPaths {
+  return { dirs: [path.resolve(config.dataDir)], files: [path.resolve(config.tokenStorePath)], git: true };
+}
+
+async function checkProtected(protect: ProtectedPaths, segments: string[], candidates: string[]): Promise<void> {
+  // .git in any segment, case-insensitively (case-insensitive file systems map .GIT to .git).
+  if (protect.git && segments.some((s) => s.toLowerCase() === ".git")) throw protectedErr();
+  for (const dir of protect.dirs) {
+    const forms = new Set([dir, await realOrResolved(dir)]);
+    for (const f of forms) for (const c of candidates) if (isInsideOrSame(f, c)) throw protectedErr();
+  }
+  for (const file of protect.files) {
+    const forms = new Set([file, await realOrResolved(file)]);
+    for (const c of candidates) if (forms.has(c)) throw protectedErr();
+  }
+}
+
+/** Finds an on-disk name in `dir` that is a Unicode-normalization twin of `seg` (P18), or undefined. */
+async function findTwin(dir: string, seg: string): Promise<string | undefined> {
+  if (/^[\x00-\x7f]*$/.test(seg)) return undefined; // ASCII has a single normal form
+  try {
+    const names = await readdir(dir);
+    return names.find((n) => n !== seg && n.normalize("NFC") === seg);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resolves a client path inside `root` (spec rules 1–7): normalizes, walks the existing part
+ * resolving symlinks, proves real containment, applies protected paths and, for creates, the
+ * portability rules. Throws 400 invalid_path, 403 path_outside_workspace, 403 protected_path.
+ */
+export async function resolveInside(root: string, input: unknown, opts: ResolveOptions = {}): Promise<ResolvedPath> {
+  const rel0 = normalizeRelPath(input);
+  return resolveNormalized(root, rel0, opts);
+}
+
+/** Like resolveInside for an already normalized relative path. */
+export async function resolveNormalized(root: string, rel0: string, opts: ResolveOptions = {}): Promise<ResolvedPath> {
+  const rootAbs = path.resolve(root);
+  let rootReal: string;
+  try {
+    rootReal = await realpath(rootAbs);
+  } catch {
+    throw new ApiError(404, "file_not_found", "Root folder does not exist");
+  }
+  const segments = rel0.split("/");
+  if (opts.protect) await checkProtected(opts.protect, segments, [path.join(rootAbs, ...segments)]);
+
+  // Walk from the root: each existing segment is resolved with realpath so a symlink anywhere in the
+  // chain is followed and checked against the root's real path.
+  let cur = rootReal;
+  let i = 0;
+  let entryStat: Stats | undefined;
+  let entry = rootReal;
+  let twinAt = -1;
+  for (; i < segments.length; i++) {
+    let seg = segments[i]!;
+    const next = path.join(cur, seg);
+    let st: Stats | undefined;
+    try {
+      st = await lstat(next);
+    } catch (err) {
+      const code = errno(err);
+      if (code === "ENOENT" && twinAt !== i) {
+        twinAt = i;
+        const twin = await findTwin(cur, seg);
+        if (twin !== undefined) {
+          segments[i] = seg = twin;
+          i--;
+          continue;
+        }
+      }
+      if (code === "ENOENT" || code === "ENOTDIR") break;
+      if (code === "ENAMETOOLONG") throw new ApiError(400, "invalid_path", "Path is too long");
+      if (code === "EACCES" || code === "EPERM") throw new ApiError(403, "forbidden", "Permission denied");
+      throw err;
+    }
+    entry = next;
+    entryStat = st;
+    if (st.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = await realpath(next);
+      } catch {
+        // Dangling link: judge it by where it points, so writing "through" it cannot escape.
+        let link: string;
+        try {
+          link = await readlink(next);
+        } catch {
+          throw outside();
+        }
+        const lexical = path.resolve(cur, link);
+        if (isOutside(rootReal, lexical)) throw outside();
+        // A dangling link inside: the remainder is missing; writes replace the link itself.
+        i++;
+        cur = next;
+        break;
+      }
+      if (isOutside(rootReal, target)) throw outside();
+      cur = target;
+    } else {
+      cur = next;
+    }
+    if (i < segments.length - 1 && !st.isDirectory() && !st.isSymbolicLink()) {
+      // A file in the middle of the path: the rest cannot exist.
+      i++;
+      break;
+    }
+  }
+  const missing = segments.length - i;
+  const realBase = cur;
+  const rest = segments.slice(i);
+  const real = path.join(realBase, ...rest);
+  if (isOutside(rootReal, real)) throw outside();
+  if (path.relative(rootReal, real) === "") throw new ApiError(400, "invalid_path", "Path must point to a file");
+  if (missing > 0) {
+    entry = real;
+    entryStat = undefined;
+  }
+  const rel = segments.join("/");
+  const abs = path.join(rootAbs, ...segments);
+  if (opts.protect) await checkProtected(opts.protect, segments, [abs, real, entry]);
+  if (opts.create) for (const seg of segments.slice(segments.length - missing)) checkCreatableSegment(seg);
+  return { rel, abs, real, entry, rootReal, lstat: entryStat, missing };
+}
+
+/**
+ * Opens an existing regular file for reading without following a final symlink swapped in after
+ * the check (O_NOFOLLOW → ELOOP) and without blocking on a FIFO (O_NONBLOCK); anything that is not
+ * a regular file is refused (S07).
+ */
+export async function openRegularForRead(real: string): Promise<{ fh: FileHandle; stat: import("node:fs").BigIntStats }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(real, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (err) {
+    const code = errno(err);
+    if (code === "ENOENT" || code === "ENOTDIR") throw new ApiError(404, "file_not_found", "File not found");
+    if (code === "ELOOP") throw outside();
+    if (code === "EISDIR") throw new ApiError(404, "file_not_found", "File not found");
+    if (code === "EACCES" || code === "EPERM") throw new ApiError(403, "forbidden", "Permission denied");
+    throw err;
+  }
+  try {
+    const st = await fh.stat({ bigint: true });
+    if (!st.isFile()) throw new ApiError(404, "file_not_found", "File not found");
+    return { fh, stat: st };
+  } catch (err) {
+    await fh.close().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Re-checks, right before a commit, that `dir` still resolves to itself (no component was swapped
+ * for a symlink since the check) and is inside `rootReal`. Throws 403 path_outside_workspace.
+ */
+export async function verifyDirUnchanged(dir: string, rootReal: string): Promise<void> {
+  let now: string;
+  try {
+    now = await realpath(dir);
+  } catch {
+    throw new ApiError(409, "conflict", "The target folder changed during the write");
+  }
+  if (now !== dir || isOutside(rootReal, now)) throw outside();
+}

@@ -1,0 +1,31 @@
+/** Writing JSON answers and errors. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ApiError } from "./errors.ts";
+
+/** Compact JSON with an exact Content-Length; `undefined` fields are omitted by JSON.stringify. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  const text = body === undefined ? "" : JSON.stringify(body);
+  if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.setHeader("Content-Length", Buffer.byteLength(text));
+  res.writeHead(status);
+  res.end(text);
+}
+
+/**
+ * Answers an error as JSON. Unknown errors become a generic 500 (logged by the caller) that never
+ * leaks a message or stack. When the request body was not read to the end, the connection is
+ * closed after the answer instead of reading (possibly huge) leftovers.
+ */
+export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const apiError = err instanceof ApiError ? err : new ApiError(500, "internal_error", "Unexpected server error");
+  if (!req.complete) {
+    res.shouldKeepAlive = false;
+    res.setHeader("Connection", "close");
+  }
+  sendJson(res, apiError.status, apiError.toJSON(), apiError.headers);
+}

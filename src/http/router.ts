@@ -1,0 +1,80 @@
+/**
+ * A flat, precompiled route table scanned linearly (enough for ~100 routes).
+ * Params are decoded inside try/catch (a bad `%` is a 400, never a crash); a trailing `*`
+ * captures the raw rest of the path for proxies. 404 for unknown paths, 405 + Allow for
+ * known paths with another method.
+ */
+import { ApiError } from "./errors.ts";
+import type { RouteDef } from "./route.ts";
+
+interface CompiledRoute {
+  def: RouteDef;
+  segments: string[];
+  wildcard: boolean;
+}
+
+export type RouteMatch =
+  | { kind: "found"; route: RouteDef; params: Record<string, string> }
+  | { kind: "method_not_allowed"; allow: string[] }
+  | { kind: "not_found" };
+
+export class Router {
+  private readonly compiled: CompiledRoute[];
+
+  constructor(routes: readonly RouteDef[]) {
+    this.compiled = routes.map((def) => {
+      const parts = def.path.split("/").slice(1);
+      const wildcard = parts[parts.length - 1] === "*";
+      if (wildcard) parts.pop();
+      return { def, segments: parts, wildcard };
+    });
+  }
+
+  /** `path` is the raw pathname (percent-encoded), already known to decode cleanly. */
+  match(method: string, path: string): RouteMatch {
+    const segments = path.split("/").slice(1);
+    const allow = new Set<string>();
+    for (const route of this.compiled) {
+      const params = matchSegments(route, segments);
+      if (!params) continue;
+      const m = route.def.method;
+      if (m === "*" || m === method || (method === "HEAD" && m === "GET")) {
+        return { kind: "found", route: route.def, params };
+      }
+      allow.add(m);
+      if (m === "GET") allow.add("HEAD");
+    }
+    if (allow.size > 0) return { kind: "method_not_allowed", allow: [...allow, "OPTIONS"] };
+    return { kind: "not_found" };
+  }
+}
+
+function matchSegments(route: CompiledRoute, segments: string[]): Record<string, string> | undefined {
+  const pattern = route.segments;
+  if (route.wildcard ? segments.length < pattern.length : segments.length !== pattern.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    const s = segments[i]!;
+    if (p.startsWith(":")) {
+      if (s === "") return undefined;
+      params[p.slice(1)] = decodeParam(s);
+    } else if (p !== s) {
+      return undefined;
+    }
+  }
+  if (route.wildcard) {
+    // The raw (still encoded) rest with its leading slash; "" when the path ends at the prefix.
+    params["*"] = segments.length === pattern.length ? "" : "/" + segments.slice(pattern.length).join("/");
+  }
+  return params;
+}
+
+/** Decodes one path parameter; malformed percent-encoding is a client error. */
+export function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, "invalid_path", "Malformed percent-encoding in path");
+  }
+}

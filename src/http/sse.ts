@@ -1,0 +1,137 @@
+/**
+ * Server-Sent Events: one writer class with heartbeats, backpressure and close-on-disconnect,
+ * and a per-server registry that caps the number of open streams and closes a token's streams
+ * when it is revoked.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ApiError } from "./errors.ts";
+import { LIMITS } from "../limits.ts";
+import type { RouteContext } from "./route.ts";
+import type { StreamRegistry } from "../context.ts";
+
+export function wantsSse(req: IncomingMessage): boolean {
+  const accept = req.headers.accept;
+  return typeof accept === "string" && accept.toLowerCase().includes("text/event-stream");
+}
+
+export function lastEventId(req: IncomingMessage): string | undefined {
+  const value = req.headers["last-event-id"];
+  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+}
+
+export interface SseEvent {
+  id?: string | number;
+  event?: string;
+  data: unknown;
+}
+
+export class SseStream {
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly closeListeners: Array<() => void> = [];
+  private done = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    readonly tokenHash: string | undefined,
+    heartbeatMs: number,
+  ) {
+    res.writeHead(200, {
+      "Content-Type": "text/event-stream; charset=utf-8",
+      "Cache-Control": "no-cache, no-transform",
+      Connection: "keep-alive",
+      // Reverse proxies (nginx) must not buffer the stream.
+      "X-Accel-Buffering": "no",
+    });
+    res.flushHeaders();
+    res.write(": connected\n\n");
+    this.heartbeat = setInterval(() => this.comment(), heartbeatMs);
+    this.heartbeat.unref();
+    res.on("close", () => this.close());
+  }
+
+  get closed(): boolean {
+    return this.done;
+  }
+
+  /** Writes one event; returns false once the stream is closed. */
+  send(event: SseEvent): boolean {
+    if (this.done) return false;
+    let out = "";
+    if (event.id !== undefined) out += `id: ${String(event.id).replace(/[\r\n]/g, "")}\n`;
+    if (event.event !== undefined) out += `event: ${event.event.replace(/[\r\n]/g, "")}\n`;
+    const data = typeof event.data === "string" ? event.data : JSON.stringify(event.data);
+    for (const line of data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
+    return this.write(out + "\n");
+  }
+
+  comment(text = ""): void {
+    if (!this.done) this.write(`:${text ? " " + text.replace(/[\r\n]/g, " ") : ""}\n\n`);
+  }
+
+  /**
+   * A client that does not read must not grow our memory without bound: past the cap its
+   * stream is closed (it can reconnect and resume with Last-Event-ID).
+   */
+  private write(chunk: string): boolean {
+    if (this.res.writableLength > LIMITS.sseMaxBufferedBytes) {
+      this.close();
+      return false;
+    }
+    this.res.write(chunk);
+    return true;
+  }
+
+  onClose(listener: () => void): void {
+    if (this.done) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  close(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    if (!this.res.writableEnded) this.res.end();
+    for (const listener of this.closeListeners.splice(0)) {
+      try {
+        listener();
+      } catch {
+        // a listener's failure must not keep other resources open
+      }
+    }
+  }
+}
+
+/** The per-server set of open streams. */
+export class SseRegistry implements StreamRegistry {
+  private readonly streams = new Set<SseStream>();
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** Throws 429 too_many_streams past the cap. */
+  open(res: ServerResponse, tokenHash: string | undefined, heartbeatMs: number): SseStream {
+    if (this.streams.size >= LIMITS.sseStreamsTotal) {
+      throw new ApiError(429, "too_many_streams", "Too many open event streams");
+    }
+    const stream = new SseStream(res, tokenHash, heartbeatMs);
+    this.streams.add(stream);
+    stream.onClose(() => this.streams.delete(stream));
+    return stream;
+  }
+
+  closeByToken(tokenHash: string): void {
+    for (const stream of [...this.streams]) if (stream.tokenHash === tokenHash) stream.close();
+  }
+
+  closeAll(): void {
+    for (const stream of [...this.streams]) stream.close();
+  }
+}
+
+/** Opens an SSE response for a route; the handler then returns HANDLED. */
+export function openSse(rc: RouteContext, options: { heartbeatMs?: number } = {}): SseStream {
+  const registry = rc.server.streams as SseRegistry;
+  return registry.open(rc.res, rc.actor?.tokenHash, options.heartbeatMs ?? LIMITS.sseHeartbeatMs);
+}

@@ -1,0 +1,165 @@
+/**
+ * Starts a real server on port 0 with a temp workspace, a temp HOME and known tokens.
+ * Everything goes through the real config loader, as a user's flags and env would.
+ */
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { loadConfig } from "../../src/config.ts";
+import { createServer, type OpenworkServer } from "../../src/server.ts";
+import { workspaceId } from "../../src/workspaces.ts";
+import type { RouteDef } from "../../src/http/route.ts";
+import type { Logger, ServerContext } from "../../src/context.ts";
+
+export interface StartOptions {
+  approval?: "auto" | "manual";
+  approvalTimeoutMs?: number;
+  readOnly?: boolean;
+  env?: Record<string, string>;
+  argv?: string[];
+  /** Relative path → content, created in the workspace before start. */
+  files?: Record<string, string>;
+  extraRoutes?: RouteDef[];
+}
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  attrs?: Record<string, unknown>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+  text: string;
+}
+
+export interface RequestOptions {
+  /** Default: the client token; null sends no Authorization header. */
+  token?: string | null;
+  /** Send the host token header. */
+  host?: boolean;
+  json?: unknown;
+  body?: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+export interface TestServer {
+  url: string;
+  clientToken: string;
+  hostToken: string;
+  workspace: string;
+  workspaceId: string;
+  home: string;
+  dataDir: string;
+  /** The folder that holds the workspace (and nothing else): list it to prove nothing leaked. */
+  parent: string;
+  context: ServerContext;
+  server: OpenworkServer;
+  logs: LogLine[];
+  request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
+  mintToken(scope: "viewer" | "collaborator" | "owner", extra?: { label?: string; ttlSeconds?: number }): Promise<string>;
+  close(): Promise<void>;
+}
+
+function captureLogger(lines: LogLine[]): Logger {
+  const push = (level: string) => (msg: string, attrs?: Record<string, unknown>) => {
+    lines.push(attrs ? { level, msg, attrs } : { level, msg });
+  };
+  return { debug: push("debug"), info: push("info"), warn: push("warn"), error: push("error") };
+}
+
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  const parent = await mkdtemp(join(tmpdir(), "ow-ws-"));
+  const workspace = join(parent, "workspace");
+  await mkdir(workspace);
+  const home = await mkdtemp(join(tmpdir(), "ow-home-"));
+  for (const [rel, content] of Object.entries(options.files ?? {})) {
+    const file = join(workspace, rel);
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, content);
+  }
+  const clientToken = "client-" + randomBytes(12).toString("hex");
+  const hostToken = "host-" + randomBytes(12).toString("hex");
+  const argv = [
+    "--workspace", workspace,
+    "--host", "127.0.0.1",
+    "--port", "0",
+    "--token", clientToken,
+    "--host-token", hostToken,
+    "--approval", options.approval ?? "auto",
+    ...(options.approvalTimeoutMs !== undefined ? ["--approval-timeout", String(options.approvalTimeoutMs)] : []),
+    ...(options.readOnly ? ["--read-only"] : []),
+    ...(options.argv ?? []),
+  ];
+  const env: Record<string, string> = { HOME: home, ...(options.env ?? {}) };
+  const config = await loadConfig({ argv, env, cwd: parent });
+  const logs: LogLine[] = [];
+  const server = await createServer(config, { log: captureLogger(logs), extraRoutes: options.extraRoutes ?? [] });
+  const url = await server.listen();
+
+  const request = (method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse> =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+      const token = opts.token === undefined ? clientToken : opts.token;
+      if (token !== null && headers.authorization === undefined && headers.Authorization === undefined) {
+        headers.authorization = `Bearer ${token}`;
+      }
+      if (opts.host) headers["x-openwork-host-token"] = hostToken;
+      let body: Buffer | undefined;
+      if (opts.json !== undefined) {
+        body = Buffer.from(JSON.stringify(opts.json));
+        headers["content-type"] ??= "application/json";
+      } else if (opts.body !== undefined) {
+        body = Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
+      }
+      if (body) headers["content-length"] = String(body.length);
+      const req = httpRequest(new URL(path, url), { method, headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, json: parsed, text });
+        });
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+
+  const ts: TestServer = {
+    url,
+    clientToken,
+    hostToken,
+    workspace,
+    workspaceId: workspaceId(workspace),
+    home,
+    dataDir: config.dataDir,
+    parent,
+    context: server.context,
+    server,
+    logs,
+    request,
+    async mintToken(scope, extra = {}) {
+      const res = await request("POST", "/tokens", { token: null, host: true, json: { scope, ...extra } });
+      if (res.status !== 201) throw new Error(`mint failed: ${res.status} ${res.text}`);
+      return res.json.token as string;
+    },
+    async close() {
+      await server.close();
+      await rm(parent, { recursive: true, force: true });
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+  return ts;
+}
