@@ -6,16 +6,21 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import { open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { ServerConfig, TokenSource, WorkspaceConfig } from "./context.ts";
+import { writeFileAtomic, withPathLock } from "./fs/atomic.ts";
 import { LIMITS } from "./limits.ts";
+import { StartupError } from "./startup-error.ts";
 
 /** A configuration problem; `message` is one line naming the source. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
+export class ConfigError extends StartupError {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
 }
 
 /** The CLI flags of the server (shared by the help text and the host subcommands). */
@@ -335,57 +340,35 @@ export function maskedConfig(config: ServerConfig): Record<string, unknown> {
  * does not exist or does not list the workspace.
  */
 export async function removeWorkspaceFromConfigFile(configPath: string, absPath: string): Promise<boolean> {
-  let text: string;
-  try {
-    text = await readFile(configPath, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw err;
-  }
-  const data = parseConfigText(text, configPath);
-  const list = data.workspaces;
-  if (!Array.isArray(list)) return false;
-  const dir = dirname(configPath);
-  const target = resolve(absPath);
-  const kept = list.filter((entry) => {
-    const p = typeof entry === "string" ? entry
-      : entry && typeof entry === "object" && !Array.isArray(entry) && typeof entry.path === "string" ? entry.path
-        : undefined;
-    return p === undefined || resolve(dir, p) !== target;
+  // Serialized per file: two removals at once must not lose each other's edit.
+  return withPathLock(configPath, async () => {
+    let text: string;
+    try {
+      text = await readFile(configPath, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
+    }
+    const data = parseConfigText(text, configPath);
+    const list = data.workspaces;
+    if (!Array.isArray(list)) return false;
+    const dir = dirname(configPath);
+    const target = resolve(absPath);
+    const kept = list.filter((entry) => {
+      const p = typeof entry === "string" ? entry
+        : entry && typeof entry === "object" && !Array.isArray(entry) && typeof entry.path === "string" ? entry.path
+          : undefined;
+      return p === undefined || resolve(dir, p) !== target;
+    });
+    if (kept.length === list.length) return false;
+    data.workspaces = kept;
+    // writeFileAtomic keeps the existing file's mode (server.json may hold tokens).
+    await writeFileAtomic(configPath, JSON.stringify(data, null, 2) + "\n");
+    return true;
   });
-  if (kept.length === list.length) return false;
-  data.workspaces = kept;
-  const mode = (await stat(configPath)).mode & 0o777;
-  await writeAtomic(configPath, JSON.stringify(data, null, 2) + "\n", mode);
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
-
-async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
-  const tmp = join(dirname(path), `.${Date.now()}-${randomBytes(6).toString("hex")}.tmp`);
-  const fh = await open(tmp, "wx", mode);
-  try {
-    await fh.writeFile(content, "utf8");
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  const dh = await open(dirname(path), "r").catch(() => undefined);
-  if (dh) {
-    await dh.sync().catch(() => {});
-    await dh.close().catch(() => {});
-  }
-}
 
 async function readConfigFile(path: string, namedBy: string | undefined): Promise<FileConfig> {
   let text: string;

@@ -44,6 +44,8 @@ export interface CreateServerOptions {
   log?: Logger;
   /** Extra routes (tests register gated test routes this way). */
   extraRoutes?: RouteDef[];
+  /** Tests shorten the slow-header cut-off instead of waiting 20 s. */
+  headersTimeoutMs?: number;
 }
 
 export function packageVersion(): string {
@@ -180,9 +182,13 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     }
   }
 
+  const headersTimeoutMs = options.headersTimeoutMs ?? LIMITS.headersTimeoutMs;
+  // How often Node checks for expired header/request timers (its default, 30 s, lets a
+  // slow-header client hold a socket for up to 50 s).
+  const connectionsCheckingInterval = Math.min(1_000, headersTimeoutMs);
   const httpServer: Server = config.tls
-    ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key })
-    : createHttpServer();
+    ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key, connectionsCheckingInterval })
+    : createHttpServer({ connectionsCheckingInterval });
   httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => void handle(req, res));
   // Expect: 100-continue — refuse an oversized body before the client sends it.
   httpServer.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
@@ -206,7 +212,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     }
   });
   // Slow-header clients are cut; held approvals, uploads and idle SSE streams are not.
-  httpServer.headersTimeout = LIMITS.headersTimeoutMs;
+  httpServer.headersTimeout = headersTimeoutMs;
   httpServer.requestTimeout = LIMITS.requestTimeoutMs;
   httpServer.keepAliveTimeout = LIMITS.keepAliveTimeoutMs;
   httpServer.timeout = 0;

@@ -1,6 +1,6 @@
 // The OpenWork server UI shell: credentials, workspace selection, navigation, the live
 // approvals store shared by the nav badge and the Approvals view.
-import { h, mount, api, auth, subscribe, errorBox, loading, scopeBadge, badge, field, ApiError } from "./lib.js";
+import { h, mount, api, auth, subscribe, errorBox, loading, scopeBadge, badge, field, ApiError, icon } from "./lib.js";
 import overview from "./views/overview.js";
 import approvals from "./views/approvals.js";
 import config from "./views/config.js";
@@ -240,6 +240,11 @@ async function start() {
     selectWorkspace,
     onCleanup: (fn) => cleanups.push(fn),
     signOut,
+    useHostToken(hostToken) {
+      store.stop();
+      auth.set(auth.token, hostToken);
+      start();
+    },
   };
   pickWorkspace();
   renderShell();
@@ -296,7 +301,7 @@ function renderShell() {
       "ul",
       { class: "nav-list" },
       VIEWS.map((v) => {
-        const link = h("a", { class: "nav-link", href: `#${v.id}`, "data-view": v.id }, h("span", { class: "nav-icon", "aria-hidden": "true", text: v.icon }), h("span", { class: "nav-label", text: v.title }), v.id === "approvals" ? approvalsCount : null);
+        const link = h("a", { class: "nav-link", href: `#${v.id}`, "data-view": v.id }, h("span", { class: "nav-icon", "aria-hidden": "true" }, icon(v.id)), h("span", { class: "nav-label", text: v.title }), v.id === "approvals" ? approvalsCount : null);
         navLinks.set(v.id, link);
         return h("li", null, link);
       }),

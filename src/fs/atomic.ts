@@ -93,11 +93,12 @@ export async function commitTempFile(tempPath: string, target: string): Promise<
 }
 
 /**
- * Writes `data` to `file` atomically: temp file (O_EXCL) in the same directory, fsync, rename,
- * fsync of the directory. An existing file keeps its mode; a new one gets `opts.mode` (default
- * 0o666 minus umask). On any failure the temp file is removed and the old file is intact.
+ * Stages `data` for `file`: a new temp file (O_EXCL|O_NOFOLLOW) in the same directory, written,
+ * chmod-ed (an existing file keeps its mode; a new one gets `opts.mode`, default 0o666 minus
+ * umask) and fsynced. Returns the temp path; commit it with commitTempFile. On failure the temp
+ * file is removed.
  */
-export async function writeFileAtomic(file: string, data: string | Buffer, opts: { mode?: number } = {}): Promise<void> {
+export async function stageFile(file: string, data: string | Buffer, opts: { mode?: number } = {}): Promise<string> {
   const dir = path.dirname(file);
   const keepMode = await existingMode(file);
   const tmp = tempPathFor(dir);
@@ -115,6 +116,30 @@ export async function writeFileAtomic(file: string, data: string | Buffer, opts:
   } catch (err) {
     await unlinkQuiet(tmp);
     throw err;
+  }
+  return tmp;
+}
+
+/**
+ * Writes `data` to `file` atomically: temp file (O_EXCL) in the same directory, fsync, rename,
+ * fsync of the directory. An existing file keeps its mode; a new one gets `opts.mode` (default
+ * 0o666 minus umask). On any failure the temp file is removed and the old file is intact.
+ * `beforeCommit` runs between the fsync and the rename (e.g. to re-verify the directory); if it
+ * throws, nothing is replaced.
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: string | Buffer,
+  opts: { mode?: number; beforeCommit?: () => Promise<void> } = {},
+): Promise<void> {
+  const tmp = await stageFile(file, data, opts);
+  if (opts.beforeCommit) {
+    try {
+      await opts.beforeCommit();
+    } catch (err) {
+      await unlinkQuiet(tmp);
+      throw err;
+    }
   }
   await commitTempFile(tmp, file);
 }

@@ -84,17 +84,15 @@ export function checkCreatableSegment(seg: string): void {
 
 /** Paths the file API must never touch even when they lie inside the workspace. */
 export interface ProtectedPaths {
-  /** Absolute paths of directories (everything inside is protected). */
+  /** Absolute paths of directories (everything inside is protected), lexical and real forms. */
   dirs: string[];
-  /** Absolute paths of single files. */
+  /** Absolute paths of single files, lexical and real forms. */
   files: string[];
   /** Refuse any `.git` segment (file sessions and inbox). */
   git: boolean;
 }
 
 export interface ResolveOptions {
-  /** Protected locations; omitted → none. */
-  protect?: ProtectedPaths;
   /** The path is about to be created: apply checkCreatableSegment to every missing segment. */
   create?: boolean;
 }
@@ -107,7 +105,7 @@ export interface ResolvedPath {
   abs: string;
   /** Real location: real path of the deepest existing ancestor + missing segments. Follows a final symlink. */
   real: string;
-  /** Real path of the parent + final name: the entry itself (a symlink is not followed). */
+  /** Real path of the parent + final name: the entry itself (a final symlink is not followed). */
   entry: string;
   /** Real path of the root. */
   rootReal: string;
@@ -137,22 +135,22 @@ async function realOrResolved(p: string): Promise<string> {
   }
 }
 
-/** Builds the protected set of a server: `.git`, the data dir and the token store. */
-export function serverProtectedPaths(config: { dataDir: string; tokenStorePath: string }): ProtectedPaths {
-  return { dirs: [path.resolve(config.dataDir)], files: [path.resolve(config.tokenStorePath)], git: true };
+/** The protected set of a server: `.git`, the data dir and the token store (lexical and real forms). */
+export async function serverProtectedPaths(config: { dataDir: string; tokenStorePath: string }): Promise<ProtectedPaths> {
+  const dir = path.resolve(config.dataDir);
+  const file = path.resolve(config.tokenStorePath);
+  return {
+    dirs: [...new Set([dir, await realOrResolved(dir)])],
+    files: [...new Set([file, await realOrResolved(file)])],
+    git: true,
+  };
 }
 
-async function checkProtected(protect: ProtectedPaths, segments: string[], candidates: string[]): Promise<void> {
+function checkProtected(protect: ProtectedPaths, segments: string[], candidates: string[]): void {
   // .git in any segment, case-insensitively (case-insensitive file systems map .GIT to .git).
   if (protect.git && segments.some((s) => s.toLowerCase() === ".git")) throw protectedErr();
-  for (const dir of protect.dirs) {
-    const forms = new Set([dir, await realOrResolved(dir)]);
-    for (const f of forms) for (const c of candidates) if (isInsideOrSame(f, c)) throw protectedErr();
-  }
-  for (const file of protect.files) {
-    const forms = new Set([file, await realOrResolved(file)]);
-    for (const c of candidates) if (forms.has(c)) throw protectedErr();
-  }
+  for (const dir of protect.dirs) for (const c of candidates) if (isInsideOrSame(dir, c)) throw protectedErr();
+  for (const c of candidates) if (protect.files.includes(c)) throw protectedErr();
 }
 
 /** Finds an on-disk name in `dir` that is a Unicode-normalization twin of `seg` (P18), or undefined. */
@@ -167,103 +165,122 @@ async function findTwin(dir: string, seg: string): Promise<string | undefined> {
 }
 
 /**
- * Resolves a client path inside `root` (spec rules 1–7): normalizes, walks the existing part
- * resolving symlinks, proves real containment, applies protected paths and, for creates, the
- * portability rules. Throws 400 invalid_path, 403 path_outside_workspace, 403 protected_path.
+ * Resolves client paths inside one root (workspace, inbox or outbox), spec rules 1–7: normalizes,
+ * walks the existing part resolving symlinks, proves real containment against the root's real
+ * path, applies protected paths and, for creates, the portability rules.
+ * Create one per request (it caches the root's real path).
  */
-export async function resolveInside(root: string, input: unknown, opts: ResolveOptions = {}): Promise<ResolvedPath> {
-  const rel0 = normalizeRelPath(input);
-  return resolveNormalized(root, rel0, opts);
+export class PathResolver {
+  private constructor(
+    readonly root: string,
+    readonly rootReal: string,
+    private readonly protect: ProtectedPaths | undefined,
+  ) {}
+
+  /** 404 file_not_found when the root does not exist. */
+  static async create(root: string, protect?: ProtectedPaths): Promise<PathResolver> {
+    const rootAbs = path.resolve(root);
+    let rootReal: string;
+    try {
+      rootReal = await realpath(rootAbs);
+    } catch {
+      throw new ApiError(404, "file_not_found", "Root folder does not exist");
+    }
+    return new PathResolver(rootAbs, rootReal, protect);
+  }
+
+  /** Normalizes then resolves (400 invalid_path, 403 path_outside_workspace, 403 protected_path). */
+  resolve(input: unknown, opts: ResolveOptions = {}): Promise<ResolvedPath> {
+    return this.resolveNormalized(normalizeRelPath(input), opts);
+  }
+
+  /** Resolves an already normalized relative path. */
+  async resolveNormalized(rel0: string, opts: ResolveOptions = {}): Promise<ResolvedPath> {
+    const { rootReal, protect } = this;
+    const segments = rel0.split("/");
+    if (protect) checkProtected(protect, segments, [path.join(this.root, ...segments)]);
+
+    // Walk from the root: each existing segment is lstat-ed and a symlink anywhere in the chain is
+    // resolved and checked against the root's real path before going further.
+    let cur = rootReal;
+    let i = 0;
+    let entryStat: Stats | undefined;
+    let entry = rootReal;
+    let twinAt = -1;
+    for (; i < segments.length; i++) {
+      const seg = segments[i]!;
+      const next = path.join(cur, seg);
+      let st: Stats;
+      try {
+        st = await lstat(next);
+      } catch (err) {
+        const code = errno(err);
+        if (code === "ENOENT" && twinAt !== i) {
+          twinAt = i;
+          const twin = await findTwin(cur, seg);
+          if (twin !== undefined) {
+            segments[i] = twin;
+            i--;
+            continue;
+          }
+        }
+        if (code === "ENOENT" || code === "ENOTDIR") break;
+        if (code === "ENAMETOOLONG") throw new ApiError(400, "invalid_path", "Path is too long");
+        if (code === "EACCES" || code === "EPERM") throw new ApiError(403, "forbidden", "Permission denied");
+        throw err;
+      }
+      entry = next;
+      entryStat = st;
+      if (st.isSymbolicLink()) {
+        let target: string | undefined;
+        try {
+          target = await realpath(next);
+        } catch {
+          target = undefined;
+        }
+        if (target === undefined) {
+          // Dangling link: judge it by where it points, so writing "through" it cannot escape.
+          let link: string;
+          try {
+            link = await readlink(next);
+          } catch {
+            throw outside();
+          }
+          if (isOutside(rootReal, path.resolve(cur, link))) throw outside();
+          // A dangling link inside: writes replace the link itself.
+          cur = next;
+          i++;
+          break;
+        }
+        if (isOutside(rootReal, target)) throw outside();
+        cur = target;
+      } else {
+        cur = next;
+        if (i < segments.length - 1 && !st.isDirectory()) {
+          i++;
+          break; // a file in the middle of the path: the rest cannot exist
+        }
+      }
+    }
+    const missing = segments.length - i;
+    const real = path.join(cur, ...segments.slice(i));
+    if (isOutside(rootReal, real)) throw outside();
+    if (path.relative(rootReal, real) === "") throw new ApiError(400, "invalid_path", "Path must point to a file");
+    if (missing > 0) {
+      entry = real;
+      entryStat = undefined;
+    }
+    const rel = segments.join("/");
+    const abs = path.join(this.root, ...segments);
+    if (protect) checkProtected(protect, segments, [abs, real, entry]);
+    if (opts.create) for (const seg of segments.slice(segments.length - missing)) checkCreatableSegment(seg);
+    return { rel, abs, real, entry, rootReal, lstat: entryStat, missing };
+  }
 }
 
-/** Like resolveInside for an already normalized relative path. */
-export async function resolveNormalized(root: string, rel0: string, opts: ResolveOptions = {}): Promise<ResolvedPath> {
-  const rootAbs = path.resolve(root);
-  let rootReal: string;
-  try {
-    rootReal = await realpath(rootAbs);
-  } catch {
-    throw new ApiError(404, "file_not_found", "Root folder does not exist");
-  }
-  const segments = rel0.split("/");
-  if (opts.protect) await checkProtected(opts.protect, segments, [path.join(rootAbs, ...segments)]);
-
-  // Walk from the root: each existing segment is resolved with realpath so a symlink anywhere in the
-  // chain is followed and checked against the root's real path.
-  let cur = rootReal;
-  let i = 0;
-  let entryStat: Stats | undefined;
-  let entry = rootReal;
-  let twinAt = -1;
-  for (; i < segments.length; i++) {
-    let seg = segments[i]!;
-    const next = path.join(cur, seg);
-    let st: Stats | undefined;
-    try {
-      st = await lstat(next);
-    } catch (err) {
-      const code = errno(err);
-      if (code === "ENOENT" && twinAt !== i) {
-        twinAt = i;
-        const twin = await findTwin(cur, seg);
-        if (twin !== undefined) {
-          segments[i] = seg = twin;
-          i--;
-          continue;
-        }
-      }
-      if (code === "ENOENT" || code === "ENOTDIR") break;
-      if (code === "ENAMETOOLONG") throw new ApiError(400, "invalid_path", "Path is too long");
-      if (code === "EACCES" || code === "EPERM") throw new ApiError(403, "forbidden", "Permission denied");
-      throw err;
-    }
-    entry = next;
-    entryStat = st;
-    if (st.isSymbolicLink()) {
-      let target: string;
-      try {
-        target = await realpath(next);
-      } catch {
-        // Dangling link: judge it by where it points, so writing "through" it cannot escape.
-        let link: string;
-        try {
-          link = await readlink(next);
-        } catch {
-          throw outside();
-        }
-        const lexical = path.resolve(cur, link);
-        if (isOutside(rootReal, lexical)) throw outside();
-        // A dangling link inside: the remainder is missing; writes replace the link itself.
-        i++;
-        cur = next;
-        break;
-      }
-      if (isOutside(rootReal, target)) throw outside();
-      cur = target;
-    } else {
-      cur = next;
-    }
-    if (i < segments.length - 1 && !st.isDirectory() && !st.isSymbolicLink()) {
-      // A file in the middle of the path: the rest cannot exist.
-      i++;
-      break;
-    }
-  }
-  const missing = segments.length - i;
-  const realBase = cur;
-  const rest = segments.slice(i);
-  const real = path.join(realBase, ...rest);
-  if (isOutside(rootReal, real)) throw outside();
-  if (path.relative(rootReal, real) === "") throw new ApiError(400, "invalid_path", "Path must point to a file");
-  if (missing > 0) {
-    entry = real;
-    entryStat = undefined;
-  }
-  const rel = segments.join("/");
-  const abs = path.join(rootAbs, ...segments);
-  if (opts.protect) await checkProtected(opts.protect, segments, [abs, real, entry]);
-  if (opts.create) for (const seg of segments.slice(segments.length - missing)) checkCreatableSegment(seg);
-  return { rel, abs, real, entry, rootReal, lstat: entryStat, missing };
+/** One-shot resolveInside(root, input) for callers with a single path. */
+export async function resolveInside(root: string, input: unknown, opts: ResolveOptions & { protect?: ProtectedPaths } = {}): Promise<ResolvedPath> {
+  return (await PathResolver.create(root, opts.protect)).resolve(input, opts);
 }
 
 /**

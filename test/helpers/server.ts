@@ -22,6 +22,7 @@ export interface StartOptions {
   /** Relative path → content, created in the workspace before start. */
   files?: Record<string, string>;
   extraRoutes?: RouteDef[];
+  headersTimeoutMs?: number;
 }
 
 export interface LogLine {
@@ -99,7 +100,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const env: Record<string, string> = { HOME: home, ...(options.env ?? {}) };
   const config = await loadConfig({ argv, env, cwd: parent });
   const logs: LogLine[] = [];
-  const server = await createServer(config, { log: captureLogger(logs), extraRoutes: options.extraRoutes ?? [] });
+  const server = await createServer(config, { log: captureLogger(logs), extraRoutes: options.extraRoutes ?? [], ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}) });
   const url = await server.listen();
 
   const request = (method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse> =>
