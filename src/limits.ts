@@ -53,6 +53,8 @@ export const LIMITS = {
   clientIdMaxChars: 128,
   /** Upstream (OpenCode) proxy: time to wait for response headers. */
   proxyHeadersTimeoutMs: 30_000,
+  /** Failed authentications per client address per minute before it gets 429. */
+  authFailuresPerMinute: 120,
   /** Graceful shutdown must finish within this. */
   shutdownGraceMs: 5_000,
 } as const;

@@ -22,6 +22,7 @@ import { sendError, sendJson } from "./http/reply.ts";
 import { HANDLED, type HandlerResult, type RouteContext, type RouteDef } from "./http/route.ts";
 import { Router } from "./http/router.ts";
 import { SseRegistry } from "./http/sse.ts";
+import { AuthFailureLimiter, checkHost } from "./http/guards.ts";
 import { LIMITS } from "./limits.ts";
 import { createLogger } from "./log.ts";
 import { allRoutes, handleUpgrade } from "./routes/index.ts";
@@ -86,6 +87,21 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     closing: false,
   };
 
+  const authLimiter = new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000);
+  /** Runs an authentication step, counting failures per client address. */
+  const guardedAuth = (req: IncomingMessage, authenticate: () => Actor): Actor => {
+    const address = req.socket.remoteAddress ?? "unknown";
+    authLimiter.check(address);
+    try {
+      return authenticate();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401 && authLimiter.fail(address)) {
+        log.warn("too many failed authentications; client address limited for the rest of the minute", { address });
+      }
+      throw err;
+    }
+  };
+
   const router = new Router([...allRoutes(), ...(options.extraRoutes ?? [])]);
 
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -108,6 +124,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         res.end();
         return;
       }
+      checkHost(req, config.host);
       const path = requestPath(req.url ?? "");
       logPath = path;
       const method = (req.method ?? "GET").toUpperCase();
@@ -120,10 +137,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       if (route.write && config.readOnly) throw new ApiError(403, "read_only", "Server is read-only");
       let actor: Actor | null = null;
       if (route.auth === "client") {
-        actor = authenticateClient(context, req);
+        actor = guardedAuth(req, () => authenticateClient(context, req));
         requireScope(actor, route.scope ?? "viewer");
       } else if (route.auth === "host") {
-        actor = authenticateHost(context, req);
+        actor = guardedAuth(req, () => authenticateHost(context, req));
       }
       const workspace = route.workspace ? context.workspaces.resolve(match.params.id ?? "") : undefined;
       const abort = new AbortController();

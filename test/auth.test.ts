@@ -114,9 +114,9 @@ test("A07: a token in the query string is not accepted", async () => {
 });
 
 test("A08: duplicate Authorization headers — Node keeps the first, never joins", async () => {
-  const goodFirst = await rawRequest(s.url, `GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.clientToken}\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n`);
+  const goodFirst = await rawRequest(s.url, `GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${s.clientToken}\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n`);
   assert.equal(goodFirst.status, 200);
-  const badFirst = await rawRequest(s.url, `GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nAuthorization: Bearer ${s.clientToken}\r\nConnection: close\r\n\r\n`);
+  const badFirst = await rawRequest(s.url, `GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong\r\nAuthorization: Bearer ${s.clientToken}\r\nConnection: close\r\n\r\n`);
   assert.equal(badFirst.status, 401);
 });
 
@@ -166,4 +166,33 @@ test("A17: no token or host token appears in any log line", async () => {
   assert.ok(!text.includes(s.clientToken), "client token leaked into logs");
   assert.ok(!text.includes(s.hostToken), "host token leaked into logs");
   assert.ok(!text.includes("?token="), "query strings are stripped from logged paths");
+});
+
+test("A14: a loopback server refuses foreign Host names (DNS rebinding) with 421", async () => {
+  for (const host of ["evil.example", "evil.example:8787", "127.0.0.1.evil.example"]) {
+    const res = await rawRequest(s.url, `GET /health HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    assert.equal(res.status, 421, host);
+    assert.match(res.body, /"code":"misdirected_request"/);
+  }
+  for (const host of ["localhost:1234", "127.0.0.1", "[::1]:80"]) {
+    const res = await rawRequest(s.url, `GET /health HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    assert.equal(res.status, 200, host);
+  }
+});
+
+test("A09: brute force — past the per-minute limit of failed attempts the address gets 429", async () => {
+  const b = await startServer();
+  try {
+    let last = 0;
+    for (let i = 0; i < 125; i++) last = (await b.request("GET", "/status", { token: `guess-${i}` })).status;
+    assert.equal(last, 429);
+    const res = await b.request("GET", "/status");
+    assert.equal(res.status, 429, "credentials are not even checked while limited");
+    assert.equal(res.json.code, "rate_limited");
+    assert.ok(Number(res.headers["retry-after"]) > 0);
+    assert.equal((await b.request("GET", "/health", { token: null })).status, 200, "unauthenticated routes keep working");
+    assert.equal(b.logs.filter((l) => l.level === "warn").length, 1, "one warning, not one per attempt");
+  } finally {
+    await b.close();
+  }
 });

@@ -87,7 +87,7 @@ test("J11: a non-JSON Content-Type on a JSON route → 415", async () => {
 });
 
 test("J01/J02: bodies over the limit → 413 payload_too_large (declared and streamed)", async () => {
-  const declared = await rawRequest(s.url, `POST ${gated()} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.clientToken}\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024 + 1}\r\n\r\n{"text":`);
+  const declared = await rawRequest(s.url, `POST ${gated()} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${s.clientToken}\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024 + 1}\r\n\r\n{"text":`);
   assert.equal(declared.status, 413);
   assert.match(declared.body, /"code":"payload_too_large"/);
   assert.match(declared.body, /"maxBytes":1048576/);
@@ -114,14 +114,14 @@ test("J01/J02: bodies over the limit → 413 payload_too_large (declared and str
 
 test("H01–H11: protocol abuse is rejected by the parser, the server keeps serving", async () => {
   const cases = [
-    "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabc",
-    "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-    "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    "POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n",
-    "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\n",
+    "POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabc",
+    "POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+    "POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n",
+    "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length : 3\r\n\r\n",
     "GET /health HTTP/1.1\r\n\r\n",
-    "G@T /health HTTP/1.1\r\nHost: x\r\n\r\n",
-    "GET /he\0alth HTTP/1.1\r\nHost: x\r\n\r\n",
+    "G@T /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "GET /he\0alth HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
   ];
   for (const payload of cases) {
     const res = await rawRequest(s.url, payload);
@@ -131,22 +131,22 @@ test("H01–H11: protocol abuse is rejected by the parser, the server keeps serv
 });
 
 test("H12: a header block over 16 KiB → 431", async () => {
-  const res = await rawRequest(s.url, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`);
+  const res = await rawRequest(s.url, `GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`);
   assert.equal(res.status, 431);
   await assertAlive();
 });
 
 test("H14: a slow-header client is cut with 408; others are served meanwhile", async () => {
-  const slow = rawRequest(s.url, "GET /health HTTP/1.1\r\nHost: x\r\n", { timeoutMs: 15_000 });
+  const slow = rawRequest(s.url, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n", { timeoutMs: 15_000 });
   await assertAlive();
   const res = await slow;
   assert.equal(res.status, 408);
 });
 
 test("A15/P06: absolute-form targets and protocol-relative paths never choose a host", async () => {
-  const abs = await rawRequest(s.url, "GET http://evil.example/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const abs = await rawRequest(s.url, "GET http://evil.example/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   assert.equal(abs.status, 200, "only the path of an absolute-form target is used");
-  const rel = await rawRequest(s.url, "GET //evil.example/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const rel = await rawRequest(s.url, "GET //evil.example/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   assert.equal(rel.status, 404);
   assert.doesNotMatch(rel.head, /Location/i);
 });
@@ -154,14 +154,14 @@ test("A15/P06: absolute-form targets and protocol-relative paths never choose a 
 test("H16: a pipelined second request must authenticate on its own", async () => {
   const res = await rawRequest(
     s.url,
-    `GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.clientToken}\r\nContent-Length: 0\r\n\r\nGET /tokens HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    `GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${s.clientToken}\r\nContent-Length: 0\r\n\r\nGET /tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
   );
   const statuses = [...res.raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
   assert.deepEqual(statuses, [200, 401]);
 });
 
 test("H18: Expect: 100-continue with an oversized body is refused before 100 is sent", async () => {
-  const res = await rawRequest(s.url, `POST ${gated()} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.clientToken}\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 999999999999\r\n\r\n`);
+  const res = await rawRequest(s.url, `POST ${gated()} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${s.clientToken}\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 999999999999\r\n\r\n`);
   assert.equal(res.status, 413);
   assert.doesNotMatch(res.raw, /100 Continue/);
   await assertAlive();

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   "service_unavailable",
   "range_not_satisfiable",
   "rate_limited",
+  "misdirected_request",
   // auth
   "unauthorized",
   "forbidden",

@@ -23,6 +23,8 @@ export interface StartOptions {
   files?: Record<string, string>;
   extraRoutes?: RouteDef[];
   headersTimeoutMs?: number;
+  /** Do not pass --workspace (the workspaces come from argv/env/server.json instead). */
+  noDefaultWorkspace?: boolean;
 }
 
 export interface LogLine {
@@ -87,7 +89,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const clientToken = "client-" + randomBytes(12).toString("hex");
   const hostToken = "host-" + randomBytes(12).toString("hex");
   const argv = [
-    "--workspace", workspace,
+    ...(options.noDefaultWorkspace ? [] : ["--workspace", workspace]),
     "--host", "127.0.0.1",
     "--port", "0",
     "--token", clientToken,

@@ -1,0 +1,301 @@
+/**
+ * read-batch and write-batch of file sessions.
+ *
+ * write-batch validates everything and checks preconditions before asking for approval, then
+ * re-checks them under the per-path lock right before each write, so two writers holding the same
+ * ifMatchRevision cannot both win. Results come back in request order.
+ */
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../http/errors.ts";
+import { LIMITS } from "../limits.ts";
+import { plan } from "../types.ts";
+import type { AuditInput, Workspace, WritePlan } from "../types.ts";
+import type { ServerContext } from "../context.ts";
+import { normalizeRelPath, openRegularForRead, verifyDirUnchanged } from "../fs/paths.ts";
+import type { PathResolver, ResolvedPath } from "../fs/paths.ts";
+import { commitTempFile, stageFile, unlinkQuiet, withPathLock, withPathLocks } from "../fs/atomic.ts";
+import { mtimeMsOf, revisionOf, statBig } from "./revision.ts";
+import { base64DecodedLength, batchArray, decodeStrictBase64, fsError, itemError, mapLimit, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import type { ItemError } from "./common.ts";
+import { getCatalogs } from "./catalog.ts";
+
+// ---------------------------------------------------------------------------------------------
+// read-batch
+
+export type ReadItem =
+  | { ok: true; path: string; kind: "file"; bytes: number; updatedAt: number; revision: string; contentBase64: string }
+  | ItemError;
+
+/** Reads 1..64 files. A malformed path fails the request (400 invalid_path); other failures are per item. */
+export async function readBatch(server: ServerContext, ws: Workspace, body: Record<string, unknown>): Promise<{ items: ReadItem[] }> {
+  const paths = batchArray(body.paths, "paths", LIMITS.batchItems);
+  const rels = paths.map((p) => normalizeRelPath(p));
+  const resolver = await workspaceResolver(server, ws);
+  const items = await mapLimit(rels, 16, (rel) => readOne(resolver, rel));
+  return { items };
+}
+
+async function readOne(resolver: PathResolver, rel: string): Promise<ReadItem> {
+  try {
+    const r = await resolver.resolveNormalized(rel);
+    if (r.missing > 0) throw new ApiError(404, "file_not_found", "File not found");
+    const { fh, stat } = await openRegularForRead(r.real);
+    try {
+      const size = Number(stat.size);
+      if (size > LIMITS.sessionFileBytes) {
+        throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
+      }
+      const data = await fh.readFile();
+      return {
+        ok: true,
+        path: r.rel,
+        kind: "file",
+        bytes: data.length,
+        updatedAt: mtimeMsOf(stat),
+        revision: revisionOf(stat),
+        contentBase64: data.toString("base64"),
+      };
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  } catch (err) {
+    return { path: rel, ...itemError(err) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// write-batch
+
+interface WriteRequest {
+  index: number;
+  rel: string;
+  contentBase64: unknown;
+  ifMatchRevision: unknown;
+  ifNoneMatch: unknown;
+  force: unknown;
+}
+
+interface PreparedWrite {
+  index: number;
+  rel: string;
+  data: Buffer;
+  sha256: string;
+  ifMatchRevision?: string;
+  ifNoneMatch: boolean;
+  force: boolean;
+  resolved: ResolvedPath;
+  op: "create" | "overwrite";
+}
+
+export type WriteItem =
+  | { ok: true; path: string; bytes: number; updatedAt: number; revision: string; previousRevision: string | null }
+  | ItemError;
+
+/** Validates the item fields (strict base64, types) and decodes the content. */
+function validateWrite(w: WriteRequest): { data: Buffer; ifMatchRevision?: string; ifNoneMatch: boolean; force: boolean } {
+  if (typeof w.contentBase64 !== "string") throw new ApiError(400, "invalid_payload", "contentBase64 must be a base64 string");
+  if (w.ifMatchRevision !== undefined && typeof w.ifMatchRevision !== "string") {
+    throw new ApiError(400, "invalid_payload", "ifMatchRevision must be a string");
+  }
+  if (w.ifNoneMatch !== undefined && w.ifNoneMatch !== "*") throw new ApiError(400, "invalid_payload", 'ifNoneMatch must be "*"');
+  if (w.force !== undefined && typeof w.force !== "boolean") throw new ApiError(400, "invalid_payload", "force must be a boolean");
+  // Size is judged before decoding so a huge string is never turned into a buffer.
+  if (w.contentBase64.length % 4 === 0 && base64DecodedLength(w.contentBase64) > LIMITS.sessionFileBytes) {
+    throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size: base64DecodedLength(w.contentBase64) });
+  }
+  const data = decodeStrictBase64(w.contentBase64);
+  if (!data) throw new ApiError(400, "invalid_payload", "contentBase64 is not valid base64");
+  const out: { data: Buffer; ifMatchRevision?: string; ifNoneMatch: boolean; force: boolean } = {
+    data,
+    ifNoneMatch: w.ifNoneMatch === "*",
+    force: w.force === true,
+  };
+  if (typeof w.ifMatchRevision === "string") out.ifMatchRevision = w.ifMatchRevision;
+  return out;
+}
+
+/**
+ * Checks the preconditions against the current state of the target; returns the previous
+ * revision (null when missing). Throws 409 conflict (with expected/current revisions) or
+ * 409 not_a_file for a directory.
+ */
+export async function checkWritePreconditions(
+  real: string,
+  pre: { ifMatchRevision?: string; ifNoneMatch?: boolean; force?: boolean },
+): Promise<{ previousRevision: string | null }> {
+  let st;
+  try {
+    st = await statBig(real);
+  } catch (err) {
+    throw fsError(err);
+  }
+  const current = st ? revisionOf(st) : null;
+  if (st && !st.isFile()) throw new ApiError(409, "not_a_file", "Path is not a regular file", { currentRevision: current });
+  if (pre.ifNoneMatch && st) {
+    throw new ApiError(409, "conflict", "File already exists", { expectedRevision: null, currentRevision: current });
+  }
+  if (pre.ifMatchRevision !== undefined && !pre.force && pre.ifMatchRevision !== current) {
+    throw new ApiError(409, "conflict", "File changed since the expected revision", {
+      expectedRevision: pre.ifMatchRevision,
+      currentRevision: current,
+    });
+  }
+  return { previousRevision: current };
+}
+
+/**
+ * Writes `data` to the resolved target: parents created, temp file in the verified directory,
+ * fsync, re-verification of the directory, rename. Returns the new revision and mtime.
+ */
+export async function writeResolved(r: ResolvedPath, data: Buffer): Promise<{ revision: string; updatedAt: number }> {
+  const dir = path.dirname(r.real);
+  try {
+    await mkdir(dir, { recursive: true });
+    await verifyDirUnchanged(dir, r.rootReal);
+    const tmp = await stageFile(r.real, data);
+    try {
+      // A directory swapped for a symlink after the check would redirect the rename: re-verify first.
+      await verifyDirUnchanged(dir, r.rootReal);
+    } catch (err) {
+      await unlinkQuiet(tmp);
+      throw err;
+    }
+    await commitTempFile(tmp, r.real);
+    const st = await statBig(r.real, false);
+    if (!st) throw new ApiError(409, "conflict", "File vanished right after the write");
+    return { revision: revisionOf(st), updatedAt: mtimeMsOf(st) };
+  } catch (err) {
+    throw fsError(err);
+  }
+}
+
+function executesCodeSummary(count: number, rels: string[]): string {
+  return count === 1 ? `Write ${rels[0]}` : `Write ${count} files`;
+}
+
+/**
+ * Validates a write-batch and returns either the final answer (nothing to write: every item
+ * failed) or a WritePlan for the approval gate.
+ */
+export async function planWriteBatch(
+  server: ServerContext,
+  ws: Workspace,
+  body: Record<string, unknown>,
+): Promise<{ reply: { status: number; body: unknown } } | { plan: WritePlan }> {
+  const raw = batchArray(body.writes, "writes", LIMITS.batchItems);
+  if (body.atomic !== undefined && typeof body.atomic !== "boolean") throw new ApiError(400, "invalid_payload", "atomic must be a boolean");
+  const atomic = body.atomic === true;
+  const requests: WriteRequest[] = raw.map((w, index) => {
+    if (!w || typeof w !== "object" || Array.isArray(w)) throw new ApiError(400, "invalid_payload", "Each write must be an object");
+    const o = w as Record<string, unknown>;
+    return { index, rel: normalizeRelPath(o.path), contentBase64: o.contentBase64, ifMatchRevision: o.ifMatchRevision, ifNoneMatch: o.ifNoneMatch, force: o.force };
+  });
+  // The same path twice in one batch has no well-defined result (J14).
+  const seen = new Set<string>();
+  for (const r of requests) {
+    if (seen.has(r.rel)) throw new ApiError(400, "invalid_payload", "The same path appears twice in the batch", { path: r.rel });
+    seen.add(r.rel);
+  }
+  const resolver = await workspaceResolver(server, ws);
+  const results: (WriteItem | undefined)[] = new Array(requests.length);
+  const prepared: PreparedWrite[] = [];
+  for (const w of requests) {
+    try {
+      const v = validateWrite(w);
+      const resolved = await resolver.resolveNormalized(w.rel, { create: true });
+      const { previousRevision } = await checkWritePreconditions(resolved.real, v);
+      prepared.push({ index: w.index, rel: resolved.rel, sha256: sha256Hex(v.data), resolved, op: previousRevision === null ? "create" : "overwrite", ...v });
+    } catch (err) {
+      results[w.index] = { path: w.rel, ...itemError(err) };
+    }
+  }
+  const failures = results.filter((r): r is ItemError => r !== undefined && !r.ok);
+  if (atomic && failures.length > 0) {
+    throw new ApiError(409, "conflict", "Batch not applied: some items failed", { items: indexFailures(results) });
+  }
+  if (prepared.length === 0) {
+    return { reply: { status: 200, body: { items: results, cursor: getCatalogs(server).cursor(ws.id) } } };
+  }
+  const rels = prepared.map((p) => p.rel);
+  const writePlan = plan({
+    workspaceId: ws.id,
+    action: "workspace.files.session.write",
+    summary: executesCodeSummary(prepared.length, rels),
+    paths: prepared.map((p) => p.resolved.abs),
+    target: rels[0]!,
+    change: {
+      atomic,
+      writes: prepared.map((p) => ({ path: p.rel, bytes: p.data.length, sha256: p.sha256, op: p.op })),
+    },
+    ...(riskFor(rels) ? { risk: riskFor(rels)! } : {}),
+    apply: () => applyWrites(server, ws, resolver, prepared, results, atomic),
+  });
+  return { plan: writePlan };
+}
+
+function indexFailures(results: (WriteItem | undefined)[]): unknown[] {
+  const out: unknown[] = [];
+  results.forEach((r, index) => {
+    if (r && !r.ok) out.push({ index, ...r });
+  });
+  return out;
+}
+
+async function applyWrites(
+  server: ServerContext,
+  ws: Workspace,
+  resolver: PathResolver,
+  prepared: PreparedWrite[],
+  results: (WriteItem | undefined)[],
+  atomic: boolean,
+): Promise<{ status?: number; body: unknown; audit: AuditInput[] }> {
+  const catalogs = getCatalogs(server);
+  const audit: AuditInput[] = [];
+  const applied: string[] = [];
+  const record = (p: PreparedWrite, out: { revision: string; updatedAt: number }, previousRevision: string | null) => {
+    results[p.index] = { ok: true, path: p.rel, bytes: p.data.length, updatedAt: out.updatedAt, revision: out.revision, previousRevision };
+    audit.push({ action: "workspace.files.session.write", target: p.rel, summary: `${p.op === "create" ? "Created" : "Wrote"} ${p.rel} (${p.data.length} bytes)` });
+    applied.push(p.rel);
+  };
+
+  if (atomic) {
+    // All-or-nothing: every target is locked, every precondition re-checked, then every write lands.
+    await withPathLocks(prepared.map((p) => p.resolved.real), async () => {
+      const fresh: { p: PreparedWrite; r: ResolvedPath; prev: string | null }[] = [];
+      const failed: (WriteItem | undefined)[] = [...results];
+      for (const p of prepared) {
+        try {
+          const r = await resolver.resolveNormalized(p.rel, { create: true });
+          const { previousRevision } = await checkWritePreconditions(r.real, p);
+          fresh.push({ p, r, prev: previousRevision });
+        } catch (err) {
+          failed[p.index] = { path: p.rel, ...itemError(err) };
+        }
+      }
+      if (fresh.length !== prepared.length) {
+        throw new ApiError(409, "conflict", "Batch not applied: some items failed", { items: indexFailures(failed) });
+      }
+      for (const f of fresh) {
+        const out = await writeResolved(f.r, f.p.data);
+        record(f.p, out, f.prev);
+      }
+    });
+  } else {
+    await mapLimit(prepared, 8, async (p) => {
+      try {
+        await withPathLock(p.resolved.real, async () => {
+          // Re-resolve and re-check under the lock: the state may have changed while the host was deciding.
+          const r = await resolver.resolveNormalized(p.rel, { create: true });
+          const { previousRevision } = await checkWritePreconditions(r.real, p);
+          const out = await writeResolved(r, p.data);
+          record(p, out, previousRevision);
+        });
+      } catch (err) {
+        results[p.index] = { path: p.rel, ...itemError(fsError(err)) };
+      }
+    });
+  }
+  for (const rel of applied) await catalogs.noteChange(ws, rel).catch(() => {});
+  return { body: { items: results, cursor: catalogs.cursor(ws.id) }, audit };
+}

@@ -1,0 +1,112 @@
+/** Small helpers shared by the file modules: item errors, strict base64, risk flags, resolvers. */
+import { createHash } from "node:crypto";
+import { ApiError } from "../http/errors.ts";
+import { PathResolver, serverProtectedPaths } from "../fs/paths.ts";
+import type { ServerContext } from "../context.ts";
+import type { Workspace } from "../types.ts";
+
+/** A failed batch item: `{ok:false, path?, code, message, ...details}`. */
+export type ItemError = { ok: false; code: string; message: string; [k: string]: unknown };
+
+/** Turns an ApiError into a per-item failure (details that are plain objects are spread in); other errors are rethrown. */
+export function itemError(err: unknown, extra: Record<string, unknown> = {}): ItemError {
+  if (!(err instanceof ApiError)) throw err;
+  const details = err.details && typeof err.details === "object" && !Array.isArray(err.details) ? (err.details as Record<string, unknown>) : {};
+  return { ok: false, ...extra, code: err.code, message: err.message, ...details };
+}
+
+/** Maps an fs error of an apply step to an ApiError (never a raw 500 for expected conditions). */
+export function fsError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+      return new ApiError(404, "file_not_found", "File not found");
+    case "EEXIST":
+      return new ApiError(409, "conflict", "Target already exists");
+    case "ENOTEMPTY":
+      return new ApiError(409, "directory_not_empty", "Directory is not empty");
+    case "ENOTDIR":
+      return new ApiError(409, "not_a_directory", "A parent of the path is not a directory");
+    case "EISDIR":
+      return new ApiError(409, "not_a_file", "Path is a directory");
+    case "EACCES":
+    case "EPERM":
+    case "EROFS":
+      return new ApiError(403, "forbidden", "Permission denied");
+    case "ENOSPC":
+    case "EDQUOT":
+      return new ApiError(507, "insufficient_storage", "Not enough space on the disk");
+    case "ELOOP":
+      return new ApiError(403, "path_outside_workspace", "Path is outside the workspace");
+    case "EXDEV":
+    case "EINVAL":
+      return new ApiError(400, "invalid_operation", "Operation not possible on this path");
+    case "ENAMETOOLONG":
+      return new ApiError(400, "invalid_path", "Path is too long");
+    default:
+      return new ApiError(500, "internal_error", "Unexpected server error");
+  }
+}
+
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Decodes strict RFC 4648 base64 (padding required, no whitespace, no url alphabet); undefined when invalid. */
+export function decodeStrictBase64(s: string): Buffer | undefined {
+  if (s.length % 4 !== 0 || !STRICT_BASE64.test(s)) return undefined;
+  return Buffer.from(s, "base64");
+}
+
+/** Decoded byte length of a strict base64 string (before decoding it). */
+export function base64DecodedLength(s: string): number {
+  const pad = s.endsWith("==") ? 2 : s.endsWith("=") ? 1 : 0;
+  return (s.length / 4) * 3 - pad;
+}
+
+export function sha256Hex(data: Buffer | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** "executes-code" for writes that let the agent run code on the host (plugins, opencode config, git hooks). */
+export function riskFor(rels: string[]): string[] | undefined {
+  const risky = rels.some((rel) => {
+    const lower = rel.toLowerCase();
+    const base = lower.split("/").pop() ?? "";
+    return (
+      lower.startsWith(".opencode/plugins/") ||
+      lower === ".opencode/plugins" ||
+      base === "opencode.json" ||
+      base === "opencode.jsonc" ||
+      lower === ".git" ||
+      lower.startsWith(".git/") ||
+      lower.includes("/.git/")
+    );
+  });
+  return risky ? ["executes-code"] : undefined;
+}
+
+/** A resolver for a workspace with the server's protected paths. */
+export async function workspaceResolver(server: ServerContext, ws: Workspace): Promise<PathResolver> {
+  return PathResolver.create(ws.path, await serverProtectedPaths(server.config));
+}
+
+/** Validates a batch array: 1..64 entries (400 invalid_payload). */
+export function batchArray(value: unknown, key: string, max: number): unknown[] {
+  if (!Array.isArray(value) || value.length === 0) throw new ApiError(400, "invalid_payload", `${key} must be a non-empty array`);
+  if (value.length > max) throw new ApiError(400, "invalid_payload", `At most ${max} ${key} per request`, { max });
+  return value;
+}
+
+/** Runs `fn` over items with at most `limit` in flight; results in input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
