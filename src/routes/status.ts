@@ -69,7 +69,7 @@ function capabilities(server: ServerContext) {
 export const routes: RouteDef[] = [
   { method: "GET", path: "/health", auth: "none", handler: async (rc) => health(rc.server) },
   // Health stays credential-free; an unknown id is still a 404 so clients notice a stale id.
-  { method: "GET", path: "/w/:id/health", auth: "none", handler: async (rc) => (rc.server.workspaces.resolve(rc.params.id!), health(rc.server)) },
+  { method: "GET", path: "/w/:id/health", auth: "none", workspace: true, handler: async (rc) => health(rc.server) },
   { method: "GET", path: "/status", auth: "client", handler: async (rc) => status(rc) },
   { method: "GET", path: "/w/:id/status", auth: "client", workspace: true, handler: async (rc) => status(rc, rc.workspace) },
   { method: "GET", path: "/capabilities", auth: "client", handler: async (rc) => capabilities(rc.server) },

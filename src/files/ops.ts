@@ -1,0 +1,249 @@
+/**
+ * File-session ops: mkdir, delete, rename.
+ *
+ * Before approval every op is checked statically (known type, paths normalized, contained, not
+ * protected, creatable names). Existence-dependent conditions (missing source, existing target,
+ * non-empty directory, ifMatchRevision) are checked at apply time, in request order and under the
+ * per-path lock, because earlier ops of the same batch change them (mkdir a; rename x → a/x).
+ */
+import { lstat, mkdir, readdir, rename, rm, rmdir, unlink } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../http/errors.ts";
+import { LIMITS } from "../limits.ts";
+import { plan } from "../types.ts";
+import type { AuditInput, Workspace, WritePlan } from "../types.ts";
+import type { ServerContext } from "../context.ts";
+import { isInsideOrSame, normalizeRelPath, verifyDirUnchanged } from "../fs/paths.ts";
+import type { PathResolver } from "../fs/paths.ts";
+import { withPathLock, withPathLocks } from "../fs/atomic.ts";
+import { revisionOf, statBig } from "./revision.ts";
+import { batchArray, fsError, itemError, riskFor, workspaceResolver } from "./common.ts";
+import type { ItemError } from "./common.ts";
+import { getCatalogs } from "./catalog.ts";
+
+type Op =
+  | { index: number; type: "mkdir"; path: string }
+  | { index: number; type: "delete"; path: string; recursive: boolean; ifMatchRevision?: string }
+  | { index: number; type: "rename"; from: string; to: string; overwrite: boolean; ifMatchRevision?: string };
+
+export type OpItem = ({ ok: true; type: string } & Record<string, unknown>) | (ItemError & { type: string });
+
+function optBool(o: Record<string, unknown>, key: string): boolean {
+  const v = o[key];
+  if (v !== undefined && typeof v !== "boolean") throw new ApiError(400, "invalid_operation", `${key} must be a boolean`);
+  return v === true;
+}
+
+function optRevision(o: Record<string, unknown>): string | undefined {
+  const v = o.ifMatchRevision;
+  if (v !== undefined && typeof v !== "string") throw new ApiError(400, "invalid_operation", "ifMatchRevision must be a string");
+  return v as string | undefined;
+}
+
+/** Parses one op; a malformed path fails the whole request (400 invalid_path), a bad shape fails the item. */
+function parseOp(raw: unknown, index: number): Op {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ApiError(400, "invalid_operation", "Operation must be an object");
+  const o = raw as Record<string, unknown>;
+  switch (o.type) {
+    case "mkdir":
+      return { index, type: "mkdir", path: normalizeRelPath(o.path) };
+    case "delete": {
+      const op: Op = { index, type: "delete", path: normalizeRelPath(o.path), recursive: optBool(o, "recursive") };
+      const rev = optRevision(o);
+      if (rev !== undefined) op.ifMatchRevision = rev;
+      return op;
+    }
+    case "rename": {
+      const op: Op = { index, type: "rename", from: normalizeRelPath(o.from), to: normalizeRelPath(o.to), overwrite: optBool(o, "overwrite") };
+      const rev = optRevision(o);
+      if (rev !== undefined) op.ifMatchRevision = rev;
+      return op;
+    }
+    default:
+      throw new ApiError(400, "invalid_operation", "Unknown operation type");
+  }
+}
+
+function typeOf(raw: unknown): string {
+  const t = raw && typeof raw === "object" ? (raw as Record<string, unknown>).type : undefined;
+  return typeof t === "string" ? t : "unknown";
+}
+
+/** Validates an ops request; returns the final answer when nothing can run, else a WritePlan. */
+export async function planOps(
+  server: ServerContext,
+  ws: Workspace,
+  body: Record<string, unknown>,
+): Promise<{ reply: { status: number; body: unknown } } | { plan: WritePlan }> {
+  const raw = batchArray(body.operations, "operations", LIMITS.batchItems);
+  const resolver = await workspaceResolver(server, ws);
+  const results: (OpItem | undefined)[] = new Array(raw.length);
+  const ops: Op[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    let op: Op;
+    try {
+      op = parseOp(raw[i], i);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "invalid_path") throw err;
+      results[i] = { type: typeOf(raw[i]), ...itemError(err) };
+      continue;
+    }
+    try {
+      if (op.type === "mkdir") await resolver.resolveNormalized(op.path, { create: true });
+      else if (op.type === "delete") await resolver.resolveNormalized(op.path);
+      else {
+        if (isInsideOrSame(op.from, op.to) && op.from !== op.to && op.to.startsWith(op.from + "/")) {
+          throw new ApiError(400, "invalid_operation", "Cannot move a folder into itself");
+        }
+        await resolver.resolveNormalized(op.from);
+        await resolver.resolveNormalized(op.to, { create: true });
+      }
+      ops.push(op);
+    } catch (err) {
+      results[i] = { type: op.type, ...describe(op), ...itemError(err) };
+    }
+  }
+  if (ops.length === 0) {
+    return { reply: { status: 200, body: { items: results, cursor: getCatalogs(server).cursor(ws.id) } } };
+  }
+  const touched = ops.flatMap((op) => (op.type === "rename" ? [op.from, op.to] : [op.path]));
+  const risk = riskFor(touched);
+  const writePlan = plan({
+    workspaceId: ws.id,
+    action: "workspace.files.session.ops",
+    summary: ops.length === 1 ? summaryOf(ops[0]!) : `${ops.length} file operations`,
+    paths: touched.map((rel) => path.join(ws.path, rel)),
+    target: touched[0]!,
+    change: { operations: ops.map(({ index: _i, ...rest }) => rest) },
+    ...(risk ? { risk } : {}),
+    apply: () => applyOps(server, ws, resolver, ops, results),
+  });
+  return { plan: writePlan };
+}
+
+function describe(op: Op): Record<string, unknown> {
+  return op.type === "rename" ? { from: op.from, to: op.to } : { path: op.path };
+}
+
+function summaryOf(op: Op): string {
+  if (op.type === "mkdir") return `Create folder ${op.path}`;
+  if (op.type === "delete") return `Delete ${op.path}`;
+  return `Rename ${op.from} to ${op.to}`;
+}
+
+async function entryRevision(p: string): Promise<string | null> {
+  const st = await statBig(p, false);
+  return st ? revisionOf(st) : null;
+}
+
+function checkRevision(expected: string | undefined, current: string | null): void {
+  if (expected !== undefined && expected !== current) {
+    throw new ApiError(409, "conflict", "Path changed since the expected revision", { expectedRevision: expected, currentRevision: current });
+  }
+}
+
+async function applyOps(
+  server: ServerContext,
+  ws: Workspace,
+  resolver: PathResolver,
+  ops: Op[],
+  results: (OpItem | undefined)[],
+): Promise<{ body: unknown; audit: AuditInput[] }> {
+  const catalogs = getCatalogs(server);
+  const audit: AuditInput[] = [];
+  // In request order: later ops may depend on earlier ones.
+  for (const op of ops) {
+    try {
+      if (op.type === "mkdir") {
+        const created = await doMkdir(resolver, op.path);
+        results[op.index] = { ok: true, type: "mkdir", path: op.path, created: created.length > 0 };
+        if (created.length > 0) {
+          audit.push({ action: "workspace.files.session.ops", target: op.path, summary: `Created folder ${op.path}` });
+          for (const rel of created) await catalogs.noteChange(ws, rel).catch(() => {});
+        }
+      } else if (op.type === "delete") {
+        const rel = await doDelete(resolver, op);
+        results[op.index] = { ok: true, type: "delete", path: rel };
+        audit.push({ action: "workspace.files.session.ops", target: rel, summary: `Deleted ${rel}` });
+        await catalogs.noteChange(ws, rel).catch(() => {});
+      } else {
+        const r = await doRename(resolver, op);
+        results[op.index] = { ok: true, type: "rename", from: r.from, to: r.to, revision: r.revision };
+        audit.push({ action: "workspace.files.session.ops", target: r.from, summary: `Renamed ${r.from} to ${r.to}` });
+        await catalogs.noteRename(ws, r.from, r.to).catch(() => {});
+      }
+    } catch (err) {
+      results[op.index] = { type: op.type, ...describe(op), ...itemError(fsError(err)) };
+    }
+  }
+  return { body: { items: results, cursor: catalogs.cursor(ws.id) }, audit };
+}
+
+/** Recursive, idempotent mkdir. Returns the relative paths of the folders it created (top first). */
+async function doMkdir(resolver: PathResolver, rel0: string): Promise<string[]> {
+  const first = await resolver.resolveNormalized(rel0, { create: true });
+  return withPathLock(first.real, async () => {
+    const r = await resolver.resolveNormalized(rel0, { create: true });
+    if (r.missing === 0) {
+      const st = await lstat(r.real);
+      if (st.isDirectory()) return [];
+      throw new ApiError(409, "not_a_directory", "A file already exists at this path");
+    }
+    const existing = path.dirname(r.real.split(path.sep).slice(0, r.real.split(path.sep).length - r.missing + 1).join(path.sep));
+    await verifyDirUnchanged(existing, r.rootReal);
+    await mkdir(r.real, { recursive: true });
+    await verifyDirUnchanged(r.real, r.rootReal);
+    const segs = r.rel.split("/");
+    const out: string[] = [];
+    for (let k = segs.length - r.missing + 1; k <= segs.length; k++) out.push(segs.slice(0, k).join("/"));
+    return out;
+  });
+}
+
+async function doDelete(resolver: PathResolver, op: Extract<Op, { type: "delete" }>): Promise<string> {
+  const first = await resolver.resolveNormalized(op.path);
+  return withPathLock(first.entry, async () => {
+    const r = await resolver.resolveNormalized(op.path);
+    if (r.missing > 0 || !r.lstat) throw new ApiError(404, "file_not_found", "File not found");
+    checkRevision(op.ifMatchRevision, await entryRevision(r.entry));
+    await verifyDirUnchanged(path.dirname(r.entry), r.rootReal);
+    if (r.lstat.isDirectory()) {
+      if (op.recursive) {
+        // rm does not follow symlinks inside the tree: links are removed, their targets untouched.
+        await rm(r.entry, { recursive: true });
+      } else {
+        const names = await readdir(r.entry);
+        if (names.length > 0) throw new ApiError(409, "directory_not_empty", "Directory is not empty; pass recursive: true");
+        await rmdir(r.entry);
+      }
+    } else {
+      // A symlink is removed itself, never its target (S06).
+      await unlink(r.entry);
+    }
+    return r.rel;
+  });
+}
+
+async function doRename(resolver: PathResolver, op: Extract<Op, { type: "rename" }>): Promise<{ from: string; to: string; revision: string | null }> {
+  const a = await resolver.resolveNormalized(op.from);
+  const b = await resolver.resolveNormalized(op.to, { create: true });
+  return withPathLocks([a.entry, b.entry], async () => {
+    const from = await resolver.resolveNormalized(op.from);
+    const to = await resolver.resolveNormalized(op.to, { create: true });
+    if (from.missing > 0 || !from.lstat) throw new ApiError(404, "file_not_found", "File not found");
+    checkRevision(op.ifMatchRevision, await entryRevision(from.entry));
+    if (from.entry === to.entry) return { from: from.rel, to: to.rel, revision: await entryRevision(to.entry) };
+    if (from.lstat.isDirectory() && isInsideOrSame(from.entry, to.entry)) {
+      throw new ApiError(400, "invalid_operation", "Cannot move a folder into itself");
+    }
+    if (to.missing === 0 && !op.overwrite) {
+      throw new ApiError(409, "conflict", "Target already exists; pass overwrite: true", { currentRevision: await entryRevision(to.entry) });
+    }
+    const dir = path.dirname(to.entry);
+    await mkdir(dir, { recursive: true });
+    await verifyDirUnchanged(dir, to.rootReal);
+    await verifyDirUnchanged(path.dirname(from.entry), from.rootReal);
+    await rename(from.entry, to.entry);
+    return { from: from.rel, to: to.rel, revision: await entryRevision(to.entry) };
+  });
+}
