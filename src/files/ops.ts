@@ -92,7 +92,7 @@ export async function planOps(
       if (op.type === "mkdir") await resolver.resolveNormalized(op.path, { create: true });
       else if (op.type === "delete") await resolver.resolveNormalized(op.path);
       else {
-        if (isInsideOrSame(op.from, op.to) && op.from !== op.to && op.to.startsWith(op.from + "/")) {
+        if (op.to.startsWith(op.from + "/")) {
           throw new ApiError(400, "invalid_operation", "Cannot move a folder into itself");
         }
         await resolver.resolveNormalized(op.from);
@@ -189,7 +189,7 @@ async function doMkdir(resolver: PathResolver, rel0: string): Promise<string[]> 
       if (st.isDirectory()) return [];
       throw new ApiError(409, "not_a_directory", "A file already exists at this path");
     }
-    const existing = path.dirname(r.real.split(path.sep).slice(0, r.real.split(path.sep).length - r.missing + 1).join(path.sep));
+    const existing = path.resolve(r.real, ...Array<string>(r.missing).fill(".."));
     await verifyDirUnchanged(existing, r.rootReal);
     await mkdir(r.real, { recursive: true });
     await verifyDirUnchanged(r.real, r.rootReal);

@@ -223,6 +223,8 @@ class YamlParser {
       if (n <= ind) break;
       const t = raw.slice(n).replace(/^\t+/, "");
       if (t[0] === "#") break;
+      // A more-indented "key: value" under a scalar is an indentation mistake, not text.
+      if (this.splitKey(t, k)) this.err("mapping values are not allowed here (check the indentation)", k);
       [text, ended] = stripComment(t);
       out += blanks > 0 ? "\n".repeat(blanks) : " ";
       out += text.trim();

@@ -10,33 +10,34 @@ import { authenticate } from "../auth/actor.ts";
 import { ApiError } from "../http/errors.ts";
 import { assertSafeProxyPath, ProxyPool, proxyHttp, proxyUpgrade, writeSocketError, type ProxyErrors, type ProxyTarget } from "../http/proxy.ts";
 import { HANDLED, json, type RouteContext, type RouteDef } from "../http/route.ts";
-import { LIMITS } from "../limits.ts";
 import { opencodeTarget, upstreamUrl, type OpencodeTarget } from "../opencode-target.ts";
 import { SCOPE_RANK, type Actor, type Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 
-/** Service key of the per-server proxy pool (tests may create it first with a shorter timeout). */
-export const PROXY_POOL_KEY = "proxy.pool";
+/** Service key of the per-server proxy state (tests may create it first with a shorter timeout). */
+export const PROXY_SERVICE_KEY = "proxy";
 
-/** The per-server proxy pool; revoked tokens lose their proxied streams and WebSockets at once. */
-export function proxyPool(server: ServerContext): ProxyPool {
-  return server.service(PROXY_POOL_KEY, () => {
-    const pool = new ProxyPool();
-    const onRevoked = (tokenHash: string) => pool.closeByToken(tokenHash);
-    server.bus.on("token.revoked", onRevoked);
-    return {
-      ...bind(pool),
-      close: () => {
-        server.bus.off("token.revoked", onRevoked);
-        pool.close();
-      },
-    } as ProxyPool;
-  });
+/** Per-server proxy state: the pool, wired to the server's events so revoked tokens lose their proxied streams at once. */
+export class ProxyService {
+  readonly pool: ProxyPool;
+  private readonly onRevoked = (tokenHash: string) => this.pool.closeByToken(tokenHash);
+
+  constructor(
+    private readonly server: ServerContext,
+    options: { headersTimeoutMs?: number } = {},
+  ) {
+    this.pool = new ProxyPool(options);
+    server.bus.on("token.revoked", this.onRevoked);
+  }
+
+  close(): void {
+    this.server.bus.off("token.revoked", this.onRevoked);
+    this.pool.close();
+  }
 }
 
-/** Keeps the pool's prototype methods while letting proxyPool() override close(). */
-function bind(pool: ProxyPool): ProxyPool {
-  return Object.create(pool, {}) as ProxyPool;
+function proxyPool(server: ServerContext): ProxyPool {
+  return server.service(PROXY_SERVICE_KEY, () => new ProxyService(server)).pool;
 }
 
 const OPENCODE_ERRORS: ProxyErrors = {
@@ -186,9 +187,11 @@ async function readCapped(response: Response, max: number): Promise<string> {
 /** OpenCode Router: any client → health/root; collaborator → bindings/identities; host → the rest. */
 async function routerProxy(rc: RouteContext): Promise<typeof HANDLED> {
   assertOriginForm(rc.req);
-  const rest = rc.params["*"] ?? "";
+  // The rest after `/opencode-router` (the route's own `*` may start deeper, e.g. identities/*).
+  const segments = rc.path.split("/");
+  const skip = rc.workspace ? 4 : 2;
+  const rest = segments.length > skip ? "/" + segments.slice(skip).join("/") : "";
   assertSafeProxyPath(rest);
-  if (rc.workspace === undefined && rc.params.id !== undefined) throw new ApiError(404, "workspace_not_found", "Workspace not found");
   // Read-only mode is enforced here because proxy routes are not `write: true`.
   if (!READ_METHODS.has(rc.method) && rc.server.config.readOnly) throw new ApiError(403, "read_only", "Server is read-only");
   const port = rc.server.config.routerHealthPort;
@@ -278,6 +281,3 @@ export function handleUpgrade(server: ServerContext, req: IncomingMessage, socke
   }
   return true;
 }
-
-/** Exposed for tests: the headers timeout in effect. */
-export const PROXY_DEFAULT_HEADERS_TIMEOUT_MS = LIMITS.proxyHeadersTimeoutMs;
