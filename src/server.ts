@@ -47,6 +47,8 @@ export interface CreateServerOptions {
   extraRoutes?: RouteDef[];
   /** Tests shorten the slow-header cut-off instead of waiting 20 s. */
   headersTimeoutMs?: number;
+  /** Tests shorten the SSE heartbeat interval instead of waiting 15 s. */
+  sseHeartbeatMs?: number;
 }
 
 export function packageVersion(): string {
@@ -58,7 +60,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   const log = options.log ?? createLogger({ format: config.logFormat, verbose: config.verbose });
   const services = new Map<string, Service>();
   const inFlight = new Set<Promise<unknown>>();
-  const streams = new SseRegistry();
+  const streams = new SseRegistry(options.sseHeartbeatMs);
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
   const tokens = await FileTokenStore.open(config.tokenStorePath);

@@ -106,6 +106,9 @@ export class SseStream {
 export class SseRegistry implements StreamRegistry {
   private readonly streams = new Set<SseStream>();
 
+  /** `heartbeatMs`: the default heartbeat interval of this server's streams (tests shorten it). */
+  constructor(readonly heartbeatMs: number = LIMITS.sseHeartbeatMs) {}
+
   get size(): number {
     return this.streams.size;
   }
@@ -133,5 +136,5 @@ export class SseRegistry implements StreamRegistry {
 /** Opens an SSE response for a route; the handler then returns HANDLED. */
 export function openSse(rc: RouteContext, options: { heartbeatMs?: number } = {}): SseStream {
   const registry = rc.server.streams as SseRegistry;
-  return registry.open(rc.res, rc.actor?.tokenHash, options.heartbeatMs ?? LIMITS.sseHeartbeatMs);
+  return registry.open(rc.res, rc.actor?.tokenHash, options.heartbeatMs ?? registry.heartbeatMs);
 }

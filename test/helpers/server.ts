@@ -23,6 +23,7 @@ export interface StartOptions {
   files?: Record<string, string>;
   extraRoutes?: RouteDef[];
   headersTimeoutMs?: number;
+  sseHeartbeatMs?: number;
   /** Do not pass --workspace (the workspaces come from argv/env/server.json instead). */
   noDefaultWorkspace?: boolean;
 }
@@ -102,7 +103,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const env: Record<string, string> = { HOME: home, ...(options.env ?? {}) };
   const config = await loadConfig({ argv, env, cwd: parent });
   const logs: LogLine[] = [];
-  const server = await createServer(config, { log: captureLogger(logs), extraRoutes: options.extraRoutes ?? [], ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}) });
+  const server = await createServer(config, { log: captureLogger(logs), extraRoutes: options.extraRoutes ?? [], ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}), ...(options.sseHeartbeatMs ? { sseHeartbeatMs: options.sseHeartbeatMs } : {}) });
   const url = await server.listen();
 
   const request = (method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse> =>

@@ -1,0 +1,97 @@
+/** Recursive listing of the inbox and outbox (bounded; symlinks that leave the root are not listed). */
+import { lstat, mkdir, readdir, realpath, stat } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../http/errors.ts";
+import { isOutside, PathResolver, verifyDirUnchanged } from "../fs/paths.ts";
+import { isTempFileName } from "../fs/atomic.ts";
+
+export interface ListedFile {
+  /** Root-relative, "/"-separated. */
+  path: string;
+  name: string;
+  size: number;
+  updatedAt: number;
+}
+
+/** Caps that keep a listing bounded whatever the folder holds. */
+const MAX_ITEMS = 10_000;
+const MAX_DEPTH = 32;
+
+/**
+ * Lists regular files under `rootReal` (a real path), newest first. Unreadable entries are skipped,
+ * not the whole list; symlinked files are listed only when their real path stays inside the root;
+ * symlinked folders are not descended into (no cycles, no escapes); staging temp files are hidden.
+ */
+export async function listFiles(rootReal: string): Promise<ListedFile[]> {
+  const out: ListedFile[] = [];
+  const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
+    if (depth > MAX_DEPTH || out.length >= MAX_ITEMS) return;
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (out.length >= MAX_ITEMS) return;
+      if (isTempFileName(e.name)) continue;
+      const full = path.join(dir, e.name);
+      const childRel = rel ? `${rel}/${e.name}` : e.name;
+      try {
+        if (e.isDirectory()) {
+          await walk(full, childRel, depth + 1);
+        } else if (e.isFile()) {
+          const st = await lstat(full);
+          out.push({ path: childRel, name: e.name, size: st.size, updatedAt: Math.floor(st.mtimeMs) });
+        } else if (e.isSymbolicLink()) {
+          const target = await realpath(full);
+          if (isOutside(rootReal, target)) continue;
+          const st = await stat(target);
+          if (st.isFile()) out.push({ path: childRel, name: e.name, size: st.size, updatedAt: Math.floor(st.mtimeMs) });
+        }
+      } catch {
+        // unreadable or vanished entry: skip it
+      }
+    }
+  };
+  await walk(rootReal, "", 0);
+  out.sort((a, b) => b.updatedAt - a.updatedAt || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out;
+}
+
+/** base64url (no padding) of the UTF-8 path: the id of an artifact or inbox item (as the reference). */
+export function encodeItemId(rel: string): string {
+  return Buffer.from(rel, "utf8").toString("base64url");
+}
+
+/** Decodes an item id; undefined when it is not canonical base64url of valid UTF-8. */
+export function decodeItemId(id: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]+$/.test(id)) return undefined;
+  const bytes = Buffer.from(id, "base64url");
+  // Canonical form only: one id per path (no trailing garbage bits, no padding variants).
+  if (bytes.toString("base64url") !== id) return undefined;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The real path of `<ws>/.opencode/openwork/<name>` after proving it lies inside the workspace
+ * (a `.opencode` symlink to elsewhere is refused with 403 path_outside_workspace). With `create`
+ * the folder is made; without it a missing folder answers undefined.
+ */
+export async function openworkDir(workspacePath: string, name: "inbox" | "outbox", create: boolean): Promise<string | undefined> {
+  const resolver = await PathResolver.create(workspacePath);
+  const r = await resolver.resolveNormalized(`.opencode/openwork/${name}`);
+  if (r.missing > 0) {
+    if (!create) return undefined;
+    await mkdir(r.real, { recursive: true });
+    await verifyDirUnchanged(r.real, r.rootReal);
+    return r.real;
+  }
+  const st = await stat(r.real);
+  if (!st.isDirectory()) throw new ApiError(409, "not_a_directory", `The ${name} path is not a folder`);
+  return r.real;
+}
