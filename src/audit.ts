@@ -263,7 +263,6 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
     }
     try {
       const { size } = await fh.stat();
-      // Read a few extra lines so that skipped corrupt lines do not shorten the answer much.
       const lines = await readTailLines(fh, size, want);
       return parseLines(lines).slice(0, want);
     } finally {

@@ -15,6 +15,7 @@ import { createAuditLog } from "./audit.ts";
 import { authenticateClient, authenticateHost } from "./auth/actor.ts";
 import { FileTokenStore } from "./auth/tokens.ts";
 import { cleanupStaleTempFiles } from "./files/cleanup.ts";
+import { startWorkspaceWatchers } from "./workspace/reload-events.ts";
 import { readJsonObject } from "./http/body.ts";
 import { applyCors } from "./http/cors.ts";
 import { ApiError } from "./http/errors.ts";
@@ -250,7 +251,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
           const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
           context.url = `${config.tls ? "https" : "http"}://${host}:${addr.port}`;
           void cleanupStaleTempFiles(context).catch((err: unknown) => log.warn("temp cleanup failed", { error: String(err) }));
-          resolve(context.url);
+          // Configuration reload watchers (issue 3) start before listen() resolves: changes made before the first request are seen.
+          void startWorkspaceWatchers(context)
+            .catch((err: unknown) => log.warn("workspace watchers failed", { error: String(err) }))
+            .finally(() => resolve(context.url));
         });
       });
     },

@@ -369,10 +369,9 @@ function renderView() {
 }
 
 window.addEventListener("hashchange", () => {
-  if (!ctx) return;
   const raw = location.hash.replace(/^#/, "");
-  if (raw.includes("=")) return start(); // a new #token=… link pasted into this tab
-  if (raw === "main") return;
+  if (raw.includes("=")) return start(); // a new #token=… link opened in this tab
+  if (!ctx || raw === "main") return;
   renderView();
   mainEl && mainEl.focus({ preventScroll: true });
 });

@@ -233,7 +233,7 @@ export function shortHash(hash, n = 10) {
  * see the real name: `invoice\u202Etxt.exe` must not look like `invoiceexe.txt`).
  */
 export function revealText(s) {
-  return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g, (c) => `\\u{${c.codePointAt(0).toString(16).toUpperCase()}}`);
+  return String(s).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g, (c) => `\\u{${c.codePointAt(0).toString(16).toUpperCase()}}`);
 }
 
 export function pretty(value) {
@@ -400,6 +400,7 @@ const ICONS = {
   tokens: "M8 11a4 4 0 1 0 0 8 4 4 0 0 0 0-8z M11 12l9-9 M17 6l3 3 M14.5 8.5l2 2",
   audit: "M9 6h12 M9 12h12 M9 18h12 M4 6h1 M4 12h1 M4 18h1",
   chat: "M4 5h16v11H9l-5 4z",
+  clock: "M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z M12 7v5l3 2",
 };
 
 /** A small stroked SVG icon (built as DOM, so the CSP needs no inline styles). */

@@ -6,6 +6,7 @@
  * ifMatchRevision cannot both win. Results come back in request order.
  */
 import { mkdir } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { LIMITS } from "../limits.ts";
@@ -32,24 +33,28 @@ export async function readBatch(server: ServerContext, ws: Workspace, body: Reco
   const paths = batchArray(body.paths, "paths", LIMITS.batchItems);
   const rels = paths.map((p) => normalizeRelPath(p));
   const resolver = await workspaceResolver(server, ws);
-  const items = await mapLimit(rels, 16, (rel) => readOne(resolver, rel));
+  const items = await mapLimit(rels, LIMITS.batchItems, (rel) => readOne(resolver, rel));
   return { items };
 }
 
 async function readOne(resolver: PathResolver, rel: string): Promise<ReadItem> {
   try {
-    const r = await resolver.resolveNormalized(rel);
-    if (r.missing > 0) throw new ApiError(404, "file_not_found", "File not found");
-    const { fh, stat } = await openRegularForRead(r.real);
+    let opened = await resolver.openForReadFast(rel);
+    if (!opened) {
+      const r = await resolver.resolveNormalized(rel);
+      if (r.missing > 0) throw new ApiError(404, "file_not_found", "File not found");
+      opened = { rel: r.rel, ...(await openRegularForRead(r.real)) };
+    }
+    const { fh, stat } = opened;
     try {
       const size = Number(stat.size);
       if (size > LIMITS.sessionFileBytes) {
         throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
       }
-      const data = await fh.readFile();
+      const data = await readKnownSize(fh, size);
       return {
         ok: true,
-        path: r.rel,
+        path: opened.rel,
         kind: "file",
         bytes: data.length,
         updatedAt: mtimeMsOf(stat),
@@ -60,8 +65,20 @@ async function readOne(resolver: PathResolver, rel: string): Promise<ReadItem> {
       await fh.close().catch(() => {});
     }
   } catch (err) {
-    return { path: rel, ...itemError(err) };
+    return itemError(err, { path: rel });
   }
+}
+
+/** Reads `size` bytes (the size from our fstat, so the revision matches the bytes) — one read for small files. */
+async function readKnownSize(fh: FileHandle, size: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  let off = 0;
+  while (off < size) {
+    const { bytesRead } = await fh.read(buf, off, size - off, off);
+    if (bytesRead === 0) break;
+    off += bytesRead;
+  }
+  return off === size ? buf : buf.subarray(0, off);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,6 +179,14 @@ export async function writeResolved(r: ResolvedPath, data: Buffer): Promise<{ re
       throw err;
     }
     await commitTempFile(tmp, r.real);
+    try {
+      await verifyDirUnchanged(dir, r.rootReal);
+    } catch (err) {
+      // The folder was swapped for a symlink during the rename (Node has no renameat with a held
+      // directory fd): the file may have landed outside, so take it back out and fail the write.
+      await unlinkQuiet(r.real);
+      throw err;
+    }
     const st = await statBig(r.real, false);
     if (!st) throw new ApiError(409, "conflict", "File vanished right after the write");
     return { revision: revisionOf(st), updatedAt: mtimeMsOf(st) };
@@ -207,7 +232,7 @@ export async function planWriteBatch(
       const { previousRevision } = await checkWritePreconditions(resolved.real, v);
       prepared.push({ index: w.index, rel: resolved.rel, sha256: sha256Hex(v.data), resolved, op: previousRevision === null ? "create" : "overwrite", ...v });
     } catch (err) {
-      results[w.index] = { path: w.rel, ...itemError(err) };
+      results[w.index] = itemError(err, { path: w.rel });
     }
   }
   const failures = results.filter((r): r is ItemError => r !== undefined && !r.ok);
@@ -251,12 +276,13 @@ async function applyWrites(
   atomic: boolean,
 ): Promise<{ status?: number; body: unknown; audit: AuditInput[] }> {
   const catalogs = getCatalogs(server);
-  const audit: AuditInput[] = [];
-  const applied: string[] = [];
+  // Indexed by request position: parallel writes finish in any order, audit and events keep request order.
+  const audit: (AuditInput | undefined)[] = [];
+  const applied: (string | undefined)[] = [];
   const record = (p: PreparedWrite, out: { revision: string; updatedAt: number }, previousRevision: string | null) => {
     results[p.index] = { ok: true, path: p.rel, bytes: p.data.length, updatedAt: out.updatedAt, revision: out.revision, previousRevision };
-    audit.push({ action: "workspace.files.session.write", target: p.rel, summary: `${p.op === "create" ? "Created" : "Wrote"} ${p.rel} (${p.data.length} bytes)` });
-    applied.push(p.rel);
+    audit[p.index] = { action: "workspace.files.session.write", target: p.rel, summary: `${p.op === "create" ? "Created" : "Wrote"} ${p.rel} (${p.data.length} bytes)` };
+    applied[p.index] = p.rel;
   };
 
   if (atomic) {
@@ -270,7 +296,7 @@ async function applyWrites(
           const { previousRevision } = await checkWritePreconditions(r.real, p);
           fresh.push({ p, r, prev: previousRevision });
         } catch (err) {
-          failed[p.index] = { path: p.rel, ...itemError(err) };
+          failed[p.index] = itemError(err, { path: p.rel });
         }
       }
       if (fresh.length !== prepared.length) {
@@ -292,10 +318,10 @@ async function applyWrites(
           record(p, out, previousRevision);
         });
       } catch (err) {
-        results[p.index] = { path: p.rel, ...itemError(fsError(err)) };
+        results[p.index] = itemError(fsError(err), { path: p.rel });
       }
     });
   }
-  for (const rel of applied) await catalogs.noteChange(ws, rel).catch(() => {});
-  return { body: { items: results, cursor: catalogs.cursor(ws.id) }, audit };
+  for (const rel of applied) if (rel !== undefined) await catalogs.noteChange(ws, rel).catch(() => {});
+  return { body: { items: results, cursor: catalogs.cursor(ws.id) }, audit: audit.filter((a): a is AuditInput => a !== undefined) };
 }

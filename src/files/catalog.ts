@@ -1,21 +1,362 @@
-// Catalog index + events of file sessions (issue 4, catalog engineer). Interface first; the
-// implementation lands behind it.
+/**
+ * The catalog of file sessions: a per-workspace in-memory index of the tree (built by one walk
+ * on first use, kept current by fs/watch.ts, dropped when the workspace's last session ends),
+ * snapshots served from it, and a per-workspace ring buffer of change events.
+ *
+ * Event sequence numbers are per workspace, start at 1 and never repeat while the server runs
+ * (they survive the index being dropped; a rebuild skips one number so an old cursor resets).
+ */
+import { randomUUID } from "node:crypto";
+import { realpath } from "node:fs/promises";
+import path from "node:path";
+import { isTempFileName } from "../fs/atomic.ts";
+import { isOutside } from "../fs/paths.ts";
+import { lowerBound, TreeMirror, type MirrorEntry, type TreeChange } from "../fs/watch.ts";
+import { ApiError } from "../http/errors.ts";
+import { LIMITS } from "../limits.ts";
 import type { ServerContext, Service } from "../context.ts";
 import type { Workspace } from "../types.ts";
+import { revisionOf } from "./revision.ts";
+import { getFileSessions } from "./sessions.ts";
 
-/** Per-server catalog service: one index + event buffer per workspace with live sessions. */
+export type CatalogEventType = "write" | "delete" | "mkdir" | "rename";
+
+export interface CatalogEvent {
+  id: string;
+  seq: number;
+  workspaceId: string;
+  type: CatalogEventType;
+  path: string;
+  toPath?: string;
+  /** write only: the new revision, size and mtime of the file. */
+  revision?: string;
+  size?: number;
+  mtimeMs?: number;
+  timestamp: number;
+}
+
+export interface CatalogItem {
+  path: string;
+  kind: "file" | "dir";
+  size: number;
+  mtimeMs: number;
+  revision: string;
+}
+
+export interface SnapshotQuery {
+  prefix?: string;
+  after?: string;
+  limit?: number;
+  includeDirs?: boolean;
+  excludeHeavyDirectories?: boolean;
+}
+
+export interface Snapshot {
+  generatedAt: number;
+  cursor: number;
+  total: number;
+  truncated: boolean;
+  nextAfter?: string;
+  items: CatalogItem[];
+}
+
+export interface EventsPage {
+  items: CatalogEvent[];
+  cursor: number;
+  reset?: true;
+}
+
+/** Directories `excludeHeavyDirectories` drops (at any depth). */
+const HEAVY_DIRS = new Set(["node_modules"]);
+
+function isHeavy(rel: string): boolean {
+  for (const seg of rel.split("/")) if (HEAVY_DIRS.has(seg)) return true;
+  return false;
+}
+
+/** The event log of one workspace: a ring buffer that outlives the index. */
+export class EventLog {
+  seq = 0;
+  /** The smallest `since` that can still be answered completely. */
+  floor = 0;
+  private readonly ring: CatalogEvent[] = [];
+  private start = 0;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(readonly workspaceId: string, private readonly capacity: number = LIMITS.catalogEventBuffer) {}
+
+  append(e: Omit<CatalogEvent, "id" | "seq" | "workspaceId" | "timestamp">, timestamp: number): CatalogEvent {
+    const event: CatalogEvent = { id: randomUUID(), seq: ++this.seq, workspaceId: this.workspaceId, ...e, timestamp };
+    if (this.ring.length < this.capacity) this.ring.push(event);
+    else {
+      this.floor = this.ring[this.start]!.seq;
+      this.ring[this.start] = event;
+      this.start = (this.start + 1) % this.capacity;
+    }
+    return event;
+  }
+
+  /** Wakes every waiter (after appends, on drop and on shutdown). */
+  notify(): void {
+    for (const l of [...this.listeners]) l();
+  }
+
+  /** Forgets the buffered events; skips one seq so no earlier cursor can be mistaken for current. */
+  gap(): void {
+    this.ring.length = 0;
+    this.start = 0;
+    this.seq += 1;
+    this.floor = this.seq;
+  }
+
+  /** Events with seq > since, or reset when `since` is older than the buffer or from the future. */
+  read(since: number, max = Infinity): EventsPage {
+    if (!Number.isSafeInteger(since) || since < this.floor || since > this.seq) return { items: [], cursor: this.seq, reset: true };
+    const n = this.ring.length;
+    const items: CatalogEvent[] = [];
+    if (n > 0) {
+      // seq is contiguous inside the ring: index of the first event with seq > since.
+      const first = this.ring[this.start]!.seq;
+      const skip = Math.max(0, since - first + 1);
+      for (let i = skip; i < n && items.length < max; i++) items.push(this.ring[(this.start + i) % n]!);
+    }
+    return { items, cursor: items.length ? items[items.length - 1]!.seq : this.seq };
+  }
+
+  /** Resolves on the next notify, the timeout, or the abort signal. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.listeners.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.listeners.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+/** The live index of one workspace. */
+class WorkspaceIndex {
+  readonly mirror: TreeMirror;
+  readonly ready: Promise<void>;
+
+  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: ServerContext) {
+    this.mirror = new TreeMirror({
+      root,
+      exclude,
+      revision: revisionOf,
+      onChanges,
+      log: (level, msg, attrs) => server.log[level](msg, attrs),
+    });
+    this.ready = this.mirror.start();
+  }
+}
+
+/** Per-server catalog service: one index + event log per workspace with live sessions. */
 export class Catalogs implements Service {
-  #seq = new Map<string, number>();
-  constructor(readonly server: ServerContext) {}
-  /** Record a change the server itself just made (write, delete, mkdir) before it answers. */
-  async noteChange(_ws: Workspace, _relPath: string): Promise<void> {}
-  /** Record a rename the server itself just made. */
-  async noteRename(_ws: Workspace, _fromRel: string, _toRel: string): Promise<void> {}
+  private readonly logs = new Map<string, EventLog>();
+  private readonly indexes = new Map<string, Promise<WorkspaceIndex>>();
+  private readonly onIdle: (workspaceId: string) => void;
+  private readonly onRemoved: (workspaceId: string) => void;
+  private closed = false;
+  private readonly sessions: ReturnType<typeof getFileSessions>;
+
+  constructor(readonly server: ServerContext) {
+    this.onIdle = (id) => this.drop(id);
+    this.onRemoved = (id) => {
+      this.drop(id);
+      this.logs.get(id)?.notify();
+    };
+    this.sessions = getFileSessions(server);
+    this.sessions.on("workspace-idle", this.onIdle);
+    server.bus.on("workspace.removed", this.onRemoved);
+  }
+
+  /** The event log of a workspace (created empty on first use). */
+  log(workspaceId: string): EventLog {
+    let log = this.logs.get(workspaceId);
+    if (!log) this.logs.set(workspaceId, (log = new EventLog(workspaceId)));
+    return log;
+  }
+
   /** The workspace's current event sequence (0 before any event). */
   cursor(workspaceId: string): number {
-    return this.#seq.get(workspaceId) ?? 0;
+    return this.logs.get(workspaceId)?.seq ?? 0;
   }
-  close(): void {}
+
+  /** True while the workspace has a live index (for tests and status). */
+  hasIndex(workspaceId: string): boolean {
+    return this.indexes.has(workspaceId);
+  }
+
+  /** The workspace's index, built by one walk on first use. */
+  async index(ws: Workspace): Promise<WorkspaceIndex> {
+    if (this.closed) throw new ApiError(503, "service_unavailable", "Server is shutting down");
+    let p = this.indexes.get(ws.id);
+    if (!p) {
+      p = this.build(ws);
+      this.indexes.set(ws.id, p);
+      p.catch(() => {
+        if (this.indexes.get(ws.id) === p) this.indexes.delete(ws.id);
+      });
+    }
+    const idx = await p;
+    await idx.ready;
+    return idx;
+  }
+
+  private async build(ws: Workspace): Promise<WorkspaceIndex> {
+    let root: string;
+    try {
+      root = await realpath(ws.path);
+    } catch {
+      throw new ApiError(404, "file_not_found", "Workspace folder does not exist");
+    }
+    const exclude = await this.excluder(root);
+    const log = this.log(ws.id);
+    const idx = new WorkspaceIndex(root, exclude, (changes) => this.record(log, changes), this.server);
+    await idx.ready;
+    return idx;
+  }
+
+  /** .git, temp files of our atomic writes, and the server's data dir / token store when inside. */
+  private async excluder(root: string): Promise<(rel: string) => boolean> {
+    const protectedRels: string[] = [];
+    for (const p of [this.server.config.dataDir, this.server.config.tokenStorePath]) {
+      for (const form of new Set([path.resolve(p), await realpath(p).catch(() => path.resolve(p))])) {
+        if (!isOutside(root, form)) {
+          const rel = path.relative(root, form).split(path.sep).join("/");
+          // The workspace itself being the data dir would hide everything; only strict insides count.
+          if (rel !== "") protectedRels.push(rel);
+        }
+      }
+    }
+    return (rel) => {
+      // Protected paths are invisible to sessions: never listed, never reported.
+      for (const seg of rel.split("/")) if (seg.toLowerCase() === ".git") return true;
+      if (isTempFileName(rel.slice(rel.lastIndexOf("/") + 1))) return true;
+      for (const p of protectedRels) if (rel === p || rel.startsWith(p + "/")) return true;
+      return false;
+    };
+  }
+
+  /** Turns confirmed tree changes into events. */
+  private record(log: EventLog, changes: TreeChange[]): void {
+    const now = Date.now();
+    for (const c of changes) {
+      switch (c.type) {
+        case "remove":
+          log.append({ type: "delete", path: c.rel }, now);
+          break;
+        case "move":
+          log.append({ type: "rename", path: c.from, toPath: c.to }, now);
+          break;
+        case "add":
+        case "modify":
+          if (c.entry.kind === "dir") log.append({ type: "mkdir", path: c.rel }, now);
+          else log.append({ type: "write", path: c.rel, revision: c.entry.revision, size: c.entry.size, mtimeMs: c.entry.mtimeMs }, now);
+          break;
+      }
+    }
+    log.notify();
+  }
+
+  /**
+   * Records a change the server itself just made (write, delete, mkdir) so its event exists
+   * before the response; the watcher's echo then finds the index current and adds nothing.
+   */
+  async noteChange(ws: Workspace, relPath: string): Promise<void> {
+    await this.sync(ws, [relPath]);
+  }
+
+  /** Records a rename the server itself just made (reported as one `rename` event). */
+  async noteRename(ws: Workspace, fromRel: string, toRel: string): Promise<void> {
+    await this.sync(ws, [fromRel, toRel]);
+  }
+
+  private async sync(ws: Workspace, rels: string[]): Promise<void> {
+    const p = this.indexes.get(ws.id);
+    if (!p) return; // no session has an index: nobody to tell
+    const idx = await p;
+    await idx.ready;
+    await idx.mirror.sync(rels.map((r) => r.replace(/\\/g, "/").replace(/^\/+|\/+$/g, "")).filter((r) => r !== ""));
+  }
+
+  /** A page of the index in code-unit order. */
+  async snapshot(ws: Workspace, q: SnapshotQuery): Promise<Snapshot> {
+    const idx = await this.index(ws);
+    // Wait for batches in flight so the entries match the cursor exactly.
+    await idx.mirror.idle();
+    const cursor = this.cursor(ws.id);
+    const generatedAt = Date.now();
+    const { entries } = idx.mirror;
+    const sorted = idx.mirror.sortedPaths();
+    const limit = q.limit ?? 2000;
+    const includeDirs = q.includeDirs !== false;
+    const heavy = q.excludeHeavyDirectories === true;
+
+    // Candidate ranges of `sorted`: [prefix itself] + [everything under prefix/]; "0" follows "/".
+    const ranges: Array<[number, number]> = [];
+    if (q.prefix) {
+      const exact = lowerBound(sorted, q.prefix);
+      if (sorted[exact] === q.prefix) ranges.push([exact, exact + 1]);
+      ranges.push([lowerBound(sorted, q.prefix + "/"), lowerBound(sorted, q.prefix + "0")]);
+    } else ranges.push([0, sorted.length]);
+
+    const keep = (rel: string, e: MirrorEntry) => (includeDirs || e.kind !== "dir") && (!heavy || !isHeavy(rel));
+    const filtered = !includeDirs || heavy;
+    let total = 0;
+    const items: CatalogItem[] = [];
+    let truncated = false;
+    for (const [lo, hi] of ranges) {
+      const from = q.after !== undefined ? Math.max(lo, lowerBound(sorted, q.after + "\u0000")) : lo;
+      if (!filtered) total += hi - lo;
+      else {
+        for (let i = lo; i < hi; i++) {
+          const rel = sorted[i]!;
+          if (keep(rel, entries.get(rel)!)) total++;
+        }
+      }
+      for (let i = from; i < hi && !truncated; i++) {
+        const rel = sorted[i]!;
+        const e = entries.get(rel)!;
+        if (!keep(rel, e)) continue;
+        if (items.length === limit) {
+          truncated = true;
+          break;
+        }
+        items.push({ path: rel, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, revision: e.revision });
+      }
+    }
+    const snap: Snapshot = { generatedAt, cursor, total, truncated, items };
+    if (truncated) snap.nextAfter = items[items.length - 1]!.path;
+    return snap;
+  }
+
+  /** Drops the index of a workspace (its last session ended); later cursors from before reset. */
+  drop(workspaceId: string): void {
+    const p = this.indexes.get(workspaceId);
+    if (!p) return;
+    this.indexes.delete(workspaceId);
+    p.then((idx) => idx.mirror.close(), () => {});
+    const log = this.logs.get(workspaceId);
+    if (log) {
+      log.gap();
+      log.notify();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sessions.off("workspace-idle", this.onIdle);
+    this.server.bus.off("workspace.removed", this.onRemoved);
+    for (const id of [...this.indexes.keys()]) this.drop(id);
+    for (const log of this.logs.values()) log.notify();
+  }
 }
 
 /** The per-server catalog service. */

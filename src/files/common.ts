@@ -1,16 +1,19 @@
 /** Small helpers shared by the file modules: item errors, strict base64, risk flags, resolvers. */
 import { createHash } from "node:crypto";
 import { ApiError } from "../http/errors.ts";
+import { access } from "node:fs/promises";
 import { PathResolver, serverProtectedPaths } from "../fs/paths.ts";
+import type { ProtectedPaths } from "../fs/paths.ts";
 import type { ServerContext } from "../context.ts";
 import type { Workspace } from "../types.ts";
 
 /** A failed batch item: `{ok:false, path?, code, message, ...details}`. */
 export type ItemError = { ok: false; code: string; message: string; [k: string]: unknown };
 
-/** Turns an ApiError into a per-item failure (details that are plain objects are spread in); other errors are rethrown. */
-export function itemError(err: unknown, extra: Record<string, unknown> = {}): ItemError {
-  if (!(err instanceof ApiError)) throw err;
+/** Turns an error into a per-item failure (ApiError details that are plain objects are spread in). */
+export function itemError(err0: unknown, extra: Record<string, unknown> = {}): ItemError {
+  // Unexpected fs conditions of one item (EIO, ELOOP, …) fail that item, not the whole batch.
+  const err = fsError(err0);
   const details = err.details && typeof err.details === "object" && !Array.isArray(err.details) ? (err.details as Record<string, unknown>) : {};
   return { ok: false, ...extra, code: err.code, message: err.message, ...details };
 }
@@ -85,9 +88,33 @@ export function riskFor(rels: string[]): string[] | undefined {
   return risky ? ["executes-code"] : undefined;
 }
 
+/** Per-server cache of the protected paths (see protectedPathsFor). */
+class ProtectedCache {
+  value: Promise<ProtectedPaths> | undefined;
+  settled = false;
+  at = 0;
+  close(): void {}
+}
+
+/**
+ * The server's protected paths, computed once per server (two realpath calls); recomputed while
+ * the data dir or the token store does not exist yet, since their real form may still change.
+ */
+export async function protectedPathsFor(server: ServerContext): Promise<ProtectedPaths> {
+  const cache = server.service("files.protected", () => new ProtectedCache());
+  // Unsettled entries are refreshed at most once a second (not on every request).
+  if (cache.value && (cache.settled || Date.now() - cache.at < 1_000)) return cache.value;
+  const value = serverProtectedPaths(server.config);
+  cache.value = value;
+  cache.at = Date.now();
+  const present = await Promise.all([server.config.dataDir, server.config.tokenStorePath].map((p) => access(p).then(() => true, () => false)));
+  cache.settled = present.every(Boolean);
+  return value;
+}
+
 /** A resolver for a workspace with the server's protected paths. */
 export async function workspaceResolver(server: ServerContext, ws: Workspace): Promise<PathResolver> {
-  return PathResolver.create(ws.path, await serverProtectedPaths(server.config));
+  return PathResolver.create(ws.path, await protectedPathsFor(server));
 }
 
 /** Validates a batch array: 1..64 entries (400 invalid_payload). */

@@ -85,7 +85,7 @@ export async function planOps(
       op = parseOp(raw[i], i);
     } catch (err) {
       if (err instanceof ApiError && err.code === "invalid_path") throw err;
-      results[i] = { type: typeOf(raw[i]), ...itemError(err) };
+      results[i] = (itemError(err, { type: typeOf(raw[i]) }) as OpItem);
       continue;
     }
     try {
@@ -100,7 +100,7 @@ export async function planOps(
       }
       ops.push(op);
     } catch (err) {
-      results[i] = { type: op.type, ...describe(op), ...itemError(err) };
+      results[i] = (itemError(err, { type: op.type, ...describe(op) }) as OpItem);
     }
   }
   if (ops.length === 0) {
@@ -173,7 +173,7 @@ async function applyOps(
         await catalogs.noteRename(ws, r.from, r.to).catch(() => {});
       }
     } catch (err) {
-      results[op.index] = { type: op.type, ...describe(op), ...itemError(fsError(err)) };
+      results[op.index] = (itemError(fsError(err), { type: op.type, ...describe(op) }) as OpItem);
     }
   }
   return { body: { items: results, cursor: catalogs.cursor(ws.id) }, audit };
@@ -204,7 +204,7 @@ async function doDelete(resolver: PathResolver, op: Extract<Op, { type: "delete"
   const first = await resolver.resolveNormalized(op.path);
   return withPathLock(first.entry, async () => {
     const r = await resolver.resolveNormalized(op.path);
-    if (r.missing > 0 || !r.lstat) throw new ApiError(404, "file_not_found", "File not found");
+    if (!r.lstat) throw new ApiError(404, "file_not_found", "File not found");
     checkRevision(op.ifMatchRevision, await entryRevision(r.entry));
     await verifyDirUnchanged(path.dirname(r.entry), r.rootReal);
     if (r.lstat.isDirectory()) {
@@ -230,7 +230,7 @@ async function doRename(resolver: PathResolver, op: Extract<Op, { type: "rename"
   return withPathLocks([a.entry, b.entry], async () => {
     const from = await resolver.resolveNormalized(op.from);
     const to = await resolver.resolveNormalized(op.to, { create: true });
-    if (from.missing > 0 || !from.lstat) throw new ApiError(404, "file_not_found", "File not found");
+    if (!from.lstat) throw new ApiError(404, "file_not_found", "File not found");
     checkRevision(op.ifMatchRevision, await entryRevision(from.entry));
     if (from.entry === to.entry) return { from: from.rel, to: to.rel, revision: await entryRevision(to.entry) };
     if (from.lstat.isDirectory() && isInsideOrSame(from.entry, to.entry)) {

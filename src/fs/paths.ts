@@ -6,7 +6,7 @@
  * real location stays inside the root's real path (path.relative, never startsWith).
  */
 import { constants as C } from "node:fs";
-import type { Stats } from "node:fs";
+import type { BigIntStats, Stats } from "node:fs";
 import { lstat, open, readdir, readlink, realpath } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
@@ -14,6 +14,8 @@ import { ApiError } from "../http/errors.ts";
 import { LIMITS } from "../limits.ts";
 
 const TRAVERSAL = "Path traversal is not allowed";
+/** Dangling symlinks followed while resolving one path (like the kernel's ELOOP limit). */
+const MAX_LINK_DEPTH = 40;
 const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 // C0 controls, DEL and C1 controls: never part of a legitimate file name, and they can forge log/prompt lines.
@@ -50,6 +52,8 @@ export function normalizeRelPath(input: unknown): string {
   // NFC: one spelling per visible name, so é (NFD) and é (NFC) cannot become two files (P18).
   p = p.normalize("NFC");
   p = p.replace(/\\/g, "/");
+  // A Windows drive path ("C:\\x", "C:/x") is absolute elsewhere; refusing it beats creating a "C:" folder (P10).
+  if (/^[A-Za-z]:(\/|$)/.test(p)) throw new ApiError(400, "invalid_path", "Path must be relative");
   // Absolute paths are read relative to the root, like the reference (leading "/" and "./" removed).
   for (;;) {
     if (p.startsWith("/")) p = p.slice(1);
@@ -189,13 +193,50 @@ export class PathResolver {
     return new PathResolver(rootAbs, rootReal, protect);
   }
 
+  private readonly dirCache = new Map<string, Promise<string | undefined>>();
+
+  /**
+   * Fast path for reading an existing regular file: when the real path of its folder equals the
+   * lexical one (no symlink anywhere in the folder chain; cached per resolver, so a batch of files
+   * in one folder costs one realpath) the leaf is opened directly with O_NOFOLLOW. Anything else
+   * (a symlink, a missing file, a Unicode twin, a non-regular file) → undefined: use the full walk.
+   * Protected paths apply as in resolveNormalized.
+   */
+  async openForReadFast(rel: string): Promise<{ rel: string; fh: FileHandle; stat: BigIntStats } | undefined> {
+    const segments = rel.split("/");
+    const leaf = segments.pop()!;
+    const lexDir = path.join(this.rootReal, ...segments);
+    let realDir = this.dirCache.get(lexDir);
+    if (!realDir) {
+      realDir = realpath(lexDir).catch(() => undefined);
+      this.dirCache.set(lexDir, realDir);
+    }
+    if ((await realDir) !== lexDir) return undefined;
+    const file = path.join(lexDir, leaf);
+    if (this.protect) checkProtected(this.protect, [...segments, leaf], [path.join(this.root, rel), file]);
+    let fh: FileHandle;
+    try {
+      fh = await open(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = await fh.stat({ bigint: true });
+      if (st.isFile()) return { rel, fh, stat: st };
+    } catch {
+      // fall through to the full walk
+    }
+    await fh.close().catch(() => {});
+    return undefined;
+  }
+
   /** Normalizes then resolves (400 invalid_path, 403 path_outside_workspace, 403 protected_path). */
   resolve(input: unknown, opts: ResolveOptions = {}): Promise<ResolvedPath> {
     return this.resolveNormalized(normalizeRelPath(input), opts);
   }
 
   /** Resolves an already normalized relative path. */
-  async resolveNormalized(rel0: string, opts: ResolveOptions = {}): Promise<ResolvedPath> {
+  async resolveNormalized(rel0: string, opts: ResolveOptions = {}, depth = 0): Promise<ResolvedPath> {
     const { rootReal, protect } = this;
     const segments = rel0.split("/");
     if (protect) checkProtected(protect, segments, [path.join(this.root, ...segments)]);
@@ -239,18 +280,26 @@ export class PathResolver {
           target = undefined;
         }
         if (target === undefined) {
-          // Dangling link: judge it by where it points, so writing "through" it cannot escape.
+          // Dangling link: follow where it points (lexically, then resolved again from the root),
+          // so writing "through" it can neither escape nor reach a protected path.
           let link: string;
           try {
             link = await readlink(next);
           } catch {
             throw outside();
           }
-          if (isOutside(rootReal, path.resolve(cur, link))) throw outside();
-          // A dangling link inside: writes replace the link itself.
-          cur = next;
-          i++;
-          break;
+          const lexical = path.resolve(cur, link);
+          if (isOutside(rootReal, lexical)) throw outside();
+          if (depth >= MAX_LINK_DEPTH) throw new ApiError(400, "invalid_path", "Too many levels of symbolic links");
+          const targetRel = path.relative(rootReal, lexical).split(path.sep).filter((x) => x !== "");
+          const rest = [...targetRel, ...segments.slice(i + 1)];
+          if (rest.length === 0) throw new ApiError(400, "invalid_path", "Path must point to a file");
+          const inner = await this.resolveNormalized(rest.join("/"), opts, depth + 1);
+          const rel = segments.join("/");
+          const abs = path.join(this.root, ...segments);
+          if (protect) checkProtected(protect, segments, [abs, inner.real]);
+          const last = i === segments.length - 1;
+          return { ...inner, rel, abs, entry: last ? next : inner.entry, lstat: last ? st : inner.lstat };
         }
         if (isOutside(rootReal, target)) throw outside();
         cur = target;

@@ -320,11 +320,76 @@ export interface Received {
   file?: ReceivedFile;
 }
 
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  let off = 0;
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off);
-    off += bytesWritten;
+/**
+ * Writes a file part to disk in batches: data views are queued and written with one writev per
+ * ~1 MiB while the next bytes are parsed; the reader waits (socket backpressure) only when more
+ * than HIGH_WATER bytes are queued, so memory stays bounded whatever the upload size.
+ */
+class FileSink {
+  private static readonly BATCH = 1 << 20;
+  private static readonly HIGH_WATER = 8 << 20;
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private inFlight: Promise<void> | undefined;
+  private failed: unknown;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  /** Queues `data` (a view that stays valid: chunks are never reused); resolves when the caller may read on. */
+  async push(data: Buffer): Promise<void> {
+    if (this.failed) throw this.failed;
+    this.queue.push(data);
+    this.queued += data.length;
+    if (this.queued >= FileSink.BATCH && !this.inFlight) this.startWrite();
+    if (this.queued >= FileSink.HIGH_WATER) await this.drain();
+  }
+
+  private startWrite(): void {
+    const bufs = this.queue;
+    this.queue = [];
+    this.queued = 0;
+    this.inFlight = writeAll(this.fh, bufs).then(
+      () => {
+        this.inFlight = undefined;
+        if (this.queued >= FileSink.BATCH) this.startWrite();
+      },
+      (err: unknown) => {
+        this.inFlight = undefined;
+        this.failed = err;
+      },
+    );
+  }
+
+  /** Waits until everything queued so far is written. */
+  async drain(): Promise<void> {
+    while (this.inFlight || this.queued > 0) {
+      if (this.failed) throw this.failed;
+      if (!this.inFlight) this.startWrite();
+      await this.inFlight;
+    }
+    if (this.failed) throw this.failed;
+  }
+
+  /** Waits for an in-flight write to settle (before closing the handle on failure). */
+  async settle(): Promise<void> {
+    await this.inFlight?.catch(() => {});
+  }
+}
+
+async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  let pending = bufs;
+  while (pending.length > 0) {
+    const { bytesWritten } = await fh.writev(pending);
+    let n = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const b of pending) {
+      if (n >= b.length) n -= b.length;
+      else {
+        rest.push(n > 0 ? b.subarray(n) : b);
+        n = 0;
+      }
+    }
+    pending = rest;
   }
 }
 
@@ -340,6 +405,7 @@ export async function receiveMultipart(req: Readable, opts: ReceiveOptions): Pro
   const fields = new Map<string, string>();
   let file: ReceivedFile | undefined;
   let fh: FileHandle | undefined;
+  let sink: FileSink | undefined;
   let hash: Hash | undefined;
   // What the current part is: the file, a text field being collected, or something to skip.
   let current: { kind: "file" } | { kind: "field"; name: string; chunks: Buffer[]; size: number } | { kind: "skip" } | undefined;
@@ -360,6 +426,7 @@ export async function receiveMultipart(req: Readable, opts: ReceiveOptions): Pro
             if (file) throw new ApiError(400, "invalid_payload", "Only one file part is allowed");
             const t = await opts.createTemp();
             fh = t.fh;
+            sink = new FileSink(t.fh);
             hash = createHash("sha256");
             file = { field: h.name, bytes: 0, sha256: "", tempPath: t.path };
             if (h.filename !== undefined) file.filename = h.filename;
@@ -377,7 +444,7 @@ export async function receiveMultipart(req: Readable, opts: ReceiveOptions): Pro
               throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: opts.maxFileBytes });
             }
             hash!.update(ev.data);
-            await writeAll(fh!, ev.data);
+            await sink!.push(ev.data);
           } else if (current?.kind === "field") {
             current.size += ev.data.length;
             if (current.size > fieldBytes) throw malformed("field value too large");
@@ -385,6 +452,7 @@ export async function receiveMultipart(req: Readable, opts: ReceiveOptions): Pro
           }
         } else if (ev.type === "partEnd") {
           if (current?.kind === "file") {
+            await sink!.drain();
             await fh!.sync();
             await fh!.close();
             fh = undefined;
@@ -407,6 +475,7 @@ export async function receiveMultipart(req: Readable, opts: ReceiveOptions): Pro
     if (file) out.file = file;
     return out;
   } catch (err) {
+    await sink?.settle();
     if (fh) await fh.close().catch(() => {});
     if (file) await unlink(file.tempPath).catch(() => {});
     throw err;

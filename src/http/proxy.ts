@@ -251,8 +251,14 @@ export function proxyHttp(
     req.socket.setTimeout(0);
     upReq.setNoDelay(true);
 
+    // 504 when upstream sends no headers within the limit — counted from the last request-body
+    // progress, so a long upload is not cut while it still moves.
     const timer = setTimeout(() => upReq.destroy(new HeadersTimeout()), pool.headersTimeoutMs);
     timer.unref();
+    let headersIn = false;
+    req.on("data", () => {
+      if (!headersIn) timer.refresh();
+    });
 
     // The client going away aborts the upstream request (X15).
     res.on("close", () => {
@@ -276,6 +282,7 @@ export function proxyHttp(
     });
 
     upReq.on("response", (upRes) => {
+      headersIn = true;
       clearTimeout(timer);
       if (res.destroyed) {
         upRes.destroy();
@@ -295,14 +302,16 @@ export function proxyHttp(
       }
       // Event streams and other bodies without a length: let the client see the status at once.
       if (exchange.longLived || upRes.headers["content-length"] === undefined) res.flushHeaders();
-      pipeline(upRes, res, (err) => {
-        if (err) {
-          // Upstream died mid-body or the client left: close both sides, never hang.
-          upReq.destroy();
-          res.destroy();
-        }
+      // pipe (not pipeline) on this hot path: same backpressure, without pipeline's per-call
+      // AbortController; failures are handled explicitly below.
+      upRes.on("error", () => {
+        // Upstream died mid-body: close the client's connection too, never hang.
+        upReq.destroy();
+        res.destroy();
         finish();
       });
+      res.on("finish", () => finish());
+      upRes.pipe(res);
     });
 
     // Request body: pipe (with backpressure) rather than pipeline, because a failing upstream

@@ -1,4 +1,192 @@
 // Route table: issue 4 — inbox, artifacts, file sessions, batch read/write, ops, files/content.
-import type { RouteDef } from "../http/route.ts";
+import { HANDLED, json } from "../http/route.ts";
+import type { RouteContext, RouteDef } from "../http/route.ts";
+import { ApiError } from "../http/errors.ts";
+import { LIMITS } from "../limits.ts";
+import { boundaryFromContentType, receiveMultipart } from "../http/multipart.ts";
+import { sendFile } from "../http/download.ts";
+import { normalizeRelPath } from "../fs/paths.ts";
+import { openExclusive, uploadTempPathFor, unlinkQuiet } from "../fs/atomic.ts";
+import { getFileSessions, requireSession, requireWritableSession, sessionView } from "../files/sessions.ts";
+import { readBatch, planWriteBatch } from "../files/batch.ts";
+import { planOps } from "../files/ops.ts";
+import { ensureInbox, listInbox, openInboxItem, planInboxUpload, requireInboxEnabled, uploadTarget } from "../files/inbox.ts";
+import { listArtifacts, openArtifact, requireOutboxEnabled } from "../files/artifacts.ts";
+import { planContentWrite, readContent } from "../files/content.ts";
 
-export const routes: RouteDef[] = [];
+function ws(rc: RouteContext) {
+  // Routes declare `workspace: true`, so the router has resolved and authorized it.
+  return rc.workspace!;
+}
+
+async function uploadToInbox(rc: RouteContext) {
+  const server = rc.server;
+  requireInboxEnabled(server);
+  const workspace = ws(rc);
+  const boundary = boundaryFromContentType(rc.req.headers["content-type"]);
+  // A bad ?path= fails before a single body byte is stored.
+  const queryPath = rc.query.get("path");
+  if (queryPath !== null && queryPath.trim() !== "" && !queryPath.trim().replace(/\\/g, "/").endsWith("/")) normalizeRelPath(queryPath);
+  const inboxReal = await ensureInbox(workspace);
+  const received = await receiveMultipart(rc.req, {
+    boundary,
+    fileField: "file",
+    maxFileBytes: server.config.inbox.maxBytes,
+    createTemp: async () => {
+      const p = uploadTempPathFor(inboxReal);
+      return { path: p, fh: await openExclusive(p, 0o666) };
+    },
+  });
+  const file = received.file;
+  if (!file) throw new ApiError(400, "file_required", "A file part named \"file\" is required");
+  try {
+    const target = uploadTarget(queryPath, received.fields.get("path"), file.filename);
+    return await planInboxUpload(server, workspace, inboxReal, target, { tempPath: file.tempPath, bytes: file.bytes, sha256: file.sha256 });
+  } catch (err) {
+    await unlinkQuiet(file.tempPath);
+    throw err;
+  }
+}
+
+export const routes: RouteDef[] = [
+  // ---- inbox
+  {
+    method: "POST",
+    path: "/workspace/:id/inbox",
+    auth: "client",
+    scope: "collaborator",
+    write: true,
+    workspace: true,
+    handler: uploadToInbox,
+  },
+  {
+    method: "GET",
+    path: "/workspace/:id/inbox",
+    auth: "client",
+    workspace: true,
+    handler: async (rc) => {
+      requireInboxEnabled(rc.server);
+      return json(await listInbox(ws(rc)));
+    },
+  },
+  {
+    method: "GET",
+    path: "/workspace/:id/inbox/:inboxId",
+    auth: "client",
+    workspace: true,
+    handler: async (rc) => {
+      requireInboxEnabled(rc.server);
+      const file = await openInboxItem(rc.server, ws(rc), rc.params.inboxId ?? "");
+      await sendFile(rc.req, rc.res, file);
+      return HANDLED;
+    },
+  },
+  // ---- artifacts
+  {
+    method: "GET",
+    path: "/workspace/:id/artifacts",
+    auth: "client",
+    workspace: true,
+    handler: async (rc) => {
+      requireOutboxEnabled(rc.server);
+      return json(await listArtifacts(ws(rc)));
+    },
+  },
+  {
+    method: "GET",
+    path: "/workspace/:id/artifacts/:artifactId",
+    auth: "client",
+    workspace: true,
+    handler: async (rc) => {
+      requireOutboxEnabled(rc.server);
+      const file = await openArtifact(ws(rc), rc.params.artifactId ?? "");
+      await sendFile(rc.req, rc.res, file);
+      return HANDLED;
+    },
+  },
+  // ---- single-file convenience
+  {
+    method: "GET",
+    path: "/workspace/:id/files/content",
+    auth: "client",
+    workspace: true,
+    handler: async (rc) => json(await readContent(rc.server, ws(rc), rc.query.get("path") ?? "")),
+  },
+  {
+    method: "POST",
+    path: "/workspace/:id/files/content",
+    auth: "client",
+    scope: "collaborator",
+    write: true,
+    workspace: true,
+    handler: async (rc) => planContentWrite(rc.server, ws(rc), await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes })),
+  },
+  // ---- file sessions (create/renew/close are on the structural allow-list: not data writes)
+  {
+    method: "POST",
+    path: "/workspace/:id/files/sessions",
+    auth: "client",
+    workspace: true,
+    handler: async (rc) => {
+      const body = await rc.readJson();
+      const session = getFileSessions(rc.server).create(ws(rc), rc.actor!, { ttlSeconds: body.ttlSeconds, write: body.write });
+      return json({ session: sessionView(session) });
+    },
+  },
+  {
+    method: "POST",
+    path: "/files/sessions/:sessionId/renew",
+    auth: "client",
+    handler: async (rc) => {
+      const body = await rc.readJson();
+      const sessions = getFileSessions(rc.server);
+      const session = sessions.renew(rc.params.sessionId ?? "", rc.actor, body.ttlSeconds);
+      return json({ session: sessionView(session) });
+    },
+  },
+  {
+    method: "DELETE",
+    path: "/files/sessions/:sessionId",
+    auth: "client",
+    handler: async (rc) => {
+      getFileSessions(rc.server).close(rc.params.sessionId ?? "", rc.actor);
+      return json({ ok: true });
+    },
+  },
+  {
+    method: "POST",
+    path: "/files/sessions/:sessionId/read-batch",
+    auth: "client",
+    handler: async (rc) => {
+      const session = requireSession(rc.server, rc.params.sessionId ?? "", rc.actor);
+      const body = await rc.readJson();
+      return json(await readBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body));
+    },
+  },
+  {
+    method: "POST",
+    path: "/files/sessions/:sessionId/write-batch",
+    auth: "client",
+    scope: "collaborator",
+    write: true,
+    handler: async (rc) => {
+      const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor);
+      const body = await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes });
+      const out = await planWriteBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
+      return "plan" in out ? out.plan : json(out.reply.body, out.reply.status);
+    },
+  },
+  {
+    method: "POST",
+    path: "/files/sessions/:sessionId/ops",
+    auth: "client",
+    scope: "collaborator",
+    write: true,
+    handler: async (rc) => {
+      const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor);
+      const body = await rc.readJson();
+      const out = await planOps(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
+      return "plan" in out ? out.plan : json(out.reply.body, out.reply.status);
+    },
+  },
+];

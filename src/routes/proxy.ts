@@ -8,6 +8,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { authenticate } from "../auth/actor.ts";
 import { ApiError } from "../http/errors.ts";
+import { checkHost } from "../http/guards.ts";
 import { assertSafeProxyPath, ProxyPool, proxyHttp, proxyUpgrade, writeSocketError, type ProxyErrors, type ProxyTarget } from "../http/proxy.ts";
 import { HANDLED, json, type RouteContext, type RouteDef } from "../http/route.ts";
 import { opencodeTarget, upstreamUrl, type OpencodeTarget } from "../opencode-target.ts";
@@ -251,6 +252,8 @@ export function handleUpgrade(server: ServerContext, req: IncomingMessage, socke
   if (!match) return false;
   try {
     const query = new URLSearchParams(q === -1 ? "" : target.slice(q + 1));
+    // Same DNS-rebinding Host check as every HTTP request (upgrades bypass the request pipeline).
+    checkHost(req, server.config.host);
     const queryToken = query.get("token") ?? undefined;
     // Auth first: a bad token is answered 401 before anything reaches the engine.
     const actor = authenticate(server, req, "client", queryToken === undefined ? {} : { queryToken });

@@ -232,6 +232,11 @@ export class Page {
     });
     const nav = await this.send("Page.navigate", { url });
     if (nav.errorText) throw new CdpError(`navigate ${url}: ${nav.errorText}`);
+    // A same-document navigation (only the fragment changed) has no loader and fires no load event.
+    if (!nav.loaderId) {
+      loaded.catch(() => {});
+      return;
+    }
     await loaded;
   }
 

@@ -45,11 +45,24 @@ function fileTable(items) {
 }
 
 /** One value of the change, shown as precisely as possible (monospace, nothing interpreted). */
-function changeValue(key, value) {
-  if (value === null || ["string", "number", "boolean"].includes(typeof value)) return mono(String(value), "change-scalar");
+function changeValue(key, value, depth = 0) {
+  if (value === null || ["number", "boolean"].includes(typeof value)) return mono(String(value), "change-scalar");
+  if (typeof value === "string") {
+    // Multi-line text (file content, templates) keeps its lines; still text, never markup.
+    return value.includes("\n") ? h("pre", { class: "code", text: revealText(value) }) : mono(value, "change-scalar");
+  }
   if (isFileList(value)) return fileTable(value);
   if (key === "command" && Array.isArray(value) && value.every((v) => typeof v === "string")) {
     return mono(value.map((v) => (/[\s"']/.test(v) ? JSON.stringify(v) : v)).join(" "), "change-scalar");
+  }
+  if (value && typeof value === "object" && !Array.isArray(value) && typeof value.path === "string") {
+    // One file: its facts as a table row, then anything else it carries (e.g. the new content).
+    const rest = Object.entries(value).filter(([k]) => !["path", "bytes", "size", "sha256", "op", "type", "created", "overwrite", "create"].includes(k));
+    const op = value.op || value.type || (value.created === true || value.create === true ? "create" : value.created === false || value.overwrite ? "overwrite" : undefined);
+    return h("div", { class: "change-nested" }, fileTable([{ ...value, op }]), rest.length ? h("dl", { class: "kv kv-change" }, rest.map(([k, v]) => [h("dt", { text: k }), h("dd", null, changeValue(k, v, depth + 1))])) : null);
+  }
+  if (depth < 2 && value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length && Object.keys(value).length <= 12) {
+    return h("dl", { class: "kv kv-change change-nested" }, Object.entries(value).map(([k, v]) => [h("dt", { text: k }), h("dd", null, changeValue(k, v, depth + 1))]));
   }
   return h("pre", { class: "code", text: revealText(pretty(value)) });
 }
@@ -61,9 +74,6 @@ function changeBlock(change) {
   const rows = [];
   for (const [key, value] of Object.entries(change)) {
     rows.push(h("dt", { text: key }), h("dd", null, changeValue(key, value)));
-    if (value && typeof value === "object" && !Array.isArray(value) && Array.isArray(value.command)) {
-      rows.push(h("dt", { text: "command line" }), h("dd", null, changeValue("command", value.command)));
-    }
   }
   return h("dl", { class: "kv kv-change", "data-testid": "approval-change" }, rows);
 }
@@ -104,7 +114,7 @@ function approvalCard(item, ctx) {
       "header",
       { class: "approval-head" },
       h("div", { class: "approval-tags" }, mono(item.action, "action-chip"), risky ? item.risk.map(riskBadge) : badge("no code execution", "neutral")),
-      h("div", { class: "countdown", title: `Expires at ${formatTime(item.expiresAt)}` }, h("span", { class: "countdown-icon", "aria-hidden": "true", text: "⏱" }), countdown, h("span", { class: "muted small" }, " left")),
+      h("div", { class: "countdown", title: `Expires at ${formatTime(item.expiresAt)}` }, h("span", { class: "countdown-icon", "aria-hidden": "true" }, icon("clock")), countdown, h("span", { class: "muted small" }, " left")),
     ),
     h("h2", { class: "approval-summary", id: titleId, text: revealText(item.summary) }),
     h("div", { class: "countdown-bar", "aria-hidden": "true" }, bar),

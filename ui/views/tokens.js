@@ -74,9 +74,9 @@ export default {
                       { "data-token-row": t.id },
                       h("td", { "data-label": "Label" }, t.label ? t.label : h("span", { class: "muted" }, "—")),
                       h("td", { "data-label": "Scope" }, scopeBadge(t.scope)),
-                      h("td", { "data-label": "Created" }, formatTime(t.createdAt)),
+                      h("td", { "data-label": "Created", class: "nowrap" }, formatTime(t.createdAt)),
                       h("td", { "data-label": "Expires" }, t.expiresAt ? (expired ? badge("expired", "neutral") : formatTime(t.expiresAt)) : "never"),
-                      h("td", { "data-label": "Id" }, mono(`${t.id.slice(0, 8)}…`, "muted")),
+                      h("td", { "data-label": "Id", class: "nowrap" }, mono(t.id.slice(0, 8), "muted")),
                       actions,
                     );
                   }),

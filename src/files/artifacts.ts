@@ -1,0 +1,46 @@
+/**
+ * Artifacts (outbox): `<ws>/.opencode/openwork/outbox/`, where the agent leaves results.
+ * Listing is recursive and newest first; ids are base64url of the outbox-relative path.
+ */
+import { ApiError } from "../http/errors.ts";
+import type { Workspace } from "../types.ts";
+import type { ServerContext } from "../context.ts";
+import { openRegularForRead, PathResolver } from "../fs/paths.ts";
+import { decodeItemId, encodeItemId, listFiles, openworkDir } from "./listing.ts";
+
+/** 404 outbox_disabled unless the outbox is enabled. */
+export function requireOutboxEnabled(server: ServerContext): void {
+  if (!server.config.outboxEnabled) throw new ApiError(404, "outbox_disabled", "Outbox is disabled");
+}
+
+/** `{"items":[{"id","path","size","updatedAt"}]}`; a missing outbox → no items. */
+export async function listArtifacts(ws: Workspace): Promise<{ items: { id: string; path: string; size: number; updatedAt: number }[] }> {
+  const dir = await openworkDir(ws.path, "outbox", false);
+  if (!dir) return { items: [] };
+  const files = await listFiles(dir);
+  return { items: files.map((f) => ({ id: encodeItemId(f.path), path: f.path, size: f.size, updatedAt: f.updatedAt })) };
+}
+
+/** Opens an artifact by id: 400 invalid_artifact, 404 artifact_not_found, 403 path_outside_workspace. */
+export async function openArtifact(ws: Workspace, id: string) {
+  const rel = decodeItemId(id);
+  if (rel === undefined) throw new ApiError(400, "invalid_artifact", "Invalid artifact id");
+  const dir = await openworkDir(ws.path, "outbox", false);
+  if (!dir) throw new ApiError(404, "artifact_not_found", "Artifact not found");
+  const resolver = await PathResolver.create(dir);
+  let r;
+  try {
+    r = await resolver.resolve(rel);
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "invalid_path") throw new ApiError(400, "invalid_artifact", "Invalid artifact id");
+    throw err;
+  }
+  if (r.missing > 0) throw new ApiError(404, "artifact_not_found", "Artifact not found");
+  try {
+    const opened = await openRegularForRead(r.real);
+    return { ...opened, name: r.rel };
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "file_not_found") throw new ApiError(404, "artifact_not_found", "Artifact not found");
+    throw err;
+  }
+}

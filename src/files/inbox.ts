@@ -1,0 +1,124 @@
+/**
+ * Inbox (file injection): `<ws>/.opencode/openwork/inbox/`. The route streams the multipart body
+ * to a staging file `.upload-<uuid>.tmp` inside the inbox; this module picks and validates the
+ * target, builds the approval plan and, once allowed, renames the staged file into place.
+ */
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../http/errors.ts";
+import { plan } from "../types.ts";
+import type { Workspace, WritePlan } from "../types.ts";
+import type { ServerContext } from "../context.ts";
+import { normalizeRelPath, PathResolver, verifyDirUnchanged, openRegularForRead } from "../fs/paths.ts";
+import { commitTempFile, unlinkQuiet, withPathLock } from "../fs/atomic.ts";
+
+import { fsError, protectedPathsFor } from "./common.ts";
+import { getCatalogs } from "./catalog.ts";
+import { decodeItemId, encodeItemId, listFiles, openworkDir } from "./listing.ts";
+
+export const INBOX_REL = ".opencode/openwork/inbox";
+
+/** 404 inbox_disabled unless the inbox is enabled. */
+export function requireInboxEnabled(server: ServerContext): void {
+  if (!server.config.inbox.enabled) throw new ApiError(404, "inbox_disabled", "Inbox is disabled");
+}
+
+/** The inbox's real path, created when missing (403 when `.opencode` leads outside the workspace). */
+export async function ensureInbox(ws: Workspace): Promise<string> {
+  return (await openworkDir(ws.path, "inbox", true))!;
+}
+
+/** A resolver rooted at the inbox with the server's protected paths. */
+export async function inboxResolver(server: ServerContext, inboxReal: string): Promise<PathResolver> {
+  return PathResolver.create(inboxReal, await protectedPathsFor(server));
+}
+
+/** Basename of a client file name (`C:\x\y.pdf`, `../../y.pdf` → `y.pdf`); 400 invalid_path when nothing usable is left. */
+export function uploadBasename(filename: string | undefined): string {
+  const base = (filename ?? "").replace(/\\/g, "/").split("/").pop() ?? "";
+  return normalizeRelPath(base);
+}
+
+/**
+ * The target path inside the inbox: `?path=`, else the `path` field, else the file name's
+ * basename. A given path ending in "/" names a folder: the file name's basename goes inside it.
+ */
+export function uploadTarget(queryPath: string | null, fieldPath: string | undefined, filename: string | undefined): string {
+  const given = queryPath ?? fieldPath;
+  if (given === undefined || given.trim() === "") return uploadBasename(filename);
+  const g = given.trim().replace(/\\/g, "/");
+  if (g.endsWith("/")) return normalizeRelPath(`${g}${uploadBasename(filename)}`);
+  return normalizeRelPath(g);
+}
+
+export interface StagedUpload {
+  tempPath: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** Validates the target and returns the approval plan; the staged file is removed when the plan settles. */
+export async function planInboxUpload(server: ServerContext, ws: Workspace, inboxReal: string, targetRel: string, staged: StagedUpload): Promise<WritePlan> {
+  const resolver = await inboxResolver(server, inboxReal);
+  const first = await resolver.resolveNormalized(targetRel, { create: true });
+  if (first.lstat?.isDirectory()) throw new ApiError(409, "not_a_file", "Target is a folder");
+  const wsRel = `${INBOX_REL}/${first.rel}`;
+  return plan({
+    workspaceId: ws.id,
+    action: "workspace.inbox.upload",
+    summary: `Upload ${first.rel} (${staged.bytes} bytes) to the inbox`,
+    paths: [first.abs],
+    target: wsRel,
+    change: { path: first.rel, bytes: staged.bytes, sha256: staged.sha256, op: first.missing > 0 ? "create" : "overwrite" },
+    apply: async () => {
+      const r = await withPathLock(first.real, async () => {
+        const r = await resolver.resolveNormalized(targetRel, { create: true });
+        if (r.lstat?.isDirectory()) throw new ApiError(409, "not_a_file", "Target is a folder");
+        const dir = path.dirname(r.real);
+        try {
+          await mkdir(dir, { recursive: true });
+          await verifyDirUnchanged(dir, r.rootReal);
+          // The staged file is already fsynced; rename replaces an existing file atomically.
+          await commitTempFile(staged.tempPath, r.real);
+        } catch (err) {
+          throw fsError(err);
+        }
+        return r;
+      });
+      await getCatalogs(server).noteChange(ws, `${INBOX_REL}/${r.rel}`).catch(() => {});
+      return {
+        body: { ok: true, path: r.rel, bytes: staged.bytes, sha256: staged.sha256 },
+        audit: [{ action: "workspace.inbox.upload", target: `${INBOX_REL}/${r.rel}`, summary: `Uploaded ${r.rel} (${staged.bytes} bytes)` }],
+      };
+    },
+    release: () => unlinkQuiet(staged.tempPath),
+  });
+}
+
+/** `{"items":[{"id","path","name","size","updatedAt"}]}` newest first; a missing inbox lists nothing. */
+export async function listInbox(ws: Workspace): Promise<{ items: { id: string; path: string; name: string; size: number; updatedAt: number }[] }> {
+  const dir = await openworkDir(ws.path, "inbox", false);
+  if (!dir) return { items: [] };
+  const files = await listFiles(dir);
+  return { items: files.map((f) => ({ id: encodeItemId(f.path), path: f.path, name: f.name, size: f.size, updatedAt: f.updatedAt })) };
+}
+
+/** Opens an inbox item for download by id (400 invalid_path, 404 inbox_file_not_found, 403 outside). */
+export async function openInboxItem(server: ServerContext, ws: Workspace, id: string) {
+  const rel = decodeItemId(id);
+  if (rel === undefined) throw new ApiError(400, "invalid_path", "Invalid inbox item id");
+  const dir = await openworkDir(ws.path, "inbox", false);
+  if (!dir) throw new ApiError(404, "inbox_file_not_found", "Inbox file not found");
+  const resolver = await inboxResolver(server, dir);
+  const r = await resolver.resolve(rel);
+  if (r.missing > 0) throw new ApiError(404, "inbox_file_not_found", "Inbox file not found");
+  try {
+    const opened = await openRegularForRead(r.real);
+    return { ...opened, name: r.rel };
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "file_not_found") throw new ApiError(404, "inbox_file_not_found", "Inbox file not found");
+    throw err;
+  }
+}
+
+

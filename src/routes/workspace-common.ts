@@ -1,0 +1,109 @@
+/**
+ * Shared pieces of the workspace configuration routes: the per-workspace state (watchers, cache,
+ * events), cached loaders, and the post-write hook.
+ */
+import { HANDLED, type Handled, type RouteContext } from "../http/route.ts";
+import type { Workspace } from "../types.ts";
+import { readWorkspaceConfig, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
+import { scanProjectSkills, type SkillScan } from "../workspace/skills.ts";
+import { listCommands, workspaceCommandsDir, type CommandRecord } from "../workspace/commands.ts";
+import { pluginFiles, projectPluginsDir } from "../workspace/plugins.ts";
+import { authorizedRootFor, workspaceConfigService, type ReloadReason, type ReloadTrigger, type WorkspaceState } from "../workspace/reload-events.ts";
+import type { CacheKind } from "../workspace/cache.ts";
+import path from "node:path";
+
+export function ws(rc: RouteContext): Workspace {
+  return rc.workspace!;
+}
+
+export function isViewer(rc: RouteContext): boolean {
+  return rc.actor?.scope === "viewer";
+}
+
+export function wsState(rc: RouteContext): Promise<WorkspaceState> {
+  return workspaceConfigService(rc.server).state(ws(rc));
+}
+
+export async function loadConfig(rc: RouteContext): Promise<WorkspaceConfigFiles> {
+  const s = await wsState(rc);
+  return s.cache.get("config", () => readWorkspaceConfig(ws(rc).path));
+}
+
+/** Project skills and their list answer (serialized once per cache generation). */
+export interface CachedSkills {
+  scan: SkillScan;
+  body: Record<string, unknown>;
+  json: Buffer;
+}
+
+export async function loadSkills(rc: RouteContext): Promise<CachedSkills> {
+  const s = await wsState(rc);
+  const w = ws(rc);
+  return s.cache.get("skills", async () => {
+    const scan = await scanProjectSkills(w.path, authorizedRootFor(w, rc.server.config.authorizedRoots), rc.server.config.homeDir);
+    const body: Record<string, unknown> = { items: scan.records.map((r) => r.item) };
+    if (scan.skipped.length > 0) body.skipped = scan.skipped;
+    return { scan, body, json: Buffer.from(JSON.stringify(body)) };
+  });
+}
+
+/** Workspace commands and their list answer (serialized once per cache generation). */
+export interface CachedCommands {
+  records: CommandRecord[];
+  body: Record<string, unknown>;
+  json: Buffer;
+}
+
+export async function loadCommands(rc: RouteContext): Promise<CachedCommands> {
+  const s = await wsState(rc);
+  return s.cache.get("commands", async () => {
+    const records = await listCommands(workspaceCommandsDir(ws(rc).path), "workspace");
+    const body = { items: records.map((r) => r.item) };
+    return { records, body, json: Buffer.from(JSON.stringify(body)) };
+  });
+}
+
+export async function loadPluginFiles(rc: RouteContext): Promise<string[]> {
+  const s = await wsState(rc);
+  return s.cache.get("plugins", () => pluginFiles(projectPluginsDir(ws(rc).path)));
+}
+
+/**
+ * Answers 200 with JSON text serialized earlier (cached lists: no JSON.stringify per request).
+ * The same bytes json() would send; CORS headers were already set by the server.
+ */
+export function sendJsonText(rc: RouteContext, text: string | Buffer): Handled {
+  rc.res.setHeader("Content-Type", "application/json; charset=utf-8");
+  rc.res.setHeader("Content-Length", Buffer.byteLength(text));
+  rc.res.writeHead(200);
+  rc.res.end(text);
+  return HANDLED;
+}
+
+/** Workspace-relative "/"-separated path. */
+export function relPath(rc: RouteContext, abs: string): string {
+  return path.relative(ws(rc).path, abs).split(path.sep).join("/");
+}
+
+/**
+ * Runs an applied write: the paths are first marked as the server's own (so the watcher's echo
+ * is not reported again), then `write` runs, then the caches are dropped at once (not when the
+ * watcher notices) and, on success, the reload events are recorded, once.
+ */
+export async function commitWrite<T>(
+  rc: RouteContext,
+  o: { kinds: CacheKind[]; events: { reason: ReloadReason; trigger: ReloadTrigger }[]; paths: string[] },
+  write: () => Promise<T>,
+): Promise<T> {
+  const s = await wsState(rc);
+  s.expectWrites(o.paths.map((p) => relPath(rc, p)));
+  let ok = false;
+  try {
+    const out = await write();
+    ok = true;
+    return out;
+  } finally {
+    // Even a failed (rolled back) write may have touched files: never serve a stale cache.
+    s.afterWrite(o.kinds, ok ? o.events : [], []);
+  }
+}

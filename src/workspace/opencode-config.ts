@@ -1,0 +1,208 @@
+/**
+ * The workspace's OpenCode config (`opencode.jsonc` / `opencode.json`, JSONC) and OpenWork
+ * config (`.opencode/openwork.json`, strict JSON), plus the global OpenCode config under HOME.
+ * Reading, comment-preserving key edits, and the write helper every config write uses.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../http/errors.ts";
+import { JsoncParseError, jsonEqual, parseJsoncObject, setTopLevelKeys } from "../formats/jsonc.ts";
+import { writeFileAtomic } from "../fs/atomic.ts";
+import { resolveInside } from "../fs/paths.ts";
+
+/** A config file as read from disk: its text (undefined when missing) and parsed value or parse error. */
+export interface ConfigFileState {
+  path: string;
+  /** Workspace-relative (or "~/…") name for answers and approvals. */
+  display: string;
+  text: string | undefined;
+  value: Record<string, unknown> | undefined;
+  error: ApiError | undefined;
+}
+
+/** Reads a UTF-8 text file; undefined when it does not exist. */
+export async function readTextIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw fsError(err, file);
+  }
+}
+
+/** Filesystem failures as API errors (a folder where a file should be, a full disk, no permission); others unchanged. */
+export function fsError(err: unknown, file: string): unknown {
+  if (err instanceof ApiError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const name = path.basename(file);
+  if (code === "EISDIR" || code === "ENOTDIR" || code === "EEXIST" || code === "ENOTEMPTY") {
+    return new ApiError(409, "conflict", `${name}: a file or folder is in the way`);
+  }
+  if (code === "ENOSPC" || code === "EDQUOT") return new ApiError(507, "insufficient_storage", "Not enough disk space");
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") return new ApiError(403, "forbidden", `${name}: permission denied`);
+  return err;
+}
+
+export function sha256(text: string | Buffer): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** Parses OpenCode JSONC text; empty/whitespace → {}; errors → 422 invalid_jsonc with positions. */
+export function parseOpencodeText(text: string): Record<string, unknown> {
+  try {
+    return parseJsoncObject(text);
+  } catch (err) {
+    if (err instanceof JsoncParseError) throw new ApiError(422, "invalid_jsonc", "Failed to parse JSONC", err.errors);
+    throw err;
+  }
+}
+
+/** Parses strict JSON config text (openwork.json); empty → {}; errors → 422 invalid_json. */
+export function parseOpenworkText(text: string): Record<string, unknown> {
+  if (text.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ApiError(422, "invalid_json", "Failed to parse .opencode/openwork.json", { error: (err as Error).message });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ApiError(422, "invalid_json", ".opencode/openwork.json must hold a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `<dir>/opencode.jsonc` if it exists, else `<dir>/opencode.json` if it exists, else `<dir>/opencode.jsonc`. */
+export async function locateOpencodeConfig(dir: string): Promise<{ path: string; text: string | undefined }> {
+  for (const name of ["opencode.jsonc", "opencode.json"]) {
+    const file = path.join(dir, name);
+    const text = await readTextIfExists(file);
+    if (text !== undefined) return { path: file, text };
+  }
+  return { path: path.join(dir, "opencode.jsonc"), text: undefined };
+}
+
+function state(file: string, display: string, text: string | undefined, parse: (t: string) => Record<string, unknown>): ConfigFileState {
+  if (text === undefined) return { path: file, display, text, value: {}, error: undefined };
+  try {
+    return { path: file, display, text, value: parse(text), error: undefined };
+  } catch (err) {
+    if (err instanceof ApiError) return { path: file, display, text, value: undefined, error: err };
+    throw err;
+  }
+}
+
+/** The workspace's OpenCode config. Parse errors are kept in `error` (callers decide to throw). */
+export async function readProjectOpencode(wsPath: string): Promise<ConfigFileState> {
+  const found = await locateOpencodeConfig(wsPath);
+  return state(found.path, path.basename(found.path), found.text, parseOpencodeText);
+}
+
+export function openworkConfigPath(wsPath: string): string {
+  return path.join(wsPath, ".opencode", "openwork.json");
+}
+
+export async function readOpenwork(wsPath: string): Promise<ConfigFileState> {
+  const file = openworkConfigPath(wsPath);
+  return state(file, ".opencode/openwork.json", await readTextIfExists(file), parseOpenworkText);
+}
+
+/** `~/.config/opencode` under the server's HOME (never os.homedir(): tests point HOME elsewhere). */
+export function globalOpencodeDir(homeDir: string): string {
+  return path.join(homeDir, ".config", "opencode");
+}
+
+export async function readGlobalOpencode(homeDir: string): Promise<ConfigFileState> {
+  const found = await locateOpencodeConfig(globalOpencodeDir(homeDir));
+  return state(found.path, "~/" + path.relative(homeDir, found.path).split(path.sep).join("/"), found.text, parseOpencodeText);
+}
+
+/** The parsed value, or the stored 422. */
+export function valueOrThrow(s: ConfigFileState): Record<string, unknown> {
+  if (s.error) throw s.error;
+  return s.value ?? {};
+}
+
+/** Both workspace config files (what the cache keeps under "config"). */
+export interface WorkspaceConfigFiles {
+  opencode: ConfigFileState;
+  openwork: ConfigFileState;
+  /** `{"opencode":…,"openwork":…,"updatedAt":` rendered once for the cached GET answer. */
+  rendered?: string;
+}
+
+export async function readWorkspaceConfig(wsPath: string): Promise<WorkspaceConfigFiles> {
+  const [opencode, openwork] = await Promise.all([readProjectOpencode(wsPath), readOpenwork(wsPath)]);
+  return { opencode, openwork };
+}
+
+/** A planned rewrite of one file: the exact new text, based on the exact old text. */
+export interface FileEdit {
+  path: string;
+  display: string;
+  /** Text the edit was computed from (undefined: the file did not exist). */
+  base: string | undefined;
+  next: string;
+}
+
+/** Comment-preserving top-level key updates of the OpenCode config; null when nothing changes. */
+export function editOpencode(s: ConfigFileState, updates: Record<string, unknown>): FileEdit | null {
+  const current = valueOrThrow(s);
+  const changed = Object.keys(updates).filter((k) => !(Object.prototype.hasOwnProperty.call(current, k) && jsonEqual(current[k], updates[k])));
+  if (changed.length === 0) return null;
+  let next: string;
+  try {
+    next = setTopLevelKeys(s.text ?? "", updates);
+  } catch (err) {
+    if (err instanceof JsoncParseError) throw new ApiError(422, "invalid_jsonc", "Failed to parse JSONC", err.errors);
+    throw err;
+  }
+  if (next === s.text) return null;
+  return { path: s.path, display: s.display, base: s.text, next };
+}
+
+/** OpenWork config text: 2-space JSON with a trailing newline. */
+export function openworkText(value: Record<string, unknown>): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+/** What an approval shows for a file write: name, size, hash and (when small) the text itself. */
+export function describeEdit(e: FileEdit): Record<string, unknown> {
+  const bytes = Buffer.byteLength(e.next);
+  const out: Record<string, unknown> = { path: e.display, bytes, sha256: sha256(e.next), created: e.base === undefined };
+  if (bytes <= 64 * 1024) out.content = e.next;
+  return out;
+}
+
+/**
+ * Applies file edits under the caller's locks: each file must still hold the text the plan was
+ * computed from (else 409 conflict: the host approved something else), then each is written
+ * atomically (mode kept). Paths are checked to stay inside the workspace by real path.
+ */
+export async function applyEdits(wsPath: string, edits: FileEdit[]): Promise<void> {
+  for (const e of edits) {
+    const now = await readTextIfExists(e.path);
+    if (now !== e.base) throw new ApiError(409, "conflict", `${e.display} changed since the write was requested`);
+  }
+  for (const e of edits) await writeInside(wsPath, e.path, e.next);
+}
+
+/**
+ * Atomic write of `file` (inside `root`, checked by real path; missing folders are created).
+ * Returns the first folder it created (undefined when none), so a rollback can remove it.
+ */
+export async function writeInside(root: string, file: string, text: string): Promise<string | undefined> {
+  const rel = path.relative(root, file).split(path.sep).join("/");
+  try {
+    const resolved = await resolveInside(root, rel);
+    const created = await mkdir(path.dirname(resolved.real), { recursive: true });
+    // Re-check after mkdir: a folder created by someone else in between must still be inside.
+    const again = await resolveInside(root, rel);
+    await writeFileAtomic(again.real, text);
+    return created;
+  } catch (err) {
+    throw fsError(err, file);
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * Reload events and the watcher behind them, per workspace.
+ *
+ * The server watches `opencode.json(c)` and `AGENTS.md` at the workspace root and, recursively,
+ * `.opencode/{skills,commands,plugins,agents,agent}` (plus `.claude/skills` and the walk-up skill
+ * folders, for the cache). Every change becomes at most one event per (workspace, reason) per
+ * 750 ms, kept in a ring buffer of 500 with a per-workspace `seq`. The server's own writes are
+ * recorded directly (and their watcher echo suppressed), so each is reported once. The same
+ * watcher invalidates the in-memory cache (cache.ts).
+ */
+import { randomUUID } from "node:crypto";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { isTempFileName } from "../fs/atomic.ts";
+import { LIMITS } from "../limits.ts";
+import type { ServerContext, Service } from "../context.ts";
+import type { Workspace } from "../types.ts";
+import { ConfigCache, type CacheKind } from "./cache.ts";
+import { TreeWatcher, type ChangeAction } from "./watcher.ts";
+
+export type ReloadReason = "plugins" | "skills" | "mcp" | "config" | "agents" | "commands";
+export type TriggerType = "skill" | "plugin" | "config" | "mcp" | "agent" | "command";
+
+export interface ReloadTrigger {
+  type: TriggerType;
+  name?: string;
+  action: ChangeAction;
+  path?: string;
+}
+
+export interface ReloadEvent {
+  id: string;
+  seq: number;
+  workspaceId: string;
+  reason: ReloadReason;
+  trigger: ReloadTrigger;
+  timestamp: number;
+}
+
+/** How long a path the server itself wrote is ignored by the watcher (its own echo). */
+const SELF_WRITE_ECHO_MS = 2_000;
+/** Folders watched per workspace before the watcher degrades (and the cache is bypassed). */
+const MAX_WATCHED_DIRS = 4_000;
+
+const WATCHED_OPENCODE_DIRS = new Set(["skills", "commands", "plugins", "agents", "agent"]);
+
+/** Editor and OS noise that never means a configuration change. */
+export function isIgnoredName(name: string): boolean {
+  return (
+    name === ".DS_Store" ||
+    name === "Thumbs.db" ||
+    name === "desktop.ini" ||
+    name === "4913" || // vim's write probe
+    /\.sw[a-p]$/.test(name) ||
+    name.endsWith("~") ||
+    name.startsWith(".#") ||
+    (name.startsWith("#") && name.endsWith("#")) ||
+    isTempFileName(name)
+  );
+}
+
+interface Classified {
+  kinds: CacheKind[];
+  reason?: ReloadReason;
+  type?: TriggerType;
+  name?: string;
+}
+
+function stripMd(name: string): string {
+  return name.replace(/\.md$/i, "");
+}
+
+/** Which caches a change of `rel` (workspace-relative, may start with "../") invalidates, and which event it is. */
+export function classifyPath(rel: string): Classified {
+  const all = rel.split("/");
+  if (all.some((s) => s !== ".." && isIgnoredName(s))) return { kinds: [] };
+  let up = 0;
+  while (all[up] === "..") up++;
+  const seg = all.slice(up);
+  const [a, b] = seg;
+  if (up > 0) {
+    // Walk-up levels only matter for skills.
+    if (seg.length === 1 && (a === ".git" || a === ".opencode" || a === ".claude")) return { kinds: ["skills"] };
+    if ((a === ".opencode" || a === ".claude") && b === "skills") return skillChange(seg.slice(2));
+    return { kinds: [] };
+  }
+  if (seg.length === 1) {
+    if (a === "opencode.json" || a === "opencode.jsonc") return { kinds: ["config"], reason: "config", type: "config", name: a };
+    if (a === "AGENTS.md") return { kinds: [], reason: "agents", type: "agent", name: "AGENTS.md" };
+    if (a === ".opencode") return { kinds: ["config", "skills", "commands", "plugins"] };
+    if (a === ".git" || a === ".claude") return { kinds: ["skills"] };
+    if (a === "") return { kinds: ["config", "skills", "commands", "plugins"] };
+    return { kinds: [] };
+  }
+  if (a === ".claude") return b === "skills" ? skillChange(seg.slice(2)) : { kinds: [] };
+  if (a !== ".opencode") return { kinds: [] };
+  if (seg.length === 2 && b === "openwork.json") return { kinds: ["config"] };
+  const rest = seg.slice(2);
+  const last = rest[rest.length - 1];
+  switch (b) {
+    case "skills":
+      return skillChange(rest);
+    case "commands":
+      return { kinds: ["commands"], reason: "commands", type: "command", ...(last ? { name: stripMd(last) } : {}) };
+    case "plugins":
+      return { kinds: ["plugins"], reason: "plugins", type: "plugin", ...(last ? { name: last } : {}) };
+    case "agents":
+    case "agent":
+      return { kinds: [], reason: "agents", type: "agent", ...(last ? { name: stripMd(last) } : {}) };
+    default:
+      return { kinds: [] };
+  }
+}
+
+/** `rest` = the path below a skills folder. */
+function skillChange(rest: string[]): Classified {
+  const out: Classified = { kinds: ["skills"], reason: "skills", type: "skill" };
+  if (rest.length >= 2 && rest[rest.length - 1] === "SKILL.md") out.name = rest[rest.length - 2];
+  else if (rest.length >= 1) out.name = rest[0];
+  return out;
+}
+
+function descendInto(rel: string): boolean {
+  const seg = rel.split("/");
+  let up = 0;
+  while (seg[up] === "..") up++;
+  const s = seg.slice(up);
+  if (s.length === 1) return s[0] === ".opencode" || s[0] === ".claude";
+  if (s.length === 2) return (s[0] === ".opencode" && (up > 0 ? s[1] === "skills" : WATCHED_OPENCODE_DIRS.has(s[1]!))) || (s[0] === ".claude" && s[1] === "skills");
+  // Below a watched folder: everything, a few levels deep (skills have resources in sub-folders).
+  return s.length <= 8 && !s.some(isIgnoredName);
+}
+
+interface Throttle {
+  lastEmit: number;
+  timer?: NodeJS.Timeout;
+  pending?: ReloadTrigger;
+}
+
+type Listener = (event: ReloadEvent) => void;
+
+/** Everything the server keeps per workspace for this area: watchers, cache, event buffer. */
+export class WorkspaceState {
+  readonly cache = new ConfigCache();
+  private readonly events: ReloadEvent[] = [];
+  private seq = 0;
+  private readonly throttles = new Map<ReloadReason, Throttle>();
+  private readonly listeners = new Set<Listener>();
+  private readonly selfWrites = new Map<string, number>();
+  private readonly watchers: TreeWatcher[] = [];
+  private closed = false;
+  /** Resolves once the watchers are attached (the cache is enabled then). */
+  readonly ready: Promise<void>;
+  /** Last engine reload attempt (rate limit). */
+  lastEngineReload = 0;
+
+  constructor(
+    readonly workspace: Workspace,
+    private readonly log: ServerContext["log"],
+    /** Folders above the workspace whose skills are discovered (walk-up), within the authorized root. */
+    ancestors: string[],
+    private readonly debounceMs: number = LIMITS.reloadDebounceMs,
+  ) {
+    this.ready = this.start(ancestors);
+  }
+
+  private async start(ancestors: string[]): Promise<void> {
+    const roots = [this.workspace.path, ...ancestors];
+    let degraded = false;
+    for (const root of roots) {
+      const w = new TreeWatcher({
+        root,
+        base: this.workspace.path,
+        descend: descendInto,
+        interesting: (rel) => {
+          const c = classifyPath(rel);
+          return c.kinds.length > 0 || c.reason !== undefined;
+        },
+        onRaw: (rel) => this.onRaw(rel),
+        onChange: (rel, action) => this.onChange(rel, action),
+        maxDirs: MAX_WATCHED_DIRS,
+        onDegraded: (reason) => {
+          degraded = true;
+          this.cache.enabled = false;
+          this.cache.invalidateAll();
+          this.log.warn("workspace watcher degraded; serving configuration from disk", { workspaceId: this.workspace.id, reason });
+        },
+      });
+      this.watchers.push(w);
+      await w.start();
+    }
+    if (this.closed) return;
+    // The root itself must be watchable for the cache to be trusted.
+    try {
+      if (!(await stat(this.workspace.path)).isDirectory()) degraded = true;
+    } catch {
+      degraded = true;
+    }
+    if (!degraded) {
+      this.cache.invalidateAll();
+      this.cache.enabled = true;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cache.enabled = false;
+    for (const w of this.watchers) w.close();
+    for (const t of this.throttles.values()) if (t.timer) clearTimeout(t.timer);
+    this.throttles.clear();
+    this.listeners.clear();
+  }
+
+  private isSelfWrite(rel: string): boolean {
+    const now = Date.now();
+    for (const [p, until] of this.selfWrites) {
+      if (until < now) {
+        this.selfWrites.delete(p);
+        continue;
+      }
+      if (rel === p || rel.startsWith(p + "/") || p.startsWith(rel + "/")) return true;
+    }
+    return false;
+  }
+
+  private onRaw(rel: string): void {
+    for (const k of classifyPath(rel).kinds) this.cache.invalidate(k);
+  }
+
+  private onChange(rel: string, action: ChangeAction): void {
+    const c = classifyPath(rel);
+    if (!c.reason || !c.type) return;
+    if (this.isSelfWrite(rel)) return;
+    const trigger: ReloadTrigger = { type: c.type, action, path: rel };
+    if (c.name !== undefined) trigger.name = c.name;
+    this.record(c.reason, trigger);
+  }
+
+  /** Marks paths the server is about to write: the watcher's echo of them is not reported. */
+  expectWrites(writtenRel: string[]): void {
+    const until = Date.now() + SELF_WRITE_ECHO_MS;
+    for (const p of writtenRel) this.selfWrites.set(p, until);
+  }
+
+  /** After the server's own write: invalidate the caches now (not when the watcher notices) and record its events once. */
+  afterWrite(kinds: CacheKind[], events: { reason: ReloadReason; trigger: ReloadTrigger }[], writtenRel: string[]): void {
+    this.expectWrites(writtenRel);
+    for (const k of kinds) this.cache.invalidate(k);
+    for (const e of events) this.record(e.reason, e.trigger);
+  }
+
+  /** At most one event per reason per debounce window: leading edge, plus one trailing event carrying the latest trigger. */
+  record(reason: ReloadReason, trigger: ReloadTrigger): void {
+    if (this.closed) return;
+    const now = Date.now();
+    let t = this.throttles.get(reason);
+    if (!t) {
+      t = { lastEmit: 0 };
+      this.throttles.set(reason, t);
+    }
+    if (t.timer) {
+      t.pending = trigger;
+      return;
+    }
+    const wait = t.lastEmit + this.debounceMs - now;
+    if (wait <= 0) {
+      t.lastEmit = now;
+      this.emit(reason, trigger);
+      return;
+    }
+    t.pending = trigger;
+    const th = t;
+    th.timer = setTimeout(() => {
+      th.timer = undefined;
+      const pending = th.pending;
+      th.pending = undefined;
+      if (!pending || this.closed) return;
+      th.lastEmit = Date.now();
+      this.emit(reason, pending);
+    }, wait);
+    th.timer.unref();
+  }
+
+  private emit(reason: ReloadReason, trigger: ReloadTrigger): void {
+    const event: ReloadEvent = {
+      id: randomUUID(),
+      seq: ++this.seq,
+      workspaceId: this.workspace.id,
+      reason,
+      trigger,
+      timestamp: Date.now(),
+    };
+    this.events.push(event);
+    if (this.events.length > LIMITS.reloadEventBuffer) this.events.shift();
+    for (const l of [...this.listeners]) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.warn("reload listener failed", { error: String(err) });
+      }
+    }
+  }
+
+  /** The newest seq (0 before any event). */
+  get cursor(): number {
+    return this.seq;
+  }
+
+  /**
+   * Events after `since`. `reset` when events between `since` and the buffer were dropped, or
+   * when `since` is ahead of us (a cursor from an earlier server run): the client must refetch.
+   */
+  since(since: number): { items: ReloadEvent[]; reset: boolean } {
+    const oldest = this.events[0]?.seq ?? this.seq + 1;
+    const reset = since > this.seq || since < oldest - 1;
+    if (reset) return { items: [...this.events], reset };
+    return { items: this.events.filter((e) => e.seq > since), reset };
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+/** The per-server registry of workspace states (watchers start on first use of a workspace). */
+export class WorkspaceConfigService implements Service {
+  private readonly states = new Map<string, WorkspaceState>();
+  private readonly onRemoved: (id: string) => void;
+
+  constructor(private readonly server: ServerContext) {
+    this.onRemoved = (id) => {
+      this.states.get(id)?.close();
+      this.states.delete(id);
+    };
+    server.bus.on("workspace.removed", this.onRemoved);
+  }
+
+  /** The state of `ws`, starting its watchers on first use; resolves once they are attached. */
+  async state(ws: Workspace): Promise<WorkspaceState> {
+    let s = this.states.get(ws.id);
+    if (!s) {
+      s = new WorkspaceState(ws, this.server.log, skillAncestors(ws, this.server.config.authorizedRoots));
+      this.states.set(ws.id, s);
+    }
+    await s.ready;
+    return s;
+  }
+
+  close(): void {
+    this.server.bus.off("workspace.removed", this.onRemoved);
+    for (const s of this.states.values()) s.close();
+    this.states.clear();
+  }
+}
+
+/** The per-server service. */
+export function workspaceConfigService(server: ServerContext): WorkspaceConfigService {
+  return server.service("workspace-config", () => new WorkspaceConfigService(server));
+}
+
+/**
+ * The authorized root that contains the workspace (the deepest one), or the workspace itself.
+ * Skills walk-up never goes above it.
+ */
+export function authorizedRootFor(ws: Workspace, roots: readonly string[]): string {
+  let best: string | undefined;
+  for (const r of roots) {
+    const root = path.resolve(r);
+    const rel = path.relative(root, ws.path);
+    if (rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel))) {
+      if (best === undefined || root.length > best.length) best = root;
+    }
+  }
+  return best ?? ws.path;
+}
+
+/** Folders strictly above the workspace, up to its authorized root (nearest first). */
+export function skillAncestors(ws: Workspace, roots: readonly string[]): string[] {
+  const root = authorizedRootFor(ws, roots);
+  const out: string[] = [];
+  let cur = ws.path;
+  while (cur !== root) {
+    const parent = path.dirname(cur);
+    if (parent === cur) break;
+    out.push(parent);
+    cur = parent;
+  }
+  return out;
+}
+
+/**
+ * Starts the watchers of every authorized workspace. Called once after listen(), so that changes
+ * made before the first request to a workspace are reported (and the cache is warm-able) too.
+ */
+export async function startWorkspaceWatchers(server: ServerContext): Promise<void> {
+  const svc = workspaceConfigService(server);
+  await Promise.all(server.workspaces.list().filter((w) => w.authorized).map((w) => svc.state(w)));
+}

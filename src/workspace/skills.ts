@@ -1,0 +1,295 @@
+/**
+ * Skills: `<skills-dir>/<name>/SKILL.md` (or one "domain folder" deeper) with YAML frontmatter.
+ * Discovery, validation, the trigger line, and the content written by an upsert.
+ */
+import { lstat, readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../http/errors.ts";
+import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
+
+export const SKILL_NAME_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+/** Names that are JavaScript prototype keys are refused everywhere (they are never object keys here, but clients may use them as such). */
+export const RESERVED_NAMES = new Set(["__proto__", "constructor", "prototype"]);
+const MAX_SKILL_BYTES = 1024 * 1024;
+
+export interface SkillItem {
+  name: string;
+  description: string;
+  path: string;
+  scope: "project" | "global";
+  trigger?: string;
+}
+
+export interface SkillRecord {
+  item: SkillItem;
+  /** Absolute path of SKILL.md. */
+  file: string;
+  content: string;
+  /** True for `<ws>/.opencode/skills/<name>/SKILL.md` exactly (what export and delete touch). */
+  local: boolean;
+}
+
+export interface SkillScan {
+  records: SkillRecord[];
+  skipped: { path: string; reason: string }[];
+}
+
+export function isValidSkillName(name: unknown): name is string {
+  return typeof name === "string" && name.length >= 1 && name.length <= 64 && SKILL_NAME_RE.test(name) && !RESERVED_NAMES.has(name);
+}
+
+/** 400 invalid_skill_name unless `name` is a valid skill name. */
+export function checkSkillName(name: unknown): string {
+  if (!isValidSkillName(name)) {
+    throw new ApiError(400, "invalid_skill_name", "Skill name must match ^[a-z0-9]+(-[a-z0-9]+)*$ (1-64 characters)");
+  }
+  return name;
+}
+
+/** frontmatter trigger, else `when`, else the first line under a "When to use" heading. */
+export function skillTrigger(data: Record<string, unknown>, body: string): string | undefined {
+  for (const key of ["trigger", "when"]) {
+    const v = data[key];
+    if (typeof v === "string" && v.trim() !== "") return v.trim();
+  }
+  const lines = body.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^#{1,6}\s+when to use\b/i.test(lines[i]!.trim())) continue;
+    for (let j = i + 1; j < lines.length; j++) {
+      const line = lines[j]!.trim();
+      if (line === "") continue;
+      if (line.startsWith("#")) return undefined;
+      const text = line.replace(/^(?:[-*+]|\d+[.)])\s+/, "").trim();
+      return text === "" ? undefined : text;
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Validates one SKILL.md text for folder `folderName`; returns the item fields or a skip reason. */
+export function inspectSkill(content: string, folderName: string): { ok: true; name: string; description: string; trigger?: string } | { ok: false; reason: string } {
+  let fm;
+  try {
+    fm = parseFrontmatter(content);
+  } catch (err) {
+    if (err instanceof YamlError) return { ok: false, reason: `invalid frontmatter: ${err.message}` };
+    throw err;
+  }
+  if (!fm.hasFrontmatter) return { ok: false, reason: "missing frontmatter" };
+  const { name, description } = fm.data;
+  if (typeof name !== "string" || name === "") return { ok: false, reason: "missing name" };
+  if (!isValidSkillName(name)) return { ok: false, reason: "invalid name" };
+  if (name !== folderName) return { ok: false, reason: "name does not match folder" };
+  if (typeof description !== "string" || description.trim() === "") return { ok: false, reason: "missing description" };
+  if (description.length > 1024) return { ok: false, reason: "description longer than 1024 characters" };
+  const trigger = skillTrigger(fm.data, fm.body);
+  return trigger === undefined ? { ok: true, name, description } : { ok: true, name, description, trigger };
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await lstat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function readSkillFile(file: string): Promise<string | { reason: string } | undefined> {
+  let st;
+  try {
+    st = await lstat(file);
+  } catch {
+    return undefined;
+  }
+  // Symlinks are not followed: a link could expose files from outside the workspace.
+  if (st.isSymbolicLink()) return { reason: "symbolic link not followed" };
+  if (!st.isFile()) return { reason: "SKILL.md is not a file" };
+  if (st.size > MAX_SKILL_BYTES) return { reason: "SKILL.md is larger than 1 MiB" };
+  try {
+    return await readFile(file, "utf8");
+  } catch {
+    return { reason: "SKILL.md cannot be read" };
+  }
+}
+
+/**
+ * Scans one skills folder: `<dir>/<name>/SKILL.md` and `<dir>/<group>/<name>/SKILL.md`.
+ * `display` turns an absolute path into what clients see. `seen` de-duplicates by name (first wins).
+ */
+export async function scanSkillsDir(
+  dir: string,
+  scope: "project" | "global",
+  display: (abs: string) => string,
+  out: SkillScan,
+  seen: Set<string>,
+  localDir?: string,
+): Promise<void> {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const consider = async (folder: string, name: string, domainAllowed: boolean, local: boolean): Promise<void> => {
+    const file = path.join(folder, "SKILL.md");
+    const content = await readSkillFile(file);
+    if (content === undefined) {
+      if (domainAllowed) {
+        // A domain folder: one more level of skills.
+        let inner: import("node:fs").Dirent[];
+        try {
+          inner = await readdir(folder, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        inner.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        let found = false;
+        for (const d of inner) {
+          if (!d.isDirectory() || d.name.startsWith(".")) continue;
+          if (await isDir(path.join(folder, d.name))) {
+            const before = out.records.length + out.skipped.length;
+            await consider(path.join(folder, d.name), d.name, false, false);
+            if (out.records.length + out.skipped.length > before) found = true;
+          }
+        }
+        if (!found) out.skipped.push({ path: display(file), reason: "missing SKILL.md" });
+      }
+      return;
+    }
+    if (typeof content !== "string") {
+      out.skipped.push({ path: display(file), reason: content.reason });
+      return;
+    }
+    const r = inspectSkill(content, name);
+    if (!r.ok) {
+      out.skipped.push({ path: display(file), reason: r.reason });
+      return;
+    }
+    if (seen.has(r.name)) return;
+    seen.add(r.name);
+    const item: SkillItem = { name: r.name, description: r.description, path: display(file), scope };
+    if (r.trigger !== undefined) item.trigger = r.trigger;
+    out.records.push({ item, file, content, local });
+  };
+  for (const d of entries) {
+    // Folders only; dot-folders (ours: temp folders of a delete in progress) are not skills.
+    if (!d.isDirectory() || d.name.startsWith(".")) continue;
+    await consider(path.join(dir, d.name), d.name, true, localDir !== undefined && dir === localDir);
+  }
+}
+
+/** Project skill folders: from the workspace up to the nearest folder with `.git`, never above `root`. */
+export async function projectSkillDirs(wsPath: string, root: string): Promise<string[]> {
+  const dirs: string[] = [];
+  let cur = wsPath;
+  for (;;) {
+    dirs.push(path.join(cur, ".opencode", "skills"), path.join(cur, ".claude", "skills"));
+    let hasGit = false;
+    try {
+      await lstat(path.join(cur, ".git"));
+      hasGit = true;
+    } catch {
+      hasGit = false;
+    }
+    if (hasGit || cur === root) break;
+    const parent = path.dirname(cur);
+    const rel = path.relative(root, parent);
+    // Never above the authorized root.
+    if (parent === cur || rel.startsWith("..") || path.isAbsolute(rel)) break;
+    cur = parent;
+  }
+  return dirs;
+}
+
+export function globalSkillDirs(homeDir: string): string[] {
+  return [path.join(homeDir, ".config", "opencode", "skills"), path.join(homeDir, ".claude", "skills"), path.join(homeDir, ".agents", "skills")];
+}
+
+export function displayPath(wsPath: string, homeDir: string, abs: string): string {
+  const relWs = path.relative(wsPath, abs);
+  const home = path.relative(homeDir, abs);
+  const inHome = !home.startsWith("..") && !path.isAbsolute(home);
+  const inWs = !relWs.startsWith("..") && !path.isAbsolute(relWs);
+  if (inWs || !inHome) return relWs.split(path.sep).join("/");
+  return "~/" + home.split(path.sep).join("/");
+}
+
+export function localSkillsDir(wsPath: string): string {
+  return path.join(wsPath, ".opencode", "skills");
+}
+
+/** Project skills (what the cache keeps). */
+export async function scanProjectSkills(wsPath: string, root: string, homeDir: string): Promise<SkillScan> {
+  const out: SkillScan = { records: [], skipped: [] };
+  const seen = new Set<string>();
+  const local = localSkillsDir(wsPath);
+  for (const dir of await projectSkillDirs(wsPath, root)) {
+    await scanSkillsDir(dir, "project", (abs) => displayPath(wsPath, homeDir, abs), out, seen, local);
+  }
+  return out;
+}
+
+/** Global skills (read from disk on each request), excluding names in `seen`. */
+export async function scanGlobalSkills(wsPath: string, homeDir: string, seen: Set<string>): Promise<SkillScan> {
+  const out: SkillScan = { records: [], skipped: [] };
+  for (const dir of globalSkillDirs(homeDir)) {
+    await scanSkillsDir(dir, "global", (abs) => displayPath(wsPath, homeDir, abs), out, seen);
+  }
+  return out;
+}
+
+/** A validated skill write: the exact SKILL.md text and its effective description. */
+export interface SkillWrite {
+  name: string;
+  content: string;
+  description: string;
+}
+
+/**
+ * Validates an upsert body and composes SKILL.md: frontmatter `name` and `description` set (other
+ * keys kept), then the body. Content whose frontmatter already says exactly that is kept byte for
+ * byte (comments and formatting survive, and export → import round-trips exactly).
+ */
+export function composeSkill(input: { name: unknown; content: unknown; description?: unknown }): SkillWrite {
+  const name = checkSkillName(input.name);
+  if (typeof input.content !== "string" || input.content.trim() === "") {
+    throw new ApiError(400, "invalid_skill_content", "Skill content is required");
+  }
+  const content = input.content;
+  let fm;
+  try {
+    fm = parseFrontmatter(content);
+  } catch (err) {
+    if (err instanceof YamlError) throw new ApiError(400, "invalid_skill_content", "Skill frontmatter is not valid YAML", { line: err.line, error: err.message });
+    throw err;
+  }
+  if (fm.data.name !== undefined && fm.data.name !== name) {
+    throw new ApiError(400, "invalid_skill_name", "Frontmatter name does not match the skill name");
+  }
+  const fmDesc = fm.data.description;
+  let description: string | undefined;
+  if (typeof fmDesc === "string" && fmDesc.trim() !== "") description = fmDesc;
+  else if (input.description !== undefined) {
+    if (typeof input.description !== "string") throw new ApiError(422, "invalid_description", "Description must be a string");
+    description = input.description;
+  }
+  if (description === undefined || description.trim() === "") throw new ApiError(422, "invalid_description", "Skill description is required");
+  if (description.length > 1024) throw new ApiError(422, "invalid_description", "Skill description is longer than 1024 characters", { maxLength: 1024 });
+  if (fm.hasFrontmatter && fm.data.name === name && fm.data.description === description) {
+    return { name, content, description };
+  }
+  const data: Record<string, unknown> = {};
+  if (!("name" in fm.data)) data.name = name;
+  if (!("description" in fm.data)) data.description = description;
+  for (const [k, v] of Object.entries(fm.data)) {
+    const value = k === "name" ? name : k === "description" ? description : v;
+    Object.defineProperty(data, k, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return { name, content: stringifyFrontmatter(data, fm.body), description };
+}
+
+export function skillFilePath(wsPath: string, name: string): string {
+  return path.join(localSkillsDir(wsPath), name, "SKILL.md");
+}

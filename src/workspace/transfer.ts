@@ -1,0 +1,283 @@
+/**
+ * Export and all-or-nothing import of a workspace's configuration: both config files, the
+ * workspace-local skills (`.opencode/skills/<name>/SKILL.md`) and commands.
+ */
+import { randomUUID } from "node:crypto";
+import { lstat, rename, rm, rmdir, unlink } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../http/errors.ts";
+import { jsonEqual } from "../formats/jsonc.ts";
+import { withPathLocks } from "../fs/atomic.ts";
+import { resolveInside } from "../fs/paths.ts";
+import { TEMP_PREFIX, TEMP_SUFFIX } from "../fs/atomic.ts";
+import {
+  describeEdit,
+  editOpencode,
+  fsError,
+  openworkText,
+  readTextIfExists,
+  valueOrThrow,
+  writeInside,
+  type FileEdit,
+  type WorkspaceConfigFiles,
+} from "./opencode-config.ts";
+import { composeSkill, skillFilePath, localSkillsDir, type SkillRecord } from "./skills.ts";
+import { commandContent, validateCommand, workspaceCommandsDir, type CommandRecord } from "./commands.ts";
+
+export interface ExportedSkill {
+  name: string;
+  description: string;
+  content: string;
+}
+
+export interface ExportedCommand {
+  name: string;
+  description?: string;
+  template: string;
+  agent?: string;
+  model?: string;
+  subtask?: boolean;
+}
+
+export interface ExportDoc {
+  workspaceId: string;
+  exportedAt: number;
+  opencode: Record<string, unknown>;
+  openwork: Record<string, unknown>;
+  skills: ExportedSkill[];
+  commands: ExportedCommand[];
+}
+
+/** The export document (422 when a config file cannot be parsed). */
+export function buildExport(workspaceId: string, config: WorkspaceConfigFiles, skills: SkillRecord[], commands: CommandRecord[]): ExportDoc {
+  return {
+    workspaceId,
+    exportedAt: Date.now(),
+    opencode: valueOrThrow(config.opencode),
+    openwork: valueOrThrow(config.openwork),
+    skills: skills.filter((s) => s.local).map((s) => ({ name: s.item.name, description: s.item.description, content: s.content })),
+    commands: commands.map(({ item }) => {
+      const c = { name: item.name } as ExportedCommand;
+      if (item.description !== undefined) c.description = item.description;
+      c.template = item.template;
+      if (item.agent !== undefined) c.agent = item.agent;
+      if (item.model !== null) c.model = item.model;
+      // subtask defaults to false (that is what an upsert writes), so export → import round-trips exactly.
+      c.subtask = item.subtask ?? false;
+      return c;
+    }),
+  };
+}
+
+type Mode = "replace" | "merge";
+const MODE_KEYS = ["opencode", "openwork", "skills", "commands"] as const;
+
+/** A removal: a skill folder or a command file, moved aside first so it can be restored. */
+export interface Removal {
+  path: string;
+  display: string;
+}
+
+export interface ImportPlan {
+  edits: FileEdit[];
+  removals: Removal[];
+  /** Workspace-relative paths, for the answer. */
+  written: string[];
+  removed: string[];
+  change: Record<string, unknown>;
+  /** Which parts change (for reload events and risk flags). */
+  touches: { opencode: boolean; openwork: boolean; skills: string[]; commands: string[] };
+}
+
+function plainObject(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ApiError(400, "invalid_payload", `${what} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function rel(wsPath: string, abs: string): string {
+  return path.relative(wsPath, abs).split(path.sep).join("/");
+}
+
+/** Re-throws a per-item validation error with the item's index in `details`. */
+function atIndex<T>(kind: string, index: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ApiError) throw new ApiError(err.status, err.code, `${kind}[${index}]: ${err.message}`, { index, ...(typeof err.details === "object" && err.details !== null ? err.details : {}) });
+    throw err;
+  }
+}
+
+/**
+ * Validates an import body completely and computes every file that will be written or removed.
+ * Nothing is touched here; an invalid body never reaches the approval gate.
+ */
+export async function planImport(
+  wsPath: string,
+  body: Record<string, unknown>,
+  current: { config: WorkspaceConfigFiles; skills: SkillRecord[]; commands: CommandRecord[] },
+): Promise<ImportPlan> {
+  const mode: Record<(typeof MODE_KEYS)[number], Mode> = { opencode: "merge", openwork: "merge", skills: "merge", commands: "merge" };
+  if (body.mode !== undefined) {
+    const m = plainObject(body.mode, "mode");
+    for (const k of Object.keys(m)) {
+      if (!(MODE_KEYS as readonly string[]).includes(k)) throw new ApiError(400, "invalid_payload", `Unknown mode key: ${k}`);
+      if (m[k] !== "replace" && m[k] !== "merge") throw new ApiError(400, "invalid_payload", `mode.${k} must be "replace" or "merge"`);
+      mode[k as (typeof MODE_KEYS)[number]] = m[k] as Mode;
+    }
+  }
+  const edits: FileEdit[] = [];
+  const removals: Removal[] = [];
+  const touches: ImportPlan["touches"] = { opencode: false, openwork: false, skills: [], commands: [] };
+
+  if (body.opencode !== undefined) {
+    const value = plainObject(body.opencode, "opencode");
+    const s = current.config.opencode;
+    if (mode.opencode === "merge") {
+      const e = editOpencode(s, value);
+      if (e) edits.push(e);
+    } else if (s.error || !jsonEqual(s.value, value)) {
+      edits.push({ path: s.path, display: s.display, base: s.text, next: JSON.stringify(value, null, 2) + "\n" });
+    }
+    touches.opencode = edits.length > 0;
+  }
+  if (body.openwork !== undefined) {
+    const value = plainObject(body.openwork, "openwork");
+    const s = current.config.openwork;
+    const next = mode.openwork === "merge" ? { ...valueOrThrow(s), ...value } : value;
+    if (s.error || !jsonEqual(s.value, next)) {
+      edits.push({ path: s.path, display: s.display, base: s.text, next: openworkText(next) });
+      touches.openwork = true;
+    }
+  }
+  if (body.skills !== undefined) {
+    if (!Array.isArray(body.skills)) throw new ApiError(400, "invalid_payload", "skills must be an array");
+    const names = new Set<string>();
+    const writes = body.skills.map((raw, i) =>
+      atIndex("skills", i, () => {
+        const item = plainObject(raw, "skill");
+        const w = composeSkill({ name: item.name, content: item.content, description: item.description });
+        if (names.has(w.name)) throw new ApiError(400, "invalid_payload", `Duplicate skill name: ${w.name}`);
+        names.add(w.name);
+        return w;
+      }),
+    );
+    for (const w of writes) {
+      const file = skillFilePath(wsPath, w.name);
+      const base = await readTextIfExists(file);
+      if (base !== w.content) {
+        edits.push({ path: file, display: rel(wsPath, file), base, next: w.content });
+        touches.skills.push(w.name);
+      }
+    }
+    if (mode.skills === "replace") {
+      for (const s of current.skills) {
+        if (!s.local || names.has(s.item.name)) continue;
+        const dir = path.join(localSkillsDir(wsPath), s.item.name);
+        removals.push({ path: dir, display: rel(wsPath, dir) });
+        touches.skills.push(s.item.name);
+      }
+    }
+  }
+  if (body.commands !== undefined) {
+    if (!Array.isArray(body.commands)) throw new ApiError(400, "invalid_payload", "commands must be an array");
+    const names = new Set<string>();
+    const inputs = body.commands.map((raw, i) =>
+      atIndex("commands", i, () => {
+        const c = validateCommand(plainObject(raw, "command"));
+        if (names.has(c.name)) throw new ApiError(400, "invalid_payload", `Duplicate command name: ${c.name}`);
+        names.add(c.name);
+        return c;
+      }),
+    );
+    const dir = workspaceCommandsDir(wsPath);
+    for (const c of inputs) {
+      const file = path.join(dir, `${c.name}.md`);
+      const next = commandContent(c);
+      const base = await readTextIfExists(file);
+      if (base !== next) {
+        edits.push({ path: file, display: rel(wsPath, file), base, next });
+        touches.commands.push(c.name);
+      }
+    }
+    if (mode.commands === "replace") {
+      for (const c of current.commands) {
+        if (names.has(c.item.name)) continue;
+        removals.push({ path: c.file, display: rel(wsPath, c.file) });
+        touches.commands.push(c.item.name);
+      }
+    }
+  }
+  // Every target must stay inside the workspace by real path (a symlinked .opencode cannot redirect us).
+  for (const t of [...edits, ...removals]) await resolveInside(wsPath, rel(wsPath, t.path), { create: true });
+  return {
+    edits,
+    removals,
+    written: edits.map((e) => e.display),
+    removed: removals.map((r) => r.display),
+    change: { mode, written: edits.map(describeEdit), removed: removals.map((r) => r.display) },
+    touches,
+  };
+}
+
+/** Moves `p` aside (same folder, a temp name the watcher and listings ignore); returns the new path. */
+export async function moveAside(p: string): Promise<string> {
+  const tmp = path.join(path.dirname(p), `${TEMP_PREFIX}${randomUUID()}${TEMP_SUFFIX}`);
+  await rename(p, tmp);
+  return tmp;
+}
+
+/** Undoes the creation of `file`: removes it and the (now empty) folders created for it. */
+async function removeCreated(file: string, createdRoot: string | undefined): Promise<void> {
+  await unlink(file);
+  if (createdRoot === undefined) return;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+    if (dir === createdRoot || path.dirname(dir) === dir) return;
+  }
+}
+
+/**
+ * Applies an import: every file must still hold what the plan saw (409 otherwise); files are
+ * written atomically one by one and removals are moved aside; if anything fails, everything done
+ * so far is undone (old contents written back, new files removed, removals moved back).
+ */
+export async function applyImport(wsPath: string, p: ImportPlan): Promise<void> {
+  const paths = [...p.edits.map((e) => e.path), ...p.removals.map((r) => r.path)];
+  await withPathLocks(paths, async () => {
+    for (const e of p.edits) {
+      if ((await readTextIfExists(e.path)) !== e.base) throw new ApiError(409, "conflict", `${e.display} changed since the import was requested`);
+    }
+    for (const r of p.removals) {
+      try {
+        await lstat(r.path);
+      } catch {
+        throw new ApiError(409, "conflict", `${r.display} changed since the import was requested`);
+      }
+    }
+    const undo: (() => Promise<void>)[] = [];
+    const trash: string[] = [];
+    try {
+      for (const e of p.edits) {
+        const created = await writeInside(wsPath, e.path, e.next);
+        undo.push(e.base === undefined ? () => removeCreated(e.path, created) : async () => void (await writeInside(wsPath, e.path, e.base!)));
+      }
+      for (const r of p.removals) {
+        const aside = await moveAside(r.path);
+        trash.push(aside);
+        undo.push(async () => {
+          await rename(aside, r.path);
+          trash.splice(trash.indexOf(aside), 1);
+        });
+      }
+    } catch (err) {
+      for (const u of undo.reverse()) await u().catch(() => {});
+      throw fsError(err, wsPath);
+    }
+    for (const t of trash) await rm(t, { recursive: true, force: true }).catch(() => {});
+  });
+}

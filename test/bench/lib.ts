@@ -1,0 +1,165 @@
+/**
+ * Zero-dependency load generator for the benchmarks: a fixed number of concurrent workers on a
+ * keep-alive http.Agent, each sending the next request as soon as the previous one finished.
+ * Reports requests/s and p50/p99 latency. Also helpers to run a server in a child process (so
+ * the load generator does not share an event loop with the server it measures) and to print
+ * comparisons against a baseline measured in the same run.
+ */
+import { Agent, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { spawn, type ChildProcess } from "node:child_process";
+import { performance } from "node:perf_hooks";
+
+export interface LoadTestOptions {
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Requests in flight at all times. */
+  concurrency: number;
+  /** Measured time (after the warm-up). */
+  durationMs: number;
+  /** Unmeasured warm-up (JIT, connection setup). Default 300 ms. */
+  warmupMs?: number;
+  /** Which statuses count as success. Default: 2xx. */
+  okStatus?: (status: number) => boolean;
+}
+
+export interface LoadTestResult {
+  /** Successful responses per second. */
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Failed requests: network errors and unexpected statuses. */
+  errors: number;
+  requests: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/** Runs a closed-loop load test against one URL. */
+export async function loadTest(opts: LoadTestOptions): Promise<LoadTestResult> {
+  const url = new URL(opts.url);
+  const https = url.protocol === "https:";
+  const agent = https
+    ? new HttpsAgent({ keepAlive: true, maxSockets: opts.concurrency, rejectUnauthorized: false })
+    : new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const send = https ? httpsRequest : httpRequest;
+  const ok = opts.okStatus ?? ((s: number) => s >= 200 && s < 300);
+  const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (body) headers["content-length"] = String(body.length);
+
+  const one = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const req = send(url, { method: opts.method ?? "GET", headers, agent }, (res) => {
+        res.on("data", () => {});
+        res.on("end", () => resolve(ok(res.statusCode ?? 0)));
+        res.on("error", () => resolve(false));
+      });
+      req.on("error", () => resolve(false));
+      req.end(body);
+    });
+
+  const latencies: number[] = [];
+  let errors = 0;
+  const warmupMs = opts.warmupMs ?? 300;
+  const start = performance.now();
+  const measureFrom = start + warmupMs;
+  const end = measureFrom + opts.durationMs;
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= end) return;
+      const success = await one();
+      const t1 = performance.now();
+      if (t0 >= measureFrom && t1 <= end) {
+        if (success) latencies.push(t1 - t0);
+        else errors += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  agent.destroy();
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    rps: latencies.length / (opts.durationMs / 1000),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    errors,
+    requests: latencies.length + errors,
+  };
+}
+
+/** One formatted line: `label  12345 req/s  p50 0.82 ms  p99 2.10 ms  errors 0`. */
+export function formatResult(label: string, r: LoadTestResult): string {
+  return `${label.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50Ms.toFixed(2).padStart(6)} ms   p99 ${r.p99Ms.toFixed(2).padStart(6)} ms   errors ${r.errors}`;
+}
+
+/** `ours / baseline` as `0.87×`, with a verdict when a target is given. */
+export function formatRatio(label: string, ours: LoadTestResult, baseline: LoadTestResult, target?: number): string {
+  const ratio = ours.rps / baseline.rps;
+  const verdict = target === undefined ? "" : ratio >= target ? `  (target ≥ ${target.toFixed(2)}×: met)` : `  (target ≥ ${target.toFixed(2)}×: NOT met)`;
+  return `${label.padEnd(34)} ${ratio.toFixed(2)}× baseline req/s${verdict}`;
+}
+
+export interface ChildServer {
+  /** The JSON object the child printed on its first stdout line. */
+  info: Record<string, unknown>;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node --import tsx <script>` and waits for its first stdout line, a JSON object
+ * describing what it started (e.g. URLs and tokens). The child's stderr is discarded unless
+ * BENCH_VERBOSE is set. `stop()` sends SIGTERM and waits for exit.
+ */
+export async function startChildServer(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<ChildServer> {
+  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", process.env.BENCH_VERBOSE ? "inherit" : "ignore"],
+  });
+  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`${script} did not report within 30 s`)), 30_000);
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf("\n");
+      if (nl !== -1) {
+        clearTimeout(timer);
+        try {
+          resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+        } catch (err) {
+          reject(err);
+        }
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code} before reporting`));
+    });
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    info,
+    child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Benchmark durations: BENCH_DURATION_MS overrides the default (e.g. for a quick smoke run). */
+export function benchDurationMs(dflt: number): number {
+  const v = Number(process.env.BENCH_DURATION_MS);
+  return Number.isFinite(v) && v > 0 ? v : dflt;
+}

@@ -1,0 +1,92 @@
+/**
+ * Fault injection on writes (hostile inputs F02/F03): the real CLI runs under `strace -P <target>`,
+ * which makes every rename onto the target fail (EXDEV) or every fsync of it fail (EIO). The write
+ * must be reported as failed, the old file must be intact and no temp file may remain.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./helpers/wait.ts";
+
+const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
+const TSX = import.meta.resolve("tsx");
+const TOKEN = "fault-client-token-0123456789";
+
+const haveStrace = spawnSync("strace", ["-V"]).status === 0;
+
+async function withFaultyServer(
+  inject: string[],
+  traced: string,
+  ws: string,
+  home: string,
+  fn: (url: string, wsId: string) => Promise<void>,
+): Promise<void> {
+  const child = spawn(
+    "strace",
+    ["-f", "-qq", "-o", "/dev/null", ...inject, "-P", traced, process.execPath, "--import", TSX, CLI,
+      "--workspace", ws, "--port", "0", "--host", "127.0.0.1", "--token", TOKEN, "--host-token", "fault-host-token-0123", "--approval", "auto", "--data-dir", path.join(home, "data")],
+    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+  child.stderr.resume();
+  const exited = new Promise<void>((r) => child.on("close", () => r()));
+  try {
+    const url = (await waitFor(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], { timeoutMs: 30_000, what: "server under strace" }))!;
+    const wsId = ((await (await fetch(`${url}/workspaces`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { items: { id: string }[] }).items[0]!.id;
+    await fn(url, wsId);
+  } finally {
+    child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+async function temps(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true })).map(String).filter((n) => n.endsWith(".tmp"));
+}
+
+for (const fault of [
+  { name: "EXDEV on rename (F03)", inject: ["-e", "trace=rename,renameat,renameat2", "-e", "inject=rename,renameat,renameat2:error=EXDEV"] },
+  { name: "EIO on fsync of the target's folder (F02)", inject: ["-e", "trace=fsync,fdatasync", "-e", "inject=fsync,fdatasync:error=EIO"], dir: true },
+]) {
+  test(`write-batch under ${fault.name}: failure reported, old file intact, no temp file`, { skip: haveStrace ? false : "strace is not installed" }, async () => {
+    const root = await mkdtemp(path.join(tmpdir(), "ow-fault-"));
+    const ws = path.join(root, "ws");
+    const home = path.join(root, "home");
+    await mkdir(path.join(ws, "sub"), { recursive: true });
+    await mkdir(home);
+    const target = path.join(ws, "sub", "target.txt");
+    await writeFile(target, "OLD");
+    try {
+      await withFaultyServer(fault.inject, fault.dir ? path.join(ws, "sub") : target, ws, home, async (url, wsId) => {
+        const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+        const sid = ((await (await fetch(`${url}/workspace/${wsId}/files/sessions`, { method: "POST", headers: auth, body: "{}" })).json()) as { session: { id: string } }).session.id;
+        const res = await fetch(`${url}/files/sessions/${sid}/write-batch`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify({ writes: [{ path: "sub/target.txt", contentBase64: Buffer.from("NEW").toString("base64") }] }),
+        });
+        const body = (await res.json()) as { items?: { ok: boolean; code: string }[]; code?: string };
+        assert.ok(res.status >= 200 && res.status < 600);
+        if (fault.dir) {
+          // The rename happened before the failing directory fsync: the new content is complete,
+          // but the write is not reported as durable.
+          assert.equal(body.items![0]!.ok, false, JSON.stringify(body));
+          assert.ok(["OLD", "NEW"].includes(await readFile(target, "utf8")));
+        } else {
+          assert.equal(body.items![0]!.ok, false, JSON.stringify(body));
+          assert.equal(await readFile(target, "utf8"), "OLD");
+        }
+        assert.deepEqual(await temps(ws), []);
+        // the server is still up
+        assert.equal((await fetch(`${url}/health`)).status, 200);
+      });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+}
