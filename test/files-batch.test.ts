@@ -76,13 +76,14 @@ test("write-batch: create, overwrite, revisions, preconditions, strict base64, e
           { path: "d/x.txt", contentBase64: b64("y"), ifNoneMatch: "*" },
           { path: "d/x.txt2", contentBase64: b64("y"), ifMatchRevision: "stale" },
           { path: "d", contentBase64: b64("y") },
+          { path: "a.md/child.txt", contentBase64: b64("y") },
         ],
       },
     });
     assert.equal(w.status, 200, w.text);
     const it = w.json.items;
     assert.equal(typeof w.json.cursor, "number");
-    assert.deepEqual(it.map((i: { ok: boolean }) => i.ok), [true, true, true, false, false, false, false, false]);
+    assert.deepEqual(it.map((i: { ok: boolean }) => i.ok), [true, true, true, false, false, false, false, false, false]);
     assert.equal(it[0].previousRevision, null);
     assert.equal(it[1].previousRevision, revA);
     assert.notEqual(it[1].revision, revA);
@@ -94,6 +95,7 @@ test("write-batch: create, overwrite, revisions, preconditions, strict base64, e
     assert.equal(it[6].expectedRevision, "stale");
     assert.equal(it[6].currentRevision, null);
     assert.equal(it[7].code, "not_a_file");
+    assert.equal(it[8].code, "not_a_directory");
     assert.equal(await readFile(path.join(s.workspace, "new/deep/n.txt"), "utf8"), "new");
     assert.equal(await readFile(path.join(s.workspace, "a.md"), "utf8"), "alpha2");
     assert.equal(await readFile(path.join(s.workspace, "empty.txt"), "utf8"), "");
@@ -244,6 +246,24 @@ test("concurrency: two writers with the same ifMatchRevision → exactly one win
       const winner = payloads[results.indexOf(oks[0]!)]!;
       assert.equal(await readFile(path.join(s.workspace, "race.txt"), "utf8"), winner);
     }
+  } finally {
+    await s.close();
+  }
+});
+
+test("concurrency: 50 writers with the same revision → exactly one wins, the file is one complete payload (J19)", async () => {
+  const s = await startServer({ files: { "hot.txt": "base" } });
+  try {
+    const sid = await session(s);
+    const rev = (await s.request("POST", `/files/sessions/${sid}/read-batch`, { json: { paths: ["hot.txt"] } })).json.items[0].revision;
+    const payloads = Array.from({ length: 50 }, (_, i) => String.fromCharCode(65 + (i % 26)).repeat(10_000 + i));
+    const results = await Promise.all(
+      payloads.map((p) => s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: "hot.txt", contentBase64: b64(p), ifMatchRevision: rev }] } })),
+    );
+    const winners = results.map((r, i) => (r.json.items[0].ok ? i : -1)).filter((i) => i >= 0);
+    assert.equal(winners.length, 1);
+    assert.ok(results.every((r) => r.json.items[0].ok || r.json.items[0].code === "conflict"));
+    assert.equal(await readFile(path.join(s.workspace, "hot.txt"), "utf8"), payloads[winners[0]!]);
   } finally {
     await s.close();
   }

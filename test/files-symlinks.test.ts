@@ -208,3 +208,22 @@ test("a folder swapped for an outside symlink in a tight loop while writing: not
     await s.close();
   }
 });
+
+test("special files: a FIFO and a /dev/zero link are never read and never block (S07)", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const s = await startServer();
+  try {
+    execFileSync("mkfifo", [path.join(s.workspace, "pipe")]);
+    await symlink("/dev/zero", path.join(s.workspace, "zero"));
+    const sid = (await s.request("POST", `/workspace/${s.workspaceId}/files/sessions`, { json: {} })).json.session.id;
+    const r = await s.request("POST", `/files/sessions/${sid}/read-batch`, { json: { paths: ["pipe", "zero"] } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json.items.map((i: { code: string }) => i.code), ["file_not_found", "path_outside_workspace"]);
+    const c = await s.request("GET", `/workspace/${s.workspaceId}/files/content?path=pipe`);
+    assert.equal(c.status, 404);
+    const w = await s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: "pipe", contentBase64: "eA==" }] } });
+    assert.equal(w.json.items[0].code, "not_a_file");
+  } finally {
+    await s.close();
+  }
+});

@@ -142,7 +142,15 @@ test("scopes: viewers read only; permission replies need owner (both path shapes
   assert.equal((await s.request("DELETE", "/opencode/session/s1", { token: viewer })).status, 403);
   assert.equal(up.requests.length, 2, "refused requests never reach upstream");
 
-  for (const path of ["/opencode/permission/per_1/reply", "/opencode/session/ses_1/permissions/per_1", `/w/${s.workspaceId}/opencode/session/ses_1/permissions/per_1/`]) {
+  const paths = [
+    "/opencode/permission/per_1/reply",
+    "/opencode/session/ses_1/permissions/per_1",
+    `/w/${s.workspaceId}/opencode/session/ses_1/permissions/per_1/`,
+    // Percent-encoded letters decode to the same engine route: still owner-only.
+    "/opencode/%70ermission/per_1/repl%79",
+    "/opencode/session/ses_1/permission%73/per_1",
+  ];
+  for (const path of paths) {
     const count0: number = up.requests.length;
     const collab = await s.request("POST", path, { json: { reply: "always" } });
     assert.equal(collab.status, 403, path);

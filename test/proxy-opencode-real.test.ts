@@ -12,6 +12,7 @@ import { startServer } from "./helpers/server.ts";
 import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { call } from "./helpers/http-call.ts";
+import { PROXY_SERVICE_KEY, ProxyService } from "../src/routes/proxy.ts";
 
 const bin = process.env.OPENCODE_BIN;
 
@@ -81,7 +82,10 @@ test("real OpenCode through /w/:id/opencode: config, session create/list, event 
     let exitCode: number | null | undefined;
     void exited.then((c) => (exitCode = c));
 
-    // The engine is up when the proxy gets a 200 for /config (first start may unpack assets).
+    // Wait for its "listening" line first: opencode 1.18 leaves a request that arrives during its
+    // own start-up unanswered. A shortened upstream timeout turns such a hang into a quick retry.
+    await waitFor(() => exitCode !== undefined || /listening on/.test(output.join("")), { timeoutMs: 60_000, what: "opencode serve listening" });
+    s.context.service(PROXY_SERVICE_KEY, () => new ProxyService(s.context, { headersTimeoutMs: 5_000 }));
     const base = `${s.url}/w/${s.workspaceId}/opencode`;
     const auth = { authorization: `Bearer ${s.clientToken}` };
     const config = await waitFor(

@@ -181,6 +181,39 @@ test("SSE: each event reaches the client before the upstream sends the next one"
   assert.deepEqual(client.events.map((e) => e.id), ["1", "2", "3", "4", "5"]);
 });
 
+test("X14: SSE events emitted every 50 ms arrive promptly (latency measured per event)", async (t) => {
+  up.handle(
+    sseHandler((_req, res) => {
+      let n = 0;
+      const timer = setInterval(() => {
+        res.write(`data: ${Date.now()}\n\n`);
+        if (++n === 20) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 50);
+      res.on("close", () => clearInterval(timer));
+    }),
+  );
+  const latencies: number[] = [];
+  const client = await openSseClient(`${s.url}/opencode/event`, auth());
+  let seen = 0;
+  await waitFor(
+    () => {
+      while (seen < client.events.length) latencies.push(Date.now() - Number(client.events[seen++]!.data));
+      return client.closed;
+    },
+    { intervalMs: 1, what: "20 events" },
+  );
+  while (seen < client.events.length) latencies.push(Date.now() - Number(client.events[seen++]!.data));
+  assert.equal(latencies.length, 20);
+  latencies.sort((a, b) => a - b);
+  t.diagnostic(`event latency p50 ${latencies[9]} ms, max ${latencies[19]} ms`);
+  // Generous bound for a loaded 2-core machine; buffering would hold events until the end (≈1 s).
+  assert.ok(latencies[9]! < 100, `p50 ${latencies[9]} ms`);
+  assert.ok(latencies[19]! < 500, `max ${latencies[19]} ms`);
+});
+
 test("SSE: an idle stream stays open past shortened keep-alive, socket and proxy timeouts", async () => {
   let upstreamRes: ServerResponse | undefined;
   up.handle(

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { writeFile as fsWriteFile } from "node:fs/promises";
@@ -83,6 +83,9 @@ if (!bin) {
       await page.setViewport(w, w < 600 ? 812 : 900);
       await page.waitFor(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, "layout");
       shots.push(await page.screenshot(join(OUT, `${name}-${w}.png`)));
+      // Responsive: nothing forces the page wider than the screen.
+      const scrollWidth = await page.evaluate<number>("document.documentElement.scrollWidth");
+      assert.ok(scrollWidth <= w, `${name} at ${w}px overflows horizontally (${scrollWidth}px)`);
     }
     await page.setViewport(1280, 900);
   }
@@ -101,6 +104,7 @@ if (!bin) {
         "notes/q1.md": "Q1 numbers\n",
         "src/report.ts": "export const total = 42;\n",
         "x.html": "<img src=x onerror=\"window.__pwned=true\"><script>window.__pwned=true</script>\n",
+        ".opencode/openwork/outbox/summary.md": "# Q1 summary\nTotal: 42\n",
       },
       extraRoutes: realPluginsRoute ? [] : [fallbackPluginRoute],
     });
@@ -137,7 +141,7 @@ if (!bin) {
     const body = await text("main");
     assert.match(body, /Overview/);
     assert.match(body, new RegExp(s.context.version.replace(/\./g, "\\.")));
-    assert.match(body, /manual — every write waits for the host/);
+    assert.match(body, /manual\s+every write waits for the host · refused after 120 s/);
     assert.match(body, /collaborator/);
     assert.ok(body.includes(s.workspace), "workspace path shown");
     assert.ok(body.includes(s.workspaceId), "workspace id shown");
@@ -256,6 +260,18 @@ if (!bin) {
     await shootAll("files");
   });
 
+  test("files: artifacts are listed and download with the token (blob, no token in any URL)", async () => {
+    const downloads = join(OUT, "downloads");
+    await rm(downloads, { recursive: true, force: true });
+    await mkdir(downloads, { recursive: true });
+    await browser.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: downloads });
+    await page.waitFor(`document.querySelector('[data-testid="artifact-list"]')?.innerText.includes("summary.md")`, "artifact listed");
+    await page.click('[data-testid="artifact-list"] button');
+    const file = join(downloads, "summary.md");
+    await waitFor(async () => (await readFile(file, "utf8").catch(() => "")) === "# Q1 summary\nTotal: 42\n", { timeoutMs: 15_000, what: "downloaded artifact" });
+    assert.ok(!page.requests.some((r) => r.url.includes(s.clientToken)), "the token never appears in a URL");
+  });
+
   test("tokens: mint (secret shown once with a connect link), then revoke", async () => {
     await show("tokens");
     await page.waitFor(`document.querySelector('[data-testid="mint-form"]')`, "mint form");
@@ -286,9 +302,33 @@ if (!bin) {
 
   test("configuration, audit and chat views render (screenshots)", async () => {
     await show("config");
-    await page.waitFor(`document.querySelector('[role="tablist"]')`, "config tabs");
+    await page.waitFor(`document.querySelector('[data-testid="plugin-list"]')?.innerText.includes("opencode-github@1.4.0")`, "allowed plugin listed");
     await shootAll("config");
+
+    // A write from the form waits for the host, visibly, then completes.
+    await page.click('[data-tab="commands"]');
+    await page.waitFor(`document.querySelector('[data-testid="command-form"]')`, "command form");
+    await page.type('[data-testid="command-form"] input', "review");
+    await page.type('[data-testid="command-form"] textarea', "Review the changes in $ARGUMENTS");
+    await page.click('[data-testid="command-form"] button[type=submit]');
+    await page.waitFor(`document.querySelector('[data-testid="command-form"] .write-pending')?.innerText.includes("waiting for host approval")`, "waiting for host approval");
+    const approval = await waitFor(async () => {
+      const r = await s.request("GET", "/approvals", { token: null, host: true });
+      return r.json?.items?.find((i: { action: string }) => i.action === "commands.upsert");
+    }, { what: "commands.upsert approval" });
+    await shootAll("config-waiting");
+    await s.request("POST", `/approvals/${approval.id}`, { token: null, host: true, json: { reply: "allow" } });
+    await page.waitFor(`document.querySelector('[data-testid="command-form"] .write-ok')`, "write done");
+    await page.waitFor(`document.querySelector('[data-testid="command-list"]')?.innerText.includes("/review")`, "command listed");
+    assert.match(await readFile(join(s.workspace, ".opencode/commands/review.md"), "utf8"), /Review the changes/);
+
     await show("audit");
+    await page.waitFor(`document.querySelectorAll('[data-testid="audit-list"] tbody tr').length >= 5`, "audit entries");
+    await page.evaluate(`(() => { const f = document.querySelector('[data-testid="audit-filter"]'); f.value = "approval.denied"; f.dispatchEvent(new Event("change")); })()`);
+    const actions = await page.evaluate<string[]>(`[...document.querySelectorAll('[data-testid="audit-list"] tbody tr')].map((tr) => tr.dataset.action)`);
+    assert.ok(actions.length >= 3, `denied entries: ${actions}`);
+    assert.ok(actions.every((a) => a === "approval.denied"), `filtered: ${actions}`);
+    await page.evaluate(`(() => { const f = document.querySelector('[data-testid="audit-filter"]'); f.value = ""; f.dispatchEvent(new Event("change")); })()`);
     await shootAll("audit");
     await show("chat");
     assert.match(await text("main"), /OpenCode is not configured/);

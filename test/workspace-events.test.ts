@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { openSseClient } from "./helpers/sse.ts";
-import { WorkspaceState, classifyPath } from "../src/workspace/reload-events.ts";
+import { WorkspaceState, classifyPath, mergeTriggers } from "../src/workspace/reload-events.ts";
 
 const url = (s: TestServer, p: string) => `/workspace/${s.workspaceId}/${p}`;
 const skill = (name: string, description: string) => `---\nname: ${name}\ndescription: ${description}\n---\n`;
@@ -180,6 +180,16 @@ test("since ahead of the buffer → reset; long-poll wait; bad since → 400", a
   }
 });
 
+test("a held long-poll does not delay shutdown", async () => {
+  const s = await startServer({});
+  const pending = s.request("GET", url(s, "events?since=0&wait=30")).catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 200));
+  const t0 = Date.now();
+  await s.close();
+  await pending;
+  assert.ok(Date.now() - t0 < 5_000, `closed in ${Date.now() - t0} ms`);
+});
+
 test("SSE on the same URL: live events, Last-Event-ID replay, garbage → reset", async () => {
   const s = await startServer({});
   const auth = () => ({ authorization: `Bearer ${s.clientToken}` });
@@ -252,4 +262,13 @@ test("classifyPath: reasons, triggers and ignored names", () => {
   assert.deepEqual(classifyPath(".opencode/skills/.openwork-12345678-1234-1234-1234-123456789abc.tmp"), { kinds: [] });
   assert.deepEqual(classifyPath("../.opencode/skills/up/SKILL.md"), { kinds: ["skills"], reason: "skills", type: "skill", name: "up" });
   assert.deepEqual(classifyPath("../opencode.json"), { kinds: [] });
+});
+
+test("mergeTriggers: the net effect of one window", () => {
+  const t = (action: "added" | "updated" | "removed", name?: string) => ({ type: "skill" as const, action, ...(name ? { name } : {}) });
+  assert.equal(mergeTriggers(t("added", "a"), t("updated", "a")).action, "added");
+  assert.equal(mergeTriggers(t("updated", "a"), t("removed", "a")).action, "removed");
+  assert.equal(mergeTriggers(t("removed", "a"), t("added", "a")).action, "updated");
+  assert.deepEqual(mergeTriggers(t("added", "a"), t("updated", "b")), t("updated", "b"));
+  assert.deepEqual(mergeTriggers(t("added", "a"), t("updated")), t("added", "a"));
 });

@@ -273,6 +273,7 @@ function navigate(viewId) {
 
 function signOut() {
   ctx && ctx.approvals.stop();
+  ctx = undefined;
   auth.set("", "");
   runCleanups();
   renderLogin();
@@ -301,7 +302,7 @@ function renderShell() {
       "ul",
       { class: "nav-list" },
       VIEWS.map((v) => {
-        const link = h("a", { class: "nav-link", href: `#${v.id}`, "data-view": v.id }, h("span", { class: "nav-icon", "aria-hidden": "true" }, icon(v.id)), h("span", { class: "nav-label", text: v.title }), v.id === "approvals" ? approvalsCount : null);
+        const link = h("a", { class: "nav-link", href: `#${v.id}`, "data-view": v.id }, h("span", { class: "nav-icon", "aria-hidden": "true" }, icon(v.id)), h("span", { class: "nav-label", text: v.title }), h("span", { class: "nav-label-short", "aria-hidden": "true", text: v.short || v.title }), v.id === "approvals" ? approvalsCount : null);
         navLinks.set(v.id, link);
         return h("li", null, link);
       }),
@@ -317,7 +318,6 @@ function renderShell() {
     h(
       "div",
       { class: "who" },
-      connEl,
       h("span", { class: "who-label" }, "You: "),
       scopeBadge(ctx.scope),
       ctx.hostAccess ? badge("host", "host", "Host features enabled") : null,

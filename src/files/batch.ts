@@ -168,7 +168,13 @@ export async function checkWritePreconditions(
 export async function writeResolved(r: ResolvedPath, data: Buffer): Promise<{ revision: string; updatedAt: number }> {
   const dir = path.dirname(r.real);
   try {
-    await mkdir(dir, { recursive: true });
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOTDIR") throw new ApiError(409, "not_a_directory", "A parent of the path is not a folder");
+      throw err;
+    }
     await verifyDirUnchanged(dir, r.rootReal);
     const tmp = await stageFile(r.real, data);
     try {

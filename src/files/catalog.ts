@@ -67,10 +67,15 @@ export interface EventsPage {
 }
 
 /** Directories `excludeHeavyDirectories` drops (at any depth). */
-const HEAVY_DIRS = new Set(["node_modules"]);
+const HEAVY_DIRS = ["node_modules"];
 
+/** True when a segment of `rel` is a heavy directory (substring tests: this runs per entry per snapshot). */
 function isHeavy(rel: string): boolean {
-  for (const seg of rel.split("/")) if (HEAVY_DIRS.has(seg)) return true;
+  for (const d of HEAVY_DIRS) {
+    const i = rel.indexOf(d);
+    if (i === -1) continue;
+    if (rel === d || rel.startsWith(d + "/") || rel.endsWith("/" + d) || rel.includes("/" + d + "/")) return true;
+  }
   return false;
 }
 
@@ -162,6 +167,10 @@ export class Catalogs implements Service {
   private readonly indexes = new Map<string, Promise<WorkspaceIndex>>();
   private readonly onIdle: (workspaceId: string) => void;
   private readonly onRemoved: (workspaceId: string) => void;
+  private readonly onShutdown: () => void;
+  private readonly onSessionEnded: (session: { id: string }) => void;
+  /** Callbacks to run when a given session ends (its event streams close). */
+  private readonly sessionWatchers = new Map<string, Set<() => void>>();
   private closed = false;
   private readonly sessions: ReturnType<typeof getFileSessions>;
 
@@ -171,9 +180,19 @@ export class Catalogs implements Service {
       this.drop(id);
       this.logs.get(id)?.notify();
     };
+    // Long-polls wake up at once on shutdown instead of holding it for their whole `wait`.
+    this.onShutdown = () => {
+      for (const log of this.logs.values()) log.notify();
+    };
+    this.onSessionEnded = (session) => {
+      for (const fn of [...(this.sessionWatchers.get(session.id) ?? [])]) fn();
+      this.sessionWatchers.delete(session.id);
+    };
     this.sessions = getFileSessions(server);
     this.sessions.on("workspace-idle", this.onIdle);
+    this.sessions.on("session-ended", this.onSessionEnded);
     server.bus.on("workspace.removed", this.onRemoved);
+    server.bus.on("shutdown", this.onShutdown);
   }
 
   /** The event log of a workspace (created empty on first use). */
@@ -181,6 +200,17 @@ export class Catalogs implements Service {
     let log = this.logs.get(workspaceId);
     if (!log) this.logs.set(workspaceId, (log = new EventLog(workspaceId)));
     return log;
+  }
+
+  /** Runs `fn` once when session `sessionId` ends (closed, expired, revoked); returns an unsubscribe. */
+  onSessionEnd(sessionId: string, fn: () => void): () => void {
+    let set = this.sessionWatchers.get(sessionId);
+    if (!set) this.sessionWatchers.set(sessionId, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.sessionWatchers.get(sessionId) === set) this.sessionWatchers.delete(sessionId);
+    };
   }
 
   /** The workspace's current event sequence (0 before any event). */
@@ -206,6 +236,8 @@ export class Catalogs implements Service {
     }
     const idx = await p;
     await idx.ready;
+    // The last session may have ended while the index was being built: nobody would drop it then.
+    if (this.sessions.countForWorkspace(ws.id) === 0) this.drop(ws.id);
     return idx;
   }
 
@@ -353,7 +385,10 @@ export class Catalogs implements Service {
   close(): void {
     this.closed = true;
     this.sessions.off("workspace-idle", this.onIdle);
+    this.sessions.off("session-ended", this.onSessionEnded);
     this.server.bus.off("workspace.removed", this.onRemoved);
+    this.server.bus.off("shutdown", this.onShutdown);
+    this.sessionWatchers.clear();
     for (const id of [...this.indexes.keys()]) this.drop(id);
     for (const log of this.logs.values()) log.notify();
   }

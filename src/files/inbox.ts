@@ -14,7 +14,7 @@ import { commitTempFile, unlinkQuiet, withPathLock } from "../fs/atomic.ts";
 
 import { fsError, protectedPathsFor } from "./common.ts";
 import { getCatalogs } from "./catalog.ts";
-import { decodeItemId, encodeItemId, listFiles, openworkDir } from "./listing.ts";
+import { decodeItemId, encodeItemId, listFiles, openworkDir, openworkDirCreated, removeEmptyChain } from "./listing.ts";
 
 export const INBOX_REL = ".opencode/openwork/inbox";
 
@@ -23,9 +23,15 @@ export function requireInboxEnabled(server: ServerContext): void {
   if (!server.config.inbox.enabled) throw new ApiError(404, "inbox_disabled", "Inbox is disabled");
 }
 
-/** The inbox's real path, created when missing (403 when `.opencode` leads outside the workspace). */
-export async function ensureInbox(ws: Workspace): Promise<string> {
-  return (await openworkDir(ws.path, "inbox", true))!;
+/**
+ * The inbox's real path, created when missing (403 when `.opencode` leads outside the workspace),
+ * and an `undo` that removes the folders this call created if they are still empty (a refused
+ * upload leaves the workspace exactly as it was).
+ */
+export async function ensureInbox(ws: Workspace): Promise<{ real: string; undo: () => Promise<void> }> {
+  const r = (await openworkDirCreated(ws.path, "inbox", true))!;
+  const top = r.createdTop;
+  return { real: r.real, undo: top === undefined ? async () => {} : () => removeEmptyChain(r.real, top) };
 }
 
 /** A resolver rooted at the inbox with the server's protected paths. */
@@ -57,8 +63,19 @@ export interface StagedUpload {
   sha256: string;
 }
 
-/** Validates the target and returns the approval plan; the staged file is removed when the plan settles. */
-export async function planInboxUpload(server: ServerContext, ws: Workspace, inboxReal: string, targetRel: string, staged: StagedUpload): Promise<WritePlan> {
+/**
+ * Validates the target and returns the approval plan; the staged file is removed when the plan
+ * settles, and `abandon` runs when the upload never landed (denied, failed).
+ */
+export async function planInboxUpload(
+  server: ServerContext,
+  ws: Workspace,
+  inboxReal: string,
+  targetRel: string,
+  staged: StagedUpload,
+  abandon: () => Promise<void> = async () => {},
+): Promise<WritePlan> {
+  let landed = false;
   const resolver = await inboxResolver(server, inboxReal);
   const first = await resolver.resolveNormalized(targetRel, { create: true });
   if (first.lstat?.isDirectory()) throw new ApiError(409, "not_a_file", "Target is a folder");
@@ -80,6 +97,7 @@ export async function planInboxUpload(server: ServerContext, ws: Workspace, inbo
           await verifyDirUnchanged(dir, r.rootReal);
           // The staged file is already fsynced; rename replaces an existing file atomically.
           await commitTempFile(staged.tempPath, r.real);
+          landed = true;
         } catch (err) {
           throw fsError(err);
         }
@@ -91,7 +109,10 @@ export async function planInboxUpload(server: ServerContext, ws: Workspace, inbo
         audit: [{ action: "workspace.inbox.upload", target: `${INBOX_REL}/${r.rel}`, summary: `Uploaded ${r.rel} (${staged.bytes} bytes)` }],
       };
     },
-    release: () => unlinkQuiet(staged.tempPath),
+    release: async () => {
+      await unlinkQuiet(staged.tempPath);
+      if (!landed) await abandon();
+    },
   });
 }
 

@@ -1,5 +1,5 @@
 /** Recursive listing of the inbox and outbox (bounded; symlinks that leave the root are not listed). */
-import { lstat, mkdir, readdir, realpath, stat } from "node:fs/promises";
+import { lstat, mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { isOutside, PathResolver, verifyDirUnchanged } from "../fs/paths.ts";
@@ -83,15 +83,36 @@ export function decodeItemId(id: string): string | undefined {
  * the folder is made; without it a missing folder answers undefined.
  */
 export async function openworkDir(workspacePath: string, name: "inbox" | "outbox", create: boolean): Promise<string | undefined> {
+  return (await openworkDirCreated(workspacePath, name, create))?.real;
+}
+
+/** Like openworkDir; also tells which folder was the first one created (to undo on failure). */
+export async function openworkDirCreated(
+  workspacePath: string,
+  name: "inbox" | "outbox",
+  create: boolean,
+): Promise<{ real: string; createdTop?: string } | undefined> {
   const resolver = await PathResolver.create(workspacePath);
   const r = await resolver.resolveNormalized(`.opencode/openwork/${name}`);
   if (r.missing > 0) {
     if (!create) return undefined;
-    await mkdir(r.real, { recursive: true });
+    const createdTop = await mkdir(r.real, { recursive: true });
     await verifyDirUnchanged(r.real, r.rootReal);
-    return r.real;
+    return createdTop === undefined ? { real: r.real } : { real: r.real, createdTop };
   }
   const st = await stat(r.real);
   if (!st.isDirectory()) throw new ApiError(409, "not_a_directory", `The ${name} path is not a folder`);
-  return r.real;
+  return { real: r.real };
+}
+
+/** Removes `leaf` and its parents up to and including `top` while they are empty (best effort). */
+export async function removeEmptyChain(leaf: string, top: string): Promise<void> {
+  for (let dir = leaf; ; dir = path.dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+    if (dir === top || path.dirname(dir) === dir) return;
+  }
 }

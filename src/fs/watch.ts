@@ -49,6 +49,8 @@ export interface TreeMirrorOptions {
   /** Minimum interval of the re-walk of directories whose watcher failed (default 2000 ms). */
   pollMs?: number;
   log?: (level: "warn" | "debug", msg: string, attrs?: Record<string, unknown>) => void;
+  /** fs.watch, replaceable to inject faults (ENOSPC, watcher errors) in tests. */
+  watchFn?: typeof watch;
 }
 
 /**
@@ -102,18 +104,17 @@ function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** lstat, or undefined when the entry cannot be seen (missing, or EACCES/EIO: invisible to clients too). */
 async function lstatOrUndefined(p: string): Promise<BigIntStats | undefined> {
   try {
     return await lstat(p, { bigint: true });
-  } catch (err) {
-    const code = errCode(err);
-    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP" || code === "ENAMETOOLONG") return undefined;
-    throw err;
+  } catch {
+    return undefined;
   }
 }
 
 /** Code-unit order (what `<` does on JS strings), the order of every listing we serve. */
-function lowerBound(arr: string[], key: string): number {
+export function lowerBound(arr: string[], key: string): number {
   let lo = 0;
   let hi = arr.length;
   while (lo < hi) {
@@ -123,8 +124,6 @@ function lowerBound(arr: string[], key: string): number {
   }
   return lo;
 }
-
-export { lowerBound };
 
 /** The mirror of one tree. `start()` walks it once; changes then arrive through `onChanges`. */
 export class TreeMirror {
@@ -255,7 +254,7 @@ export class TreeMirror {
     if (this.closed || this.watchers.has(rel)) return true;
     let w: FSWatcher;
     try {
-      w = watch(this.abs(rel), { persistent: false }, (_type, name) => this.onRaw(rel, name));
+      w = (this.opts.watchFn ?? watch)(this.abs(rel), { persistent: false }, (_type, name) => this.onRaw(rel, name));
     } catch (err) {
       // ENOSPC (inotify watches exhausted), EMFILE, EACCES: poll this directory instead.
       this.opts.log?.("warn", "catalog watcher unavailable, polling instead", { dir: rel, code: errCode(err) });
@@ -317,10 +316,14 @@ export class TreeMirror {
   private async reconcileBatch(dirty: Map<string, Mode>): Promise<void> {
     if (this.closed || dirty.size === 0) return;
     const batch = this.newBatch();
-    for (const rel of [...dirty.keys()].sort()) await this.reconcile(rel, dirty.get(rel)!, batch);
-    // Deleting a tree may report only some of its files: list the parent of every vanished directory.
-    for (const parent of batch.rescanParents) await this.reconcile(parent, SHALLOW, batch);
-    if (!this.closed) this.emit(batch);
+    try {
+      for (const rel of [...dirty.keys()].sort()) await this.reconcile(rel, dirty.get(rel)!, batch);
+      // Deleting a tree may report only some of its files: list the parent of every vanished directory.
+      for (const parent of batch.rescanParents) await this.reconcile(parent, SHALLOW, batch);
+    } finally {
+      // Whatever the batch already changed in the mirror is reported, even if a step failed.
+      if (!this.closed) this.emit(batch);
+    }
   }
 
   private underTop(rel: string, batch: Batch): boolean {
@@ -395,8 +398,9 @@ export class TreeMirror {
 
   private async reconcileRoot(mode: Mode, batch: Batch): Promise<void> {
     const st = await lstatOrUndefined(this.root);
-    if (!st || !st.isDirectory() || Number(st.ino) !== this.rootIno) {
-      // The workspace folder itself was deleted or replaced: everything in it is gone.
+    if (!st || !st.isDirectory() || this.rootMissing || Number(st.ino) !== this.rootIno) {
+      // The workspace folder itself was deleted or replaced (maybe with the same inode number):
+      // everything in it is gone, and what is there now is walked afresh.
       for (const name of [...(this.children.get("") ?? [])]) this.removeTree(name, batch);
       this.unwatch("");
       if (!st || !st.isDirectory()) {
@@ -510,75 +514,78 @@ export class TreeMirror {
   // ---- reporting ----------------------------------------------------------------------------
 
   private emit(batch: Batch): void {
-    const changes: TreeChange[] = [];
     const addedSet = new Set(batch.added);
     const removedAt = new Set(batch.removed.map((r) => r.rel));
+    /** New paths whose content a move brings along (not reported as adds). */
     const carried = new Set<string>();
-    const moves: TreeChange[] = [];
-    const after: TreeChange[] = [];
+    const moves: Array<{ from: string; to: string; entry: MirrorEntry }> = [];
+    const subRemoves: TreeChange[] = [];
+    const modifies: TreeChange[] = [];
     const paired = new Set<Removed>();
-
-    // Pair a vanished entry with an appeared one of the same inode: that is a rename.
     const byIno = new Map<string, Removed>();
     for (const r of batch.removed) byIno.set(`${r.entry.kind}:${r.entry.ino}`, r);
-    for (const to of batch.addedTops) {
+
+    // A vanished entry and an appeared one with the same inode are one rename. Candidates are
+    // every new path not already carried by a move (parents first, so outer moves come first).
+    for (const to of batch.added) {
+      if (carried.has(to) || byIno.size === 0) continue;
       const entry = this.entries.get(to);
       if (!entry) continue;
       const r = byIno.get(`${entry.kind}:${entry.ino}`);
       if (!r || paired.has(r)) continue;
-      const toParent = parentOf(to);
-      // Only unambiguous moves: a new name under a directory that existed before this batch and
-      // that is not itself the source of another move (else replay order would matter).
-      // (A parent that was removed or moved in this batch and exists now was re-added: it is in addedSet.)
-      if (removedAt.has(to) || addedSet.has(toParent)) continue;
+      // Only unambiguous moves: the source is not re-created and the target did not exist before.
+      if (addedSet.has(r.rel) || removedAt.has(to)) continue;
       if (to.startsWith(r.rel + "/") || r.rel.startsWith(to + "/")) continue;
       paired.add(r);
       carried.add(to);
-      moves.push({ type: "move", from: r.rel, to, entry });
-      if (entry.kind === "file" && entry.revision !== r.entry.revision) after.push({ type: "modify", rel: to, entry });
-      if (entry.kind === "dir") {
-        // Differences between the old subtree (moved) and what the walk found at the new place.
-        const prefix = to + "/";
-        for (const [p, old] of r.below) {
-          const q = prefix + p.slice(r.rel.length + 1);
-          const now = this.entries.get(q);
-          if (now && now.kind === old.kind) {
-            carried.add(q);
-            if (now.kind === "file" && now.revision !== old.revision) after.push({ type: "modify", rel: q, entry: now });
-          } else if (this.entries.get(parentOf(q))?.kind === "dir" && (parentOf(q) === to || carried.has(parentOf(q)))) {
-            after.push({ type: "remove", rel: q, entry: old });
-          }
+      moves.push({ from: r.rel, to, entry });
+      if (entry.kind === "file" && entry.revision !== r.entry.revision) modifies.push({ type: "modify", rel: to, entry });
+      if (entry.kind !== "dir") continue;
+      // Differences between the moved subtree and what the walk found at the new place.
+      for (const [p, old] of r.below) {
+        const q = `${to}/${p.slice(r.rel.length + 1)}`;
+        const now = this.entries.get(q);
+        const qParent = parentOf(q);
+        if (now && now.kind === old.kind) {
+          carried.add(q);
+          if (now.kind === "file" && now.revision !== old.revision) modifies.push({ type: "modify", rel: q, entry: now });
+        } else if (qParent === to || carried.has(qParent)) {
+          // (below is in walk order, parents first: a removed parent already covers its children)
+          subRemoves.push({ type: "remove", rel: q, entry: old });
         }
       }
     }
-    for (const r of batch.removed) if (!paired.has(r)) changes.push({ type: "remove", rel: r.rel, entry: r.entry });
-    changes.push(...moves);
-    // Sub-removes inside moved trees come right after the moves (parents first, so sorted).
-    const subRemoves = after.filter((c) => c.type === "remove").sort((a, b) => ((a as { rel: string }).rel < (b as { rel: string }).rel ? -1 : 1));
-    const topSub: TreeChange[] = [];
-    for (const c of subRemoves) {
-      const rel = (c as { rel: string }).rel;
-      if (!topSub.some((t) => rel.startsWith((t as { rel: string }).rel + "/"))) topSub.push(c);
-    }
-    changes.push(...topSub);
-    const rest: TreeChange[] = after.filter((c) => c.type === "modify");
+
+    const targets = moves.map((m) => m.to);
+    const underTarget = (rel: string) => targets.some((t) => rel === t || rel.startsWith(t + "/"));
+    const byPath = (a: TreeChange, b: TreeChange) => {
+      const x = a.type === "move" ? a.to : a.rel;
+      const y = b.type === "move" ? b.to : b.rel;
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    const pre: TreeChange[] = [];
+    const post: TreeChange[] = [...modifies];
     for (const rel of batch.added) {
       if (carried.has(rel)) continue;
       const entry = this.entries.get(rel);
-      if (entry) rest.push({ type: "add", rel, entry });
+      if (entry) (underTarget(rel) ? post : pre).push({ type: "add", rel, entry });
     }
     for (const rel of batch.modified) {
       const entry = this.entries.get(rel);
-      if (entry && !addedSet.has(rel)) rest.push({ type: "modify", rel, entry });
+      if (entry && !addedSet.has(rel)) (underTarget(rel) ? post : pre).push({ type: "modify", rel, entry });
     }
-    // A path may appear once per batch; parents sort before their children.
+    // Replay order: removes; new paths outside moved trees (parents of move targets among them);
+    // the moves; then what changed inside the moved trees.
+    const changes: TreeChange[] = [];
+    for (const r of batch.removed) if (!paired.has(r)) changes.push({ type: "remove", rel: r.rel, entry: r.entry });
+    changes.push(...pre.sort(byPath));
+    for (const m of moves) changes.push({ type: "move", ...m });
+    changes.push(...subRemoves.sort(byPath));
     const seen = new Set<string>();
-    rest.sort((a, b) => ((a as { rel: string }).rel < (b as { rel: string }).rel ? -1 : (a as { rel: string }).rel > (b as { rel: string }).rel ? 1 : 0));
-    for (const c of rest) {
+    for (const c of post.sort(byPath)) {
       const rel = (c as { rel: string }).rel;
-      if (seen.has(rel)) continue;
+      if (!seen.has(rel)) changes.push(c);
       seen.add(rel);
-      changes.push(c);
     }
     if (changes.length > 0) this.opts.onChanges(changes);
   }

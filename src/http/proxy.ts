@@ -235,8 +235,19 @@ export function proxyHttp(
       reject(err);
       return;
     }
+    // 504 when upstream sends no headers within the limit — counted from the last request-body
+    // progress, so a long upload is not cut while it still moves.
+    const timer = setTimeout(() => upReq.destroy(new HeadersTimeout()), pool.headersTimeoutMs);
+    timer.unref();
     let settled = false;
-    const exchange: Exchange = { tokenHash: options.tokenHash, longLived: false, destroy: () => { upReq.destroy(); res.destroy(); } };
+    const exchange: Exchange = {
+      tokenHash: options.tokenHash,
+      longLived: false,
+      destroy: () => {
+        upReq.destroy();
+        res.destroy();
+      },
+    };
     const untrack = pool.track(exchange);
     const finish = (err?: unknown) => {
       if (settled) return;
@@ -251,10 +262,6 @@ export function proxyHttp(
     req.socket.setTimeout(0);
     upReq.setNoDelay(true);
 
-    // 504 when upstream sends no headers within the limit — counted from the last request-body
-    // progress, so a long upload is not cut while it still moves.
-    const timer = setTimeout(() => upReq.destroy(new HeadersTimeout()), pool.headersTimeoutMs);
-    timer.unref();
     let headersIn = false;
     req.on("data", () => {
       if (!headersIn) timer.refresh();

@@ -27,23 +27,34 @@ async function uploadToInbox(rc: RouteContext) {
   // A bad ?path= fails before a single body byte is stored.
   const queryPath = rc.query.get("path");
   if (queryPath !== null && queryPath.trim() !== "" && !queryPath.trim().replace(/\\/g, "/").endsWith("/")) normalizeRelPath(queryPath);
-  const inboxReal = await ensureInbox(workspace);
-  const received = await receiveMultipart(rc.req, {
-    boundary,
-    fileField: "file",
-    maxFileBytes: server.config.inbox.maxBytes,
-    createTemp: async () => {
-      const p = uploadTempPathFor(inboxReal);
-      return { path: p, fh: await openExclusive(p, 0o666) };
-    },
-  });
-  const file = received.file;
-  if (!file) throw new ApiError(400, "file_required", "A file part named \"file\" is required");
+  const inbox = await ensureInbox(workspace);
+  let staged: string | undefined;
   try {
+    const received = await receiveMultipart(rc.req, {
+      boundary,
+      fileField: "file",
+      maxFileBytes: server.config.inbox.maxBytes,
+      createTemp: async () => {
+        const p = uploadTempPathFor(inbox.real);
+        try {
+          return { path: p, fh: await openExclusive(p, 0o666) };
+        } catch (err) {
+          // A concurrent refused upload may have just removed the empty inbox it had created.
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+          await ensureInbox(workspace);
+          return { path: p, fh: await openExclusive(p, 0o666) };
+        }
+      },
+    });
+    const file = received.file;
+    if (!file) throw new ApiError(400, "file_required", "A file part named \"file\" is required");
+    staged = file.tempPath;
     const target = uploadTarget(queryPath, received.fields.get("path"), file.filename);
-    return await planInboxUpload(server, workspace, inboxReal, target, { tempPath: file.tempPath, bytes: file.bytes, sha256: file.sha256 });
+    return await planInboxUpload(server, workspace, inbox.real, target, { tempPath: file.tempPath, bytes: file.bytes, sha256: file.sha256 }, inbox.undo);
   } catch (err) {
-    await unlinkQuiet(file.tempPath);
+    // Refused before a plan existed: drop the staged bytes and any inbox folder made for them.
+    if (staged) await unlinkQuiet(staged);
+    await inbox.undo();
     throw err;
   }
 }

@@ -56,7 +56,9 @@ const READ_METHODS = new Set(["GET", "HEAD"]);
 
 /** Agent permission replies: `/permission/<id>/reply` and `/session/<id>/permissions/<id>`. */
 function isPermissionReply(rest: string): boolean {
-  const path = rest.replace(/\/+$/, "");
+  // Match on decoded segments: the engine decodes `repl%79` to `reply`, so must we (the path is
+  // already known to decode cleanly and to hold no encoded slashes).
+  const path = rest.split("/").map(decodeURIComponent).join("/").replace(/\/+$/, "");
   return /\/permission\/[^/]+\/reply$/.test(path) || /\/session\/[^/]+\/permissions\/[^/]+$/.test(path);
 }
 

@@ -98,6 +98,7 @@ async function serveUnderWorkspaceUi(rc: RouteContext): Promise<HandlerResult> {
 export const routes: RouteDef[] = [
   { method: "GET", path: "/ui", auth: "none", handler: servePage },
   { method: "GET", path: "/ui/*", auth: "none", handler: serveUnderUi },
-  { method: "GET", path: "/w/:id/ui", auth: "none", handler: servePage },
-  { method: "GET", path: "/w/:id/ui/*", auth: "none", handler: serveUnderWorkspaceUi },
+  // Like /w/:id/health, the mounted form resolves the workspace first (404 workspace_not_found).
+  { method: "GET", path: "/w/:id/ui", auth: "none", workspace: true, handler: servePage },
+  { method: "GET", path: "/w/:id/ui/*", auth: "none", workspace: true, handler: serveUnderWorkspaceUi },
 ];

@@ -131,6 +131,20 @@ function descendInto(rel: string): boolean {
   return s.length <= 8 && !s.some(isIgnoredName);
 }
 
+/**
+ * Two changes of one window become one trigger: for the same name the net effect wins
+ * (created then written = added; written then deleted = removed; deleted then created = updated).
+ */
+export function mergeTriggers(a: ReloadTrigger, b: ReloadTrigger): ReloadTrigger {
+  if (a.type !== b.type || (a.name !== undefined && b.name !== undefined && a.name !== b.name)) return b;
+  let action: ChangeAction = b.action;
+  if (a.action === "added" && b.action === "updated") action = "added";
+  else if (a.action === "removed" && b.action === "added") action = "updated";
+  const out: ReloadTrigger = { ...b, action };
+  if (out.name === undefined && a.name !== undefined) out.name = a.name;
+  return out;
+}
+
 interface Throttle {
   lastEmit: number;
   timer?: NodeJS.Timeout;
@@ -259,7 +273,7 @@ export class WorkspaceState {
       this.throttles.set(reason, t);
     }
     if (t.timer) {
-      t.pending = trigger;
+      t.pending = t.pending ? mergeTriggers(t.pending, trigger) : trigger;
       return;
     }
     const wait = t.lastEmit + this.debounceMs - now;

@@ -2,6 +2,7 @@
  * OpenCode proxy overhead: GET /opencode/config through our server versus GET /config directly
  * against the same upstream (a bare node:http stand-in for OpenCode), measured in the same run.
  * Upstream and proxy each run in their own child process, as OpenCode and openwork-server do.
+ * Our own GET /status on the same server is shown as context (the server's floor without a hop).
  */
 import { fileURLToPath } from "node:url";
 import { benchDurationMs, formatRatio, formatResult, loadTest, startChildServer, type LoadTestResult } from "./lib.ts";
@@ -19,6 +20,8 @@ export default async function run(): Promise<void> {
     const cases = {
       direct: { url: `${upstreamUrl}/config`, headers: {} },
       proxied: { url: `${url}/opencode/config`, headers: { authorization: `Bearer ${token}` } },
+      // Context: the same server answering a route of its own (no upstream hop).
+      ownStatus: { url: `${url}/status`, headers: { authorization: `Bearer ${token}` } },
     } as const;
     const best = new Map<keyof typeof cases, LoadTestResult>();
     // Alternating rounds so background load on a shared machine hits both alike.
@@ -34,7 +37,9 @@ export default async function run(): Promise<void> {
     const proxied = best.get("proxied")!;
     console.log(formatResult("direct   GET /config", direct));
     console.log(formatResult("proxied  GET /opencode/config", proxied));
+    console.log(formatResult("ours     GET /status (no upstream)", best.get("ownStatus")!));
     console.log(formatRatio("proxy / direct", proxied, direct));
+    console.log(formatRatio("proxy / our own /status", proxied, best.get("ownStatus")!));
     console.log(`${"added p50 latency".padEnd(34)} ${(proxied.p50Ms - direct.p50Ms).toFixed(2)} ms`);
   } finally {
     await proxy.stop();

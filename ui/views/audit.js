@@ -10,6 +10,7 @@ function actionKind(action) {
 export default {
   id: "audit",
   title: "Audit log",
+  short: "Audit",
   description: "What changed, when and by whom. The log is append-only and hash-chained.",
   render(root, ctx) {
     if (!ctx.workspace) return mount(root, empty("No workspace selected", "Pick a workspace in the header."));

@@ -112,7 +112,21 @@ export default {
           send.disabled = true;
           mount(statusEl, h("div", { class: "muted small", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), " The agent is working…"));
           try {
-            await api("POST", oc(ctx, `/session/${encodeURIComponent(current)}/message`), { json: { parts: [{ type: "text", text }] } });
+            const reply = await api("POST", oc(ctx, `/session/${encodeURIComponent(current)}/message`), { json: { parts: [{ type: "text", text }] } });
+            // The final message also comes back in the answer: show any part the stream missed.
+            const info = reply && reply.info;
+            if (info && info.role === "assistant" && Array.isArray(reply.parts)) {
+              for (const part of reply.parts) {
+                if (parts.has(part.id)) {
+                  parts.get(part.id).textContent = partText(part);
+                  continue;
+                }
+                const body = convoEl.querySelector(`[data-message="${CSS.escape(info.id)}"] .msg-body`) || messageEl("assistant", "", info.id);
+                const span = h("span", { text: partText(part) });
+                parts.set(part.id, span);
+                body.appendChild(span);
+              }
+            }
             mount(statusEl);
           } catch (err) {
             mount(statusEl, errorBox(err));
@@ -126,7 +140,12 @@ export default {
     );
 
     // The reply streams in through OpenCode's event stream (proxied, with our token).
+    const liveEl = h("div", { class: "live", "data-testid": "chat-live" });
     const stop = subscribe(oc(ctx, "/event"), {
+      onState: (st, err) => {
+        const label = st === "open" ? "Live" : st === "error" ? `Event stream unavailable (${(err && err.code) || "error"})` : "Reconnecting…";
+        mount(liveEl, h("span", { class: `live-dot live-${st}`, "aria-hidden": "true" }), label);
+      },
       onEvent: ({ data }) => {
         if (!data || typeof data !== "object") return;
         const props = data.properties || {};
@@ -154,7 +173,7 @@ export default {
         "div",
         { class: "grid-2 grid-chat" },
         card("Sessions", h("div", { class: "card-tools" }, h("button", { class: "btn btn-small", type: "button", onclick: newSession }, "New session")), sessionsEl),
-        card(null, h("div", { class: "muted small" }, "Through ", mono(oc(ctx, "/"))), convoEl, statusEl, form),
+        card(null, h("div", { class: "chat-head" }, liveEl, h("span", { class: "muted small" }, "through ", mono(oc(ctx, "/")))), convoEl, statusEl, form),
       ),
     );
     loadSessions();

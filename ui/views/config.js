@@ -296,6 +296,7 @@ const TABS = [
 export default {
   id: "config",
   title: "Configuration",
+  short: "Config",
   description: "Plugins, skills, MCP servers and commands of the selected workspace.",
   render(root, ctx) {
     if (!ctx.workspace) return mount(root, empty("No workspace selected", "Pick a workspace in the header."));

@@ -36,9 +36,13 @@ export default {
           "Approvals",
           h(
             "span",
-            null,
-            mode === "auto" ? badge("auto — writes apply at once", "warn") : badge("manual — every write waits for the host", "ok"),
-            status.approval && mode !== "auto" ? h("span", { class: "muted small" }, ` timeout ${Math.round(status.approval.timeoutMs / 1000)} s`) : null,
+            { class: "inline-facts" },
+            mode === "auto" ? badge("auto", "warn") : badge("manual", "ok"),
+            h(
+              "span",
+              { class: "muted small" },
+              mode === "auto" ? "writes apply at once, without asking" : `every write waits for the host · refused after ${Math.round(((status.approval && status.approval.timeoutMs) || 30000) / 1000)} s`,
+            ),
           ),
         ],
         ["Pending approvals", pendingEl],

@@ -1,0 +1,221 @@
+/** Catalog snapshot: code-unit order, consistent paging, filters, exclusions, parameters. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startServer, type TestServer } from "./helpers/server.ts";
+
+async function openSession(s: TestServer, token?: string): Promise<string> {
+  const r = await s.request("POST", `/workspace/${s.workspaceId}/files/sessions`, { json: {}, ...(token ? { token } : {}) });
+  assert.equal(r.status, 200, r.text);
+  return r.json.session.id as string;
+}
+
+/** Every page with `limit`, following nextAfter. */
+async function pageAll(s: TestServer, sid: string, query: string, limit: number): Promise<{ paths: string[]; totals: number[]; pages: number }> {
+  const paths: string[] = [];
+  const totals: number[] = [];
+  let after: string | undefined;
+  let pages = 0;
+  for (;;) {
+    const q = `${query}&limit=${limit}${after !== undefined ? `&after=${encodeURIComponent(after)}` : ""}`;
+    const r = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot?${q}`);
+    assert.equal(r.status, 200, r.text);
+    pages++;
+    totals.push(r.json.total);
+    paths.push(...r.json.items.map((i: { path: string }) => i.path));
+    if (!r.json.truncated) {
+      assert.equal(r.json.nextAfter, undefined);
+      break;
+    }
+    assert.equal(r.json.nextAfter, r.json.items.at(-1).path);
+    after = r.json.nextAfter;
+    assert.ok(pages < 1000, "paging terminates");
+  }
+  return { paths, totals, pages };
+}
+
+const TRICKY = ["B.txt", "a.txt", "_x", "-y", "Zeta", "zeta", "é.md", "e\u0301-nfd.md", "日本.txt", "😀.txt", "ä/inner.txt", "a-b/c.txt", "a/b.txt", "a.b/c.txt", "a0", "A", "~tilde", ".hidden"];
+
+test("paging with limit 1 over names that sort differently under locale and code-unit order: every entry exactly once", async () => {
+  const files: Record<string, string> = {};
+  for (const f of TRICKY) files[f] = f;
+  const s = await startServer({ files });
+  try {
+    const sid = await openSession(s);
+    const full = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot?limit=10000`);
+    assert.equal(full.status, 200);
+    const all: string[] = full.json.items.map((i: { path: string }) => i.path);
+    // plain code-unit order, which is what `<` does on JS strings (not localeCompare)
+    const expected = [...all].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    assert.deepEqual(all, expected);
+    assert.notDeepEqual(all, [...all].sort((a, b) => a.localeCompare(b)), "the fixture must actually distinguish the orders");
+    for (const f of TRICKY) assert.ok(all.includes(f), `${f} listed`);
+    for (const d of ["ä", "a-b", "a", "a.b"]) assert.ok(all.includes(d), `dir ${d} listed`);
+    assert.equal(full.json.total, all.length);
+    assert.equal(full.json.truncated, false);
+    assert.equal(typeof full.json.cursor, "number");
+    assert.equal(full.json.sessionId, sid);
+    assert.equal(full.json.workspaceId, s.workspaceId);
+
+    const paged = await pageAll(s, sid, "", 1);
+    assert.deepEqual(paged.paths, all, "limit=1 paging: same entries, same order, none twice");
+    assert.equal(new Set(paged.paths).size, paged.paths.length);
+    assert.ok(paged.totals.every((t) => t === all.length));
+    const paged3 = await pageAll(s, sid, "includeDirs=false", 3);
+    assert.deepEqual(paged3.paths, all.filter((p) => full.json.items.find((i: { path: string }) => i.path === p).kind === "file"));
+  } finally {
+    await s.close();
+  }
+});
+
+test("prefix, includeDirs, excludeHeavyDirectories, item shape", async () => {
+  const s = await startServer({
+    files: {
+      "src/a.ts": "a",
+      "src/z/deep.ts": "deep",
+      "src-other/x.ts": "x",
+      "src.txt": "s",
+      "node_modules/pkg/index.js": "m",
+      "lib/node_modules/p/i.js": "m",
+      "empty.txt": "",
+    },
+  });
+  try {
+    const sid = await openSession(s);
+    const get = async (q: string) => {
+      const r = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot?${q}`);
+      assert.equal(r.status, 200, r.text);
+      return r.json;
+    };
+    const p = await get("prefix=src");
+    assert.deepEqual(p.items.map((i: { path: string }) => i.path), ["src", "src/a.ts", "src/z", "src/z/deep.ts"]);
+    assert.equal(p.total, 4);
+    assert.deepEqual((await get("prefix=src/")).items.map((i: { path: string }) => i.path), ["src", "src/a.ts", "src/z", "src/z/deep.ts"]);
+    assert.deepEqual((await get("prefix=src/a.ts")).items.map((i: { path: string }) => i.path), ["src/a.ts"]);
+    assert.deepEqual((await get("prefix=nothing")).items, []);
+    const files = await get("prefix=src&includeDirs=false");
+    assert.deepEqual(files.items.map((i: { path: string }) => i.path), ["src/a.ts", "src/z/deep.ts"]);
+    assert.equal(files.total, 2);
+    const light = await get("excludeHeavyDirectories=true");
+    assert.ok(!light.items.some((i: { path: string }) => i.path.split("/").includes("node_modules")));
+    const heavy = await get("");
+    assert.ok(heavy.items.some((i: { path: string }) => i.path === "node_modules/pkg/index.js"));
+    assert.equal(heavy.total - light.total, 6); // node_modules, pkg, index.js, lib/node_modules, p, i.js
+    const a = heavy.items.find((i: { path: string }) => i.path === "src/a.ts");
+    assert.equal(a.kind, "file");
+    assert.equal(a.size, 1);
+    assert.equal(typeof a.mtimeMs, "number");
+    assert.equal(typeof a.revision, "string");
+    assert.equal(heavy.items.find((i: { path: string }) => i.path === "empty.txt").size, 0);
+    const dir = heavy.items.find((i: { path: string }) => i.path === "src");
+    assert.equal(dir.kind, "dir");
+    assert.equal(dir.size, 0);
+    assert.equal(typeof dir.revision, "string");
+    // paging + prefix: total counts all pages
+    const p1 = await get("prefix=src&limit=1");
+    assert.equal(p1.total, 4);
+    assert.equal(p1.truncated, true);
+    assert.equal(p1.nextAfter, "src");
+    const p2 = await get(`prefix=src&limit=2&after=${encodeURIComponent("src/a.ts")}`);
+    assert.deepEqual(p2.items.map((i: { path: string }) => i.path), ["src/z", "src/z/deep.ts"]);
+    assert.equal(p2.truncated, false);
+  } finally {
+    await s.close();
+  }
+});
+
+test(".git, protected paths, symlinks and special files are never listed", async () => {
+  const s = await startServer({ files: { "a.txt": "a", ".git/config": "[core]", "sub/.git/HEAD": "x", "sub/b.txt": "b" } });
+  const outside = await mkdtemp(path.join(tmpdir(), "ow-cat-out-"));
+  try {
+    await writeFile(path.join(outside, "secret.txt"), "s");
+    await symlink(outside, path.join(s.workspace, "dirlink"));
+    await symlink(path.join(outside, "secret.txt"), path.join(s.workspace, "filelink"));
+    await symlink(path.join(s.workspace, "a.txt"), path.join(s.workspace, "inside-link"));
+    await symlink(path.join(s.workspace, "missing"), path.join(s.workspace, "dangling"));
+    execFileSync("mkfifo", [path.join(s.workspace, "fifo")]);
+    const sid = await openSession(s);
+    const r = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json.items.map((i: { path: string }) => i.path), ["a.txt", "sub", "sub/b.txt"]);
+  } finally {
+    await s.close();
+    await rm(outside, { recursive: true, force: true });
+  }
+});
+
+test("the server's data dir and token store inside the workspace are hidden from the catalog", async () => {
+  // The helper's cwd is the workspace's parent folder, so these land inside the workspace.
+  const s = await startServer({
+    files: { "a.txt": "a", "owdata/pre-existing.txt": "x" },
+    env: { OPENWORK_DATA_DIR: "workspace/owdata", OPENWORK_TOKEN_STORE: "workspace/tokens.json" },
+  });
+  try {
+    await s.mintToken("viewer"); // makes sure the token store file exists
+    await writeFile(path.join(s.workspace, "tokens.json.bak"), "not protected");
+    const sid = await openSession(s);
+    const r = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot`);
+    assert.equal(r.status, 200);
+    const paths = r.json.items.map((i: { path: string }) => i.path);
+    assert.ok(!paths.some((p: string) => p === "owdata" || p.startsWith("owdata/") || p === "tokens.json"), paths.join(","));
+    assert.ok(paths.includes("a.txt") && paths.includes("tokens.json.bak"));
+    await mkdir(path.join(s.workspace, "owdata", "later"), { recursive: true });
+    await writeFile(path.join(s.workspace, "owdata", "later", "x"), "x");
+    await writeFile(path.join(s.workspace, "visible.txt"), "v");
+    let after: { path: string }[] = [];
+    for (let i = 0; i < 300 && !after.some((e) => e.path === "visible.txt"); i++) {
+      const ev = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${r.json.cursor}&wait=5`);
+      after = ev.json.items;
+    }
+    assert.ok(after.some((e) => e.path === "visible.txt"));
+    assert.ok(!after.some((e) => e.path.startsWith("owdata")), "no events for the protected data dir");
+  } finally {
+    await s.close();
+  }
+});
+
+test("bad parameters and foreign sessions", async () => {
+  const s = await startServer({ files: { "a.txt": "a" } });
+  try {
+    const sid = await openSession(s);
+    const bad: Array<[string, number, string]> = [
+      ["limit=abc", 400, "invalid_payload"],
+      ["limit=-1", 400, "invalid_payload"],
+      ["limit=0", 400, "invalid_payload"],
+      ["includeDirs=maybe", 400, "invalid_payload"],
+      ["excludeHeavyDirectories=2", 400, "invalid_payload"],
+      ["prefix=..%2Fetc", 400, "invalid_path"],
+      ["prefix=a%00b", 400, "invalid_path"],
+    ];
+    for (const [q, status, code] of bad) {
+      const r = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot?${q}`);
+      assert.equal(r.status, status, q);
+      assert.equal(r.json.code, code, q);
+    }
+    const big = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot?limit=999999`);
+    assert.equal(big.status, 200, "limit above the max is clamped");
+    const slash = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot?prefix=%2F`);
+    assert.deepEqual(slash.json.items.map((i: { path: string }) => i.path), ["a.txt"]);
+    const unknown = await s.request("GET", `/files/sessions/00000000-0000-4000-8000-000000000000/catalog/snapshot`);
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.code, "file_session_not_found");
+    const viewer = await s.mintToken("viewer");
+    const foreign = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot`, { token: viewer });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.json.code, "forbidden");
+    const foreignEvents = await s.request("GET", `/files/sessions/${sid}/catalog/events`, { token: viewer });
+    assert.equal(foreignEvents.status, 403);
+    const none = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot`, { token: null });
+    assert.equal(none.status, 401);
+    // a viewer reads the catalog of its own session (any scope)
+    const vsid = await openSession(s, viewer);
+    const own = await s.request("GET", `/files/sessions/${vsid}/catalog/snapshot`, { token: viewer });
+    assert.equal(own.status, 200);
+    assert.deepEqual(own.json.items.map((i: { path: string }) => i.path), ["a.txt"]);
+  } finally {
+    await s.close();
+  }
+});
