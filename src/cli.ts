@@ -78,7 +78,17 @@ function banner(url: string, config: ServerConfig, workspaces: { id: string; nam
     for (const w of workspaces) lines.push(`  ${w.id}  ${w.name}  ${w.path}`);
   }
   lines.push(`Approval mode: ${config.approval.mode}${config.readOnly ? " (read-only)" : ""}`);
-  lines.push(`UI: ${browsableUrl(url)}/ui#token=${encodeURIComponent(config.token)}`);
+  // Secrets go into the links only when they were generated (and so are printed above anyway);
+  // a token the host chose is never echoed into terminal logs.
+  const ui = `${browsableUrl(url)}/ui`;
+  if (config.tokenSource.client === "generated") {
+    lines.push(`UI: ${ui}#token=${encodeURIComponent(config.token)}`);
+    if (config.tokenSource.host === "generated") {
+      lines.push(`UI with host rights (approvals, tokens): ${ui}#token=${encodeURIComponent(config.token)}&hostToken=${encodeURIComponent(config.hostToken)}`);
+    }
+  } else {
+    lines.push(`UI: ${ui} (sign in with your client token)`);
+  }
   return lines.join("\n") + "\n";
 }
 

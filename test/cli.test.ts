@@ -83,8 +83,9 @@ test("start on port 0: real URL, generated tokens once, workspace count, UI link
 
   // The tokens appear once (in the banner) and never in the logs.
   await waitFor(() => cli.stderr().includes("/status"), { what: "request log" });
-  assert.equal(out.split(client!).length - 1, 2, "client token: banner line + UI link");
-  assert.equal(out.split(host!).length - 1, 1, "host token: banner line only");
+  assert.ok(out.includes(`UI with host rights (approvals, tokens): ${url}/ui#token=${encodeURIComponent(client!)}&hostToken=${encodeURIComponent(host!)}`));
+  assert.equal(out.split(client!).length - 1, 3, "client token: banner line + the two UI links");
+  assert.equal(out.split(host!).length - 1, 2, "host token: banner line + the host UI link");
   assert.ok(!cli.stderr().includes(client!) && !cli.stderr().includes(host!));
 
   const started = Date.now();
@@ -100,6 +101,7 @@ test("configured tokens are not printed as generated; no workspace → how to ad
   await cli.waitForStdout(/UI: .*\n/);
   assert.doesNotMatch(cli.stdout(), /generated/);
   assert.doesNotMatch(cli.stdout(), /my-host-token/);
+  assert.doesNotMatch(cli.stdout(), /my-client-token/, "a chosen token is never echoed, not even in the UI link");
   assert.match(cli.stdout(), /Workspaces: 0 — add one with --workspace/);
   cli.kill("SIGINT");
   assert.equal((await cli.exited).code, 0);

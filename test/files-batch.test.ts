@@ -95,7 +95,8 @@ test("write-batch: create, overwrite, revisions, preconditions, strict base64, e
     assert.equal(it[6].expectedRevision, "stale");
     assert.equal(it[6].currentRevision, null);
     assert.equal(it[7].code, "not_a_file");
-    assert.equal(it[8].code, "not_a_directory");
+    assert.equal(it[8].code, "conflict");
+    assert.match(it[8].message, /parent/);
     assert.equal(await readFile(path.join(s.workspace, "new/deep/n.txt"), "utf8"), "new");
     assert.equal(await readFile(path.join(s.workspace, "a.md"), "utf8"), "alpha2");
     assert.equal(await readFile(path.join(s.workspace, "empty.txt"), "utf8"), "");

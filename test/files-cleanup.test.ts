@@ -35,12 +35,20 @@ test("cleanupStaleTempFiles removes our temp files only", async () => {
   }
 });
 
-test("cleanupStaleTempFiles never throws (missing workspace folder)", async () => {
+test("workspace folder deleted while running (F07): cleanup never throws, file routes answer 404", async () => {
   const s = await startServer();
   try {
+    const sid = (await s.request("POST", `/workspace/${s.workspaceId}/files/sessions`, { json: {} })).json.session.id;
     const { rm } = await import("node:fs/promises");
     await rm(s.workspace, { recursive: true, force: true });
     await cleanupStaleTempFiles(s.context);
+    const r = await s.request("POST", `/files/sessions/${sid}/read-batch`, { json: { paths: ["a"] } });
+    assert.equal(r.status, 404);
+    const w = await s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: "a", contentBase64: "" }] } });
+    assert.equal(w.status, 404);
+    const a = await s.request("GET", `/workspace/${s.workspaceId}/artifacts`);
+    assert.ok([200, 404].includes(a.status), a.text);
+    assert.equal((await s.request("GET", "/health", { token: null })).status, 200);
   } finally {
     await s.close();
   }

@@ -15,6 +15,7 @@ import { waitFor } from "./helpers/wait.ts";
 
 const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const TSX = import.meta.resolve("tsx");
+const WATCHDOG = new URL("./helpers/exit-with-parent.ts", import.meta.url).href;
 const TOKEN = "fault-client-token-0123456789";
 
 const haveStrace = spawnSync("strace", ["-V"]).status === 0;
@@ -28,11 +29,12 @@ async function withFaultyServer(
 ): Promise<void> {
   const child = spawn(
     "strace",
-    ["-f", "-qq", "-o", "/dev/null", ...inject, ...(traced ? ["-P", traced] : []), process.execPath, "--import", TSX, CLI,
+    ["-f", "-qq", "-o", "/dev/null", ...inject, ...(traced ? ["-P", traced] : []), process.execPath, "--import", TSX, "--import", WATCHDOG, CLI,
       "--workspace", ws, "--port", "0", "--host", "127.0.0.1", "--token", TOKEN, "--host-token", "fault-host-token-0123", "--approval", "auto", "--data-dir", path.join(home, "data")],
     // detached: own process group, so strace and the traced server can be killed together (a killed
-    // strace only detaches from its tracee).
-    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    // strace only detaches from its tracee); stdin is a pipe the server watches (exit-with-parent)
+    // so it also goes away if this test process is killed before its cleanup.
+    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home }, stdio: ["pipe", "pipe", "pipe"], detached: true },
   );
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));

@@ -209,3 +209,53 @@ test("inbox disabled → 404 inbox_disabled", async () => {
     await s.close();
   }
 });
+
+test("inbox: the target changed while the approval was pending → 409 conflict, the change survives (M32)", async () => {
+  const s = await startServer({ approval: "manual" });
+  try {
+    await mkdir(inboxOf(s), { recursive: true });
+    const target = path.join(inboxOf(s), "report.txt");
+    await writeFile(target, "v1");
+    const pending = s.request("POST", `/workspace/${s.workspaceId}/inbox?path=report.txt`, { body: body('filename="r.txt"', "upload"), headers: ct });
+    const approval = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+    assert.equal(approval.change.op, "overwrite");
+    await writeFile(target, "edited meanwhile");
+    await s.request("POST", `/approvals/${approval.id}`, { token: null, host: true, json: { reply: "allow" } });
+    const res = await pending;
+    assert.equal(res.status, 409, res.text);
+    assert.equal(res.json.code, "conflict");
+    assert.equal(await readFile(target, "utf8"), "edited meanwhile");
+    assert.deepEqual(await tempFiles(inboxOf(s)), []);
+  } finally {
+    await s.close();
+  }
+});
+
+test("inbox: a 24 MB random upload streamed in odd-sized chunks is stored byte for byte", async () => {
+  const { randomBytes } = await import("node:crypto");
+  const s = await startServer();
+  try {
+    const data = randomBytes(24 * 1024 * 1024);
+    const full = body('filename="random.bin"', data);
+    const sizes = [1, 7, 4096, 65_537, 1_000_003];
+    const r = await streamRequest(`${s.url}/workspace/${s.workspaceId}/inbox`, {
+      headers: { ...ct, authorization: `Bearer ${s.clientToken}` },
+      chunks: function* () {
+        let off = 0;
+        for (let k = 0; off < full.length; k++) {
+          const n = sizes[k % sizes.length]!;
+          yield full.subarray(off, off + n);
+          off += n;
+        }
+      },
+    });
+    assert.equal(r.status, 200, r.text);
+    const expected = createHash("sha256").update(data).digest("hex");
+    assert.equal(r.json.sha256, expected);
+    assert.equal(r.json.bytes, data.length);
+    const stored = await readFile(path.join(inboxOf(s), "random.bin"));
+    assert.equal(createHash("sha256").update(stored).digest("hex"), expected);
+  } finally {
+    await s.close();
+  }
+});

@@ -209,3 +209,29 @@ test("normalizer unit rules", () => {
   assert.equal(isOutside("/srv/ws", "/srv/ws"), false);
   assert.equal(isOutside("/srv/ws", "/srv/ws/..x"), false);
 });
+
+test("seeded fuzz: the normalizer returns a clean relative path or throws 400 invalid_path, nothing else", () => {
+  let seed = 0xc0ffee;
+  const rnd = () => {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    return seed / 0x100000000;
+  };
+  const alphabet = ["a", "b", ".", "..", "/", "\\", " ", "\u0000", "\u0001", "é", "e\u0301", "\u202E", "%2e", ":", "C:", "\uD800", "\uFF0E", "CON", "~"];
+  for (let k = 0; k < 5000; k++) {
+    let input = "";
+    const n = Math.floor(rnd() * 12);
+    for (let i = 0; i < n; i++) input += alphabet[Math.floor(rnd() * alphabet.length)];
+    let out: string;
+    try {
+      out = normalizeRelPath(input);
+    } catch (err) {
+      assert.ok(err instanceof ApiError && err.status === 400 && err.code === "invalid_path", `${JSON.stringify(input)} → ${String(err)}`);
+      continue;
+    }
+    const segs = out.split("/");
+    assert.ok(segs.every((s) => s !== "" && s !== "." && s !== ".."), JSON.stringify(input));
+    assert.ok(!out.includes("\\") && !out.includes("\u0000") && !out.startsWith("/"), JSON.stringify(input));
+    assert.equal(out, out.normalize("NFC"));
+    assert.ok(Buffer.byteLength(out) <= 4096);
+  }
+});

@@ -146,7 +146,11 @@ if (!bin) {
     await page.waitFor(`document.querySelector('[data-testid="host-token-input"]')`, "host token form");
     assert.match(await page.evaluate<string>(`document.querySelector("main").innerText`), /Host access needed/);
     await page.screenshot(join(OUT, "approvals-no-host-1280.png"));
-    // Entering the host token turns host features on without leaving the page.
+    // A wrong host token is refused with the server's code; the right one turns host features on
+    // without leaving the page.
+    await page.type('[data-testid="host-token-input"]', "wrong-host-token");
+    await page.press("Enter");
+    await page.waitFor(`document.querySelector("main .error-code")?.textContent === "unauthorized"`, "host token refused");
     await page.type('[data-testid="host-token-input"]', s.hostToken);
     await page.press("Enter");
     await page.waitFor(`document.querySelector('[data-testid="approvals-live"]')?.innerText.includes("Live")`, "live approvals after host token");

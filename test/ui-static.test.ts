@@ -33,6 +33,8 @@ before(async () => {
     files: {
       "x.html": "<script>alert(document.domain)</script>\n",
       "x.svg": '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>\n',
+      ".opencode/openwork/outbox/x.html": "<script>alert(document.domain)</script>\n",
+      ".opencode/openwork/outbox/x.svg": '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>\n',
     },
   });
 });
@@ -206,13 +208,21 @@ test("methods other than GET/HEAD are 405 with Allow: GET, HEAD (P23); OPTIONS i
 test("workspace files named .html/.svg come back from the file-read API as JSON text, never as a page (P25)", async () => {
   for (const name of ["x.html", "x.svg"]) {
     const res = await s.request("GET", `/workspace/${s.workspaceId}/files/content?path=${name}`);
-    if (res.status === 404 && res.json?.code === "not_found") {
-      // The files route is another area's; until it exists the UI cannot read files at all.
-      continue;
-    }
     assert.equal(res.status, 200, res.text);
     assert.match(String(res.headers["content-type"]), /^application\/json/);
     assert.match(res.json.content, /<script>/, "the markup is data inside JSON");
+  }
+  // Downloads of such files are opaque attachments that a browser will not render in our origin.
+  const list = await s.request("GET", `/workspace/${s.workspaceId}/artifacts`);
+  assert.equal(list.status, 200);
+  const names = list.json.items.map((i: { path: string }) => i.path).sort();
+  assert.deepEqual(names, ["x.html", "x.svg"]);
+  for (const item of list.json.items as Array<{ id: string; path: string }>) {
+    const res = await s.request("GET", `/workspace/${s.workspaceId}/artifacts/${item.id}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["content-type"], "application/octet-stream");
+    assert.equal(res.headers["x-content-type-options"], "nosniff");
+    assert.match(String(res.headers["content-disposition"]), /^attachment;/);
   }
 });
 

@@ -176,6 +176,10 @@ if (!bin) {
     assert.match(card.text, /collaborator/, "the actor's scope");
     assert.equal(await text('[data-testid="nav-approvals-count"]'), "1", "nav badge counts it");
     await shootAll("approvals");
+    // The same card in dark mode (prefers-color-scheme), for contrast review.
+    await page.send("Emulation.setEmulatedMedia", { features: [{ name: "prefers-color-scheme", value: "dark" }] });
+    shots.push(await page.screenshot(join(OUT, "approvals-dark-1280.png")));
+    await page.send("Emulation.setEmulatedMedia", { features: [] });
 
     await page.click('[data-testid="approval"] button[data-action="allow"]');
     const res = await pending;

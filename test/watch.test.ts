@@ -320,7 +320,10 @@ test("sync() reports a change before it resolves; the watcher echo adds nothing;
     await t.converge(m, "final");
   } finally {
     m.close();
-    await waitFor(() => closed === made.length, { what: "every watcher closed" });
-    await t.cleanup();
+    try {
+      await waitFor(() => closed === made.length, { what: "every watcher closed" });
+    } finally {
+      await t.cleanup();
+    }
   }
 });

@@ -195,6 +195,8 @@ function runCleanups() {
 async function start() {
   takeFragmentCredentials();
   runCleanups();
+  if (ctx) ctx.approvals.stop(); // a new sign-in replaces the old session and its event stream
+  ctx = undefined;
   if (!auth.token) return renderLogin();
   mount(app, h("div", { class: "boot" }, loading("Connecting…")));
   let whoami, status, capabilities, workspaces;
@@ -211,12 +213,13 @@ async function start() {
   }
   const scope = whoami.actor && whoami.actor.scope;
   let hostAccess = scope === "owner";
+  let hostError;
   if (!hostAccess && auth.hostToken) {
     try {
       await api("GET", "/approvals", { host: true });
       hostAccess = true;
-    } catch {
-      hostAccess = false;
+    } catch (err) {
+      hostError = err; // shown where host access is asked for
     }
   }
   const store = createApprovalsStore();
@@ -227,6 +230,7 @@ async function start() {
     workspaces: workspaces.items || [],
     scope,
     hostAccess,
+    hostError,
     approvals: store,
     get manual() {
       return (status.approval && status.approval.mode) !== "auto";

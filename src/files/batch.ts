@@ -6,15 +6,14 @@
  * ifMatchRevision cannot both win. Results come back in request order.
  */
 import { mkdir } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
 import type { AuditInput, Workspace, WritePlan } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { normalizeRelPath, openRegularForRead, verifyDirUnchanged } from "../fs/paths.ts";
-import type { PathResolver, ResolvedPath } from "../fs/paths.ts";
+import { handleFile, normalizeRelPath, openRegularForRead, verifyDirUnchanged } from "../fs/paths.ts";
+import type { OpenedFile, PathResolver, ResolvedPath } from "../fs/paths.ts";
 import { commitTempFile, stageFile, unlinkQuiet, withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf, statBig } from "./revision.ts";
 import { base64DecodedLength, batchArray, decodeStrictBase64, fsError, itemError, mapLimit, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
@@ -43,26 +42,27 @@ async function readOne(resolver: PathResolver, rel: string): Promise<ReadItem> {
     if (!opened) {
       const r = await resolver.resolveNormalized(rel);
       if (r.missing > 0) throw new ApiError(404, "file_not_found", "File not found");
-      opened = { rel: r.rel, ...(await openRegularForRead(r.real)) };
+      const { fh, stat } = await openRegularForRead(r.real);
+      opened = { rel: r.rel, file: handleFile(fh, stat) };
     }
-    const { fh, stat } = opened;
+    const { file } = opened;
     try {
-      const size = Number(stat.size);
+      const size = Number(file.stat.size);
       if (size > LIMITS.sessionFileBytes) {
         throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
       }
-      const data = await readKnownSize(fh, size);
+      const data = await readKnownSize(file, size);
       return {
         ok: true,
         path: opened.rel,
         kind: "file",
         bytes: data.length,
-        updatedAt: mtimeMsOf(stat),
-        revision: revisionOf(stat),
+        updatedAt: mtimeMsOf(file.stat),
+        revision: revisionOf(file.stat),
         contentBase64: data.toString("base64"),
       };
     } finally {
-      await fh.close().catch(() => {});
+      await file.close().catch(() => {});
     }
   } catch (err) {
     return itemError(err, { path: rel });
@@ -70,13 +70,13 @@ async function readOne(resolver: PathResolver, rel: string): Promise<ReadItem> {
 }
 
 /** Reads `size` bytes (the size from our fstat, so the revision matches the bytes) — one read for small files. */
-async function readKnownSize(fh: FileHandle, size: number): Promise<Buffer> {
+async function readKnownSize(file: OpenedFile, size: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(size);
   let off = 0;
   while (off < size) {
-    const { bytesRead } = await fh.read(buf, off, size - off, off);
-    if (bytesRead === 0) break;
-    off += bytesRead;
+    const n = await file.read(buf, off, size - off, off);
+    if (n === 0) break;
+    off += n;
   }
   return off === size ? buf : buf.subarray(0, off);
 }
@@ -172,7 +172,7 @@ export async function writeResolved(r: ResolvedPath, data: Buffer): Promise<{ re
       await mkdir(dir, { recursive: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" || code === "ENOTDIR") throw new ApiError(409, "not_a_directory", "A parent of the path is not a folder");
+      if (code === "EEXIST" || code === "ENOTDIR") throw new ApiError(409, "conflict", "A parent of the path is a file, not a folder");
       throw err;
     }
     await verifyDirUnchanged(dir, r.rootReal);

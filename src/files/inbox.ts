@@ -13,6 +13,7 @@ import { normalizeRelPath, PathResolver, verifyDirUnchanged, openRegularForRead 
 import { commitTempFile, unlinkQuiet, withPathLock } from "../fs/atomic.ts";
 
 import { fsError, protectedPathsFor } from "./common.ts";
+import { currentRevision } from "./revision.ts";
 import { getCatalogs } from "./catalog.ts";
 import { decodeItemId, encodeItemId, listFiles, openworkDir, openworkDirCreated, removeEmptyChain } from "./listing.ts";
 
@@ -80,6 +81,8 @@ export async function planInboxUpload(
   const first = await resolver.resolveNormalized(targetRel, { create: true });
   if (first.lstat?.isDirectory()) throw new ApiError(409, "not_a_file", "Target is a folder");
   const wsRel = `${INBOX_REL}/${first.rel}`;
+  // What the host approves is "replace this version" (or "create"): re-checked right before the rename (M32).
+  const approvedRevision = await currentRevision(first.real);
   return plan({
     workspaceId: ws.id,
     action: "workspace.inbox.upload",
@@ -91,6 +94,10 @@ export async function planInboxUpload(
       const r = await withPathLock(first.real, async () => {
         const r = await resolver.resolveNormalized(targetRel, { create: true });
         if (r.lstat?.isDirectory()) throw new ApiError(409, "not_a_file", "Target is a folder");
+        const now = await currentRevision(r.real);
+        if (now !== approvedRevision) {
+          throw new ApiError(409, "conflict", "The inbox file changed while the upload waited for approval", { expectedRevision: approvedRevision, currentRevision: now });
+        }
         const dir = path.dirname(r.real);
         try {
           await mkdir(dir, { recursive: true });

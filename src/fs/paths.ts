@@ -2,10 +2,12 @@
  * The one normalizer for client-supplied paths, and real-path containment.
  *
  * normalizeRelPath() applies the lexical rules of the spec and returns a clean "a/b/c";
- * resolveInside() then resolves symlinks of the deepest existing ancestor and proves that the
- * real location stays inside the root's real path (path.relative, never startsWith).
+ * PathResolver (and the one-shot resolveInside()) then walks the existing part of the path,
+ * resolving every symlink, and proves that the real location stays inside the root's real path
+ * (path.relative, never startsWith). Protected paths and, for creates, portability rules apply.
  */
-import { constants as C } from "node:fs";
+import { close as fsClose, constants as C, fstat as fsFstat, open as fsOpen, read as fsRead } from "node:fs";
+import { promisify } from "node:util";
 import type { BigIntStats, Stats } from "node:fs";
 import { lstat, open, readdir, readlink, realpath } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
@@ -43,6 +45,8 @@ export function isInsideOrSame(base: string, target: string): boolean {
  */
 export function normalizeRelPath(input: unknown): string {
   if (typeof input !== "string") throw new ApiError(400, "invalid_path", "Path is required");
+  // A cheap bound before any per-character work (NFC, regexes) on a possibly huge client string.
+  if (input.length > LIMITS.pathMaxBytes * 2) throw new ApiError(400, "invalid_path", `Path exceeds ${LIMITS.pathMaxBytes} bytes`);
   let p = input.trim();
   if (p === "") throw new ApiError(400, "invalid_path", "Path is required");
   if (p.includes("\u0000")) throw new ApiError(400, "invalid_path", "Path must not contain NUL bytes");
@@ -202,7 +206,7 @@ export class PathResolver {
    * (a symlink, a missing file, a Unicode twin, a non-regular file) → undefined: use the full walk.
    * Protected paths apply as in resolveNormalized.
    */
-  async openForReadFast(rel: string): Promise<{ rel: string; fh: FileHandle; stat: BigIntStats } | undefined> {
+  async openForReadFast(rel: string): Promise<{ rel: string; file: OpenedFile } | undefined> {
     const segments = rel.split("/");
     const leaf = segments.pop()!;
     const lexDir = path.join(this.rootReal, ...segments);
@@ -214,19 +218,20 @@ export class PathResolver {
     if ((await realDir) !== lexDir) return undefined;
     const file = path.join(lexDir, leaf);
     if (this.protect) checkProtected(this.protect, [...segments, leaf], [path.join(this.root, rel), file]);
-    let fh: FileHandle;
+    // Raw descriptors (not FileHandle objects): this path runs 64 times per read-batch.
+    let fd: number;
     try {
-      fh = await open(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+      fd = await fdOpen(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
     } catch {
       return undefined;
     }
     try {
-      const st = await fh.stat({ bigint: true });
-      if (st.isFile()) return { rel, fh, stat: st };
+      const st = await fdStat(fd, { bigint: true });
+      if (st.isFile()) return { rel, file: fdFile(fd, st) };
     } catch {
       // fall through to the full walk
     }
-    await fh.close().catch(() => {});
+    await fdClose(fd).catch(() => {});
     return undefined;
   }
 
@@ -248,6 +253,7 @@ export class PathResolver {
     let entryStat: Stats | undefined;
     let entry = rootReal;
     let twinAt = -1;
+    let blocked = false;
     for (; i < segments.length; i++) {
       const seg = segments[i]!;
       const next = path.join(cur, seg);
@@ -265,6 +271,7 @@ export class PathResolver {
             continue;
           }
         }
+        if (code === "ENOTDIR") blocked = true;
         if (code === "ENOENT" || code === "ENOTDIR") break;
         if (code === "ENAMETOOLONG") throw new ApiError(400, "invalid_path", "Path is too long");
         if (code === "EACCES" || code === "EPERM") throw new ApiError(403, "forbidden", "Permission denied");
@@ -307,6 +314,7 @@ export class PathResolver {
         cur = next;
         if (i < segments.length - 1 && !st.isDirectory()) {
           i++;
+          blocked = true;
           break; // a file in the middle of the path: the rest cannot exist
         }
       }
@@ -322,7 +330,11 @@ export class PathResolver {
     const rel = segments.join("/");
     const abs = path.join(this.root, ...segments);
     if (protect) checkProtected(protect, segments, [abs, real, entry]);
-    if (opts.create) for (const seg of segments.slice(segments.length - missing)) checkCreatableSegment(seg);
+    if (opts.create) {
+      // A file where a folder would have to be created: the tree conflicts with the request.
+      if (blocked) throw new ApiError(409, "conflict", "A parent of the path is a file, not a folder");
+      for (const seg of segments.slice(segments.length - missing)) checkCreatableSegment(seg);
+    }
     return { rel, abs, real, entry, rootReal, lstat: entryStat, missing };
   }
 }
@@ -330,6 +342,29 @@ export class PathResolver {
 /** One-shot resolveInside(root, input) for callers with a single path. */
 export async function resolveInside(root: string, input: unknown, opts: ResolveOptions & { protect?: ProtectedPaths } = {}): Promise<ResolvedPath> {
   return (await PathResolver.create(root, opts.protect)).resolve(input, opts);
+}
+
+/** An open regular file: its fstat (bigint) and positional reads. */
+export interface OpenedFile {
+  stat: BigIntStats;
+  read(buf: Buffer, offset: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+const fdOpen = promisify(fsOpen) as (p: string, flags: number) => Promise<number>;
+const fdStat = promisify(fsFstat) as (fd: number, o: { bigint: true }) => Promise<BigIntStats>;
+// Written out: promisify(fs.read) resolves to {bytesRead, buffer}, not a number.
+const fdRead = (fd: number, b: Buffer, off: number, len: number, pos: number): Promise<number> =>
+  new Promise((resolve, reject) => fsRead(fd, b, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+const fdClose = promisify(fsClose);
+
+function fdFile(fd: number, stat: BigIntStats): OpenedFile {
+  return { stat, read: (b, off, len, pos) => fdRead(fd, b, off, len, pos), close: () => fdClose(fd) };
+}
+
+/** Adapts a FileHandle to OpenedFile. */
+export function handleFile(fh: FileHandle, stat: BigIntStats): OpenedFile {
+  return { stat, read: async (b, off, len, pos) => (await fh.read(b, off, len, pos)).bytesRead, close: () => fh.close() };
 }
 
 /**

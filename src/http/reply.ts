@@ -7,6 +7,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   const text = body === undefined ? "" : JSON.stringify(body);
   if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   res.setHeader("Content-Type", "application/json; charset=utf-8");
+  // Workspace content travels inside JSON: a browser must never sniff it into HTML.
+  res.setHeader("X-Content-Type-Options", "nosniff");
   res.setHeader("Content-Length", Buffer.byteLength(text));
   res.writeHead(status);
   res.end(text);

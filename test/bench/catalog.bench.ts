@@ -8,7 +8,7 @@
 import { fileURLToPath } from "node:url";
 import { request, type IncomingMessage } from "node:http";
 import { watch } from "node:fs";
-import { lstat, readdir, writeFile } from "node:fs/promises";
+import { lstat, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startChildServer } from "./lib.ts";
 
@@ -40,7 +40,7 @@ export default async function run(): Promise<void> {
   const target = await startChildServer(fileURLToPath(new URL("./targets/catalog.ts", import.meta.url)), [], {
     ...(process.env.BENCH_CATALOG_FILES ? { BENCH_CATALOG_FILES: process.env.BENCH_CATALOG_FILES } : {}),
   });
-  const info = target.info as { url: string; token: string; sid: string; workspace: string; files: number; entries: number; genMs: number; buildMs: number; indexHeapBytes: number; indexRssBytes: number };
+  const info = target.info as { url: string; token: string; sid: string; root: string; workspace: string; files: number; entries: number; genMs: number; buildMs: number; indexHeapBytes: number; indexRssBytes: number };
   const MiB = 1024 * 1024;
   try {
     console.log(`tree: ${info.files} files, ${info.entries} entries (generated in ${(info.genMs / 1000).toFixed(1)} s)`);
@@ -127,5 +127,6 @@ export default async function run(): Promise<void> {
     console.log(`baseline raw fs.watch callback: p50 ${pct(raw, 50).toFixed(2)} ms, p99 ${pct(raw, 99).toFixed(2)} ms (our 50 ms coalescing window is the bulk of the difference)`);
   } finally {
     await target.stop();
+    await rm(info.root, { recursive: true, force: true });
   }
 }

@@ -174,6 +174,7 @@ function hostNeeded(ctx) {
     { class: "card" },
     h("h2", { class: "card-title" }, "Host access needed"),
     h("p", { class: "muted" }, "Only the host (the host token, or an owner token) can see and answer approval requests. The host token is printed when the server starts."),
+    ctx.hostError ? errorBox(ctx.hostError) : null,
     h(
       "form",
       {

@@ -2,9 +2,9 @@
  * Child process for catalog.bench.ts: generates a tree of BENCH_CATALOG_FILES files (default
  * 100 000) under os.tmpdir, starts our server on it, opens a file session, builds the catalog
  * index (timed) and measures the heap it takes (with a forced GC before and after). Prints one
- * JSON line, serves until SIGTERM, then deletes the tree.
+ * JSON line (including `root`, which the parent deletes), serves until SIGTERM.
  */
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
@@ -60,12 +60,12 @@ const heapAfter = process.memoryUsage().heapUsed;
 const rssAfter = process.memoryUsage().rss;
 
 process.stdout.write(
-  JSON.stringify({ url, token, sid, workspace, files: made, entries: first.total, genMs, buildMs, indexHeapBytes: heapAfter - heapBefore, indexRssBytes: rssAfter - rssBefore }) + "\n",
+  JSON.stringify({ url, token, sid, root, workspace, files: made, entries: first.total, genMs, buildMs, indexHeapBytes: heapAfter - heapBefore, indexRssBytes: rssAfter - rssBefore }) + "\n",
 );
 
+// The parent deletes the tree (removing 100 000 files can outlast its stop() grace period).
 const stop = async () => {
   await server.close();
-  await rm(root, { recursive: true, force: true });
   process.exit(0);
 };
 process.on("SIGTERM", () => void stop());
