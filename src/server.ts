@@ -12,7 +12,7 @@ import { performance } from "node:perf_hooks";
 import { readFileSync } from "node:fs";
 import { Approvals } from "./approvals.ts";
 import { createAuditLog } from "./audit.ts";
-import { authenticateClient, authenticateHost } from "./auth/actor.ts";
+import { authenticate } from "./auth/actor.ts";
 import { FileTokenStore } from "./auth/tokens.ts";
 import { cleanupStaleTempFiles } from "./files/cleanup.ts";
 import { startWorkspaceWatchers } from "./workspace/reload-events.ts";
@@ -23,7 +23,7 @@ import { sendError, sendJson } from "./http/reply.ts";
 import { HANDLED, type HandlerResult, type RouteContext, type RouteDef } from "./http/route.ts";
 import { Router } from "./http/router.ts";
 import { SseRegistry } from "./http/sse.ts";
-import { AuthFailureLimiter, checkHost } from "./http/guards.ts";
+import { checkHost } from "./http/guards.ts";
 import { LIMITS } from "./limits.ts";
 import { createLogger } from "./log.ts";
 import { allRoutes, handleUpgrade } from "./routes/index.ts";
@@ -90,21 +90,6 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     closing: false,
   };
 
-  const authLimiter = new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000);
-  /** Runs an authentication step, counting failures per client address. */
-  const guardedAuth = (req: IncomingMessage, authenticate: () => Actor): Actor => {
-    const address = req.socket.remoteAddress ?? "unknown";
-    authLimiter.check(address);
-    try {
-      return authenticate();
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401 && authLimiter.fail(address)) {
-        log.warn("too many failed authentications; client address limited for the rest of the minute", { address });
-      }
-      throw err;
-    }
-  };
-
   const router = new Router([...allRoutes(), ...(options.extraRoutes ?? [])]);
 
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -140,10 +125,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       if (route.write && config.readOnly) throw new ApiError(403, "read_only", "Server is read-only");
       let actor: Actor | null = null;
       if (route.auth === "client") {
-        actor = guardedAuth(req, () => authenticateClient(context, req));
+        actor = authenticate(context, req, "client");
         requireScope(actor, route.scope ?? "viewer");
       } else if (route.auth === "host") {
-        actor = guardedAuth(req, () => authenticateHost(context, req));
+        actor = authenticate(context, req, "host");
       }
       const workspace = route.workspace ? context.workspaces.resolve(match.params.id ?? "") : undefined;
       const abort = new AbortController();

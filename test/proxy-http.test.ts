@@ -370,6 +370,9 @@ test("DELETE /workspace/:id/sessions/:sessionId → upstream DELETE /session/:id
     assert.equal(failed.status, 502);
     assert.equal(failed.json.code, "opencode_request_failed");
     assert.equal(failed.json.details.status, 404);
+    // The successful delete is audited; the failed one is not (nothing happened).
+    const audit = (await s.request("GET", `/workspace/${s.workspaceId}/audit`)).json.items as Array<{ action: string; target: string }>;
+    assert.deepEqual(audit.filter((e) => e.action === "engine.session.delete").map((e) => e.target), ["ses_abc123"]);
     assert.equal(failed.json.details.body.name, "NotFoundError");
 
     const count = up.requests.length;

@@ -19,8 +19,6 @@ const NOT_WRITES: Record<string, string> = {
   "DELETE /files/sessions/:sessionId": "session close",
   // A read that uses POST for its list of paths.
   "POST /files/sessions/:sessionId/read-batch": "batch read",
-  // Forwards to the engine like the proxy (which allows the same DELETE); read-only is enforced in its handler (proxy-http test).
-  "DELETE /workspace/:id/sessions/:sessionId": "engine session delete",
 };
 
 /** Proxies forward every method to an engine with its own permission prompts; their handlers enforce read-only mode (tested in the proxy tests). */

@@ -6,6 +6,7 @@ import type { IncomingMessage } from "node:http";
 import { ApiError } from "../http/errors.ts";
 import { secretEquals, sha256Hex } from "./hash.ts";
 import { LIMITS } from "../limits.ts";
+import { AuthFailureLimiter } from "../http/guards.ts";
 import type { ServerContext } from "../context.ts";
 import type { Actor } from "../types.ts";
 
@@ -72,8 +73,9 @@ export function authenticateHost(server: ServerContext, req: IncomingMessage): A
 }
 
 /**
- * Authenticates a request for a route class. `allowQueryToken` is only for WebSocket upgrades,
- * where browsers cannot set headers; the caller strips the parameter before forwarding.
+ * Authenticates a request for a route class, counting failures per client address (brute-force
+ * limiter, 429 past the limit). `queryToken` is only for WebSocket upgrades, where browsers
+ * cannot set headers; the caller strips the parameter before forwarding.
  */
 export function authenticate(
   server: ServerContext,
@@ -81,5 +83,15 @@ export function authenticate(
   auth: "client" | "host",
   options: { queryToken?: string } = {},
 ): Actor {
-  return auth === "host" ? authenticateHost(server, req) : authenticateClient(server, req, options.queryToken);
+  const limiter = server.service("auth-failures", () => new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000));
+  const address = req.socket.remoteAddress ?? "unknown";
+  limiter.check(address);
+  try {
+    return auth === "host" ? authenticateHost(server, req) : authenticateClient(server, req, options.queryToken);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401 && limiter.fail(address)) {
+      server.log.warn("too many failed authentications; client address limited for the rest of the minute", { address });
+    }
+    throw err;
+  }
 }

@@ -58,6 +58,11 @@ export class AuthFailureLimiter {
     return false;
   }
 
+  /** Forgets every window (server shutdown). */
+  close(): void {
+    this.windows.clear();
+  }
+
   private prune(now: number): void {
     for (const [key, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(key);
   }

@@ -10,9 +10,9 @@ import { authenticate } from "../auth/actor.ts";
 import { ApiError } from "../http/errors.ts";
 import { checkHost } from "../http/guards.ts";
 import { assertSafeProxyPath, ProxyPool, proxyHttp, proxyUpgrade, writeSocketError, type ProxyErrors, type ProxyTarget } from "../http/proxy.ts";
-import { HANDLED, json, type RouteContext, type RouteDef } from "../http/route.ts";
+import { HANDLED, type RouteContext, type RouteDef } from "../http/route.ts";
 import { opencodeTarget, upstreamUrl, type OpencodeTarget } from "../opencode-target.ts";
-import { SCOPE_RANK, type Actor, type Workspace } from "../types.ts";
+import { SCOPE_RANK, plan, type Actor, type Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 
 /** Service key of the per-server proxy state (tests may create it first with a shorter timeout). */
@@ -141,12 +141,26 @@ async function opencodeProxy(rc: RouteContext): Promise<typeof HANDLED> {
 
 /** `DELETE /workspace/:id/sessions/:sessionId` → upstream `DELETE /session/:id`. */
 async function deleteSession(rc: RouteContext) {
-  // Read-only mode is enforced here: the route is not `write: true` (it forwards to the engine).
-  if (rc.server.config.readOnly) throw new ApiError(403, "read_only", "Server is read-only");
   const sessionId = rc.params.sessionId ?? "";
   // The id becomes a path segment upstream: no dots, slashes or other surprises.
   if (!/^[A-Za-z0-9_-]{1,256}$/.test(sessionId)) throw new ApiError(400, "invalid_path", "Invalid session id");
-  const target = checkedTarget(rc.server, rc.workspace!);
+  const ws = rc.workspace!;
+  const target = checkedTarget(rc.server, ws);
+  // A `write: true` route (read-only-gated by the router) and audited; the engine's own data is
+  // not a workspace file, so no host approval is asked (as for engine reload).
+  return plan({
+    workspaceId: ws.id,
+    action: "engine.session.delete",
+    summary: `Delete OpenCode session ${sessionId}`,
+    target: sessionId,
+    paths: [],
+    change: { sessionId },
+    approval: false,
+    apply: async () => ({ body: await deleteUpstreamSession(rc, target, sessionId) }),
+  });
+}
+
+async function deleteUpstreamSession(rc: RouteContext, target: OpencodeTarget, sessionId: string): Promise<{ ok: true }> {
   const url = upstreamUrl(target, `/session/${sessionId}`);
   const pool = proxyPool(rc.server);
   let response: Response;
@@ -171,7 +185,7 @@ async function deleteSession(rc: RouteContext) {
     }
     throw new ApiError(502, "opencode_request_failed", "OpenCode request failed", { status: response.status, body });
   }
-  return json({ ok: true });
+  return { ok: true };
 }
 
 /** Reads at most `max` bytes of a fetch body (an engine error page must not fill our memory). */
@@ -227,7 +241,7 @@ export const routes: RouteDef[] = [
   // Minimum declared here (any client); viewer/owner/read-only rules per method and path in the handler.
   { method: "*", path: "/opencode/*", auth: "client", handler: opencodeProxy },
   { method: "*", path: "/w/:id/opencode/*", auth: "client", workspace: true, handler: opencodeProxy },
-  { method: "DELETE", path: "/workspace/:id/sessions/:sessionId", auth: "client", scope: "collaborator", workspace: true, handler: deleteSession },
+  { method: "DELETE", path: "/workspace/:id/sessions/:sessionId", auth: "client", scope: "collaborator", write: true, workspace: true, handler: deleteSession },
   ...routerRoutes("/opencode-router", false),
   ...routerRoutes("/w/:id/opencode-router", true),
 ];
