@@ -272,3 +272,39 @@ test("mergeTriggers: the net effect of one window", () => {
   assert.deepEqual(mergeTriggers(t("added", "a"), t("updated", "b")), t("updated", "b"));
   assert.deepEqual(mergeTriggers(t("added", "a"), t("updated")), t("added", "a"));
 });
+
+test("query parameters: bad wait/since/limit are 400, large ones are clamped", async () => {
+  const s = await startServer({});
+  try {
+    for (const q of ["events?wait=abc", "events?wait=-1", "events?since=-1", "events?since=1.5", "audit?limit=abc", "audit?limit=-3", "audit?limit=1e3"]) {
+      const r = await s.request("GET", url(s, q));
+      assert.equal(r.status, 400, q);
+      assert.equal(r.json.code, "invalid_payload", q);
+    }
+    for (let i = 0; i < 3; i++) assert.equal((await s.request("POST", url(s, "plugins"), { json: { spec: `p${i}` } })).status, 200);
+    assert.equal((await s.request("GET", url(s, "audit?limit=0"))).json.items.length, 1);
+    assert.equal((await s.request("GET", url(s, "audit?limit=2"))).json.items.length, 2);
+    const all = (await s.request("GET", url(s, "audit?limit=100000"))).json.items;
+    assert.deepEqual(all.map((e: any) => e.target), ["p2", "p1", "p0"]);
+    assert.deepEqual(all.map((e: any) => e.seq), [3, 2, 1]);
+  } finally {
+    await s.close();
+  }
+});
+
+test("an outside edit of opencode.json that only touches mcp or plugin is reported as such", async () => {
+  const s = await startServer({ files: { "opencode.json": JSON.stringify({ theme: "a", plugin: ["p1"], mcp: {} }) } });
+  try {
+    await writeFile(join(s.workspace, "opencode.json"), JSON.stringify({ theme: "a", plugin: ["p1"], mcp: { gh: { type: "remote", url: "https://x" } } }));
+    const m = await eventLike(s, 0, (e) => e.reason === "mcp", "mcp event");
+    assert.deepEqual(m.trigger, { type: "mcp", action: "added", path: "opencode.json", name: "gh" });
+    await writeFile(join(s.workspace, "opencode.json"), JSON.stringify({ theme: "a", plugin: ["p1", "p2"], mcp: { gh: { type: "remote", url: "https://x" } } }));
+    const p = await eventLike(s, 0, (e) => e.reason === "plugins", "plugins event");
+    assert.deepEqual(p.trigger, { type: "plugin", action: "added", path: "opencode.json", name: "p2" });
+    await writeFile(join(s.workspace, "opencode.json"), JSON.stringify({ theme: "b", plugin: ["p1", "p2"], mcp: { gh: { type: "remote", url: "https://x" } } }));
+    const c = await eventLike(s, 0, (e) => e.reason === "config", "config event");
+    assert.equal(c.trigger.type, "config");
+  } finally {
+    await s.close();
+  }
+});

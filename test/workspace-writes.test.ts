@@ -3,7 +3,7 @@
 // validation errors never create an approval; viewers get 403 forbidden; read-only 403 read_only.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -375,6 +375,65 @@ test("viewer reads are redacted; audit hides token hashes from viewers", async (
     assert.equal(va.json.items[0].actor.scope, "collaborator");
     const ca = await s.request("GET", url(s, "audit"));
     assert.equal(typeof ca.json.items[0].actor.tokenHash, "string");
+  } finally {
+    await s.close();
+  }
+});
+
+test("a file changed while its approval was pending is not overwritten (409 conflict)", async () => {
+  const s = await startServer({ approval: "manual", approvalTimeoutMs: 20_000, files: { "opencode.jsonc": COMMENTED } });
+  try {
+    const pendingReq = s.request("POST", url(s, "plugins"), { json: { spec: "late" } });
+    const item = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+    const external = '{ "plugin": ["someone-else"] }\n';
+    await writeFile(join(s.workspace, "opencode.jsonc"), external);
+    await s.request("POST", `/approvals/${item.id}`, { token: null, host: true, json: { reply: "allow" } });
+    const res = await pendingReq;
+    assert.equal(res.status, 409);
+    assert.equal(res.json.code, "conflict");
+    assert.equal(await read(s, "opencode.jsonc"), external);
+  } finally {
+    await s.close();
+  }
+});
+
+test("writes keep the file mode and never follow a symlinked .opencode out of the workspace", async () => {
+  const s = await startServer({ files: { "opencode.jsonc": COMMENTED } });
+  try {
+    await chmod(join(s.workspace, "opencode.jsonc"), 0o640);
+    const res = await s.request("POST", url(s, "plugins"), { json: { spec: "moded" } });
+    assert.equal(res.status, 200);
+    assert.equal((await stat(join(s.workspace, "opencode.jsonc"))).mode & 0o777, 0o640);
+
+    // .opencode → a folder outside the workspace: every write through it is refused.
+    const outside = join(s.parent, "outside");
+    await mkdir(outside);
+    await symlink(outside, join(s.workspace, ".opencode"));
+    const before = await snapshot(outside);
+    const tries = [
+      s.request("POST", url(s, "skills"), { json: { name: "esc", content: "x", description: "d" } }),
+      s.request("POST", url(s, "commands"), { json: { name: "esc", template: "t" } }),
+      s.request("PATCH", url(s, "config"), { json: { openwork: { a: 1 } } }),
+      s.request("POST", url(s, "import"), { json: { skills: [{ name: "esc", content: "x", description: "d" }] } }),
+    ];
+    for (const r of await Promise.all(tries)) {
+      assert.equal(r.status, 403, r.text);
+      assert.equal(r.json.code, "path_outside_workspace");
+    }
+    assert.deepEqual(await snapshot(outside), before);
+    assert.deepEqual(before, []);
+
+    // Reads do not follow it either: nothing from outside reaches an answer.
+    await mkdir(join(outside, "skills/leak"), { recursive: true });
+    await writeFile(join(outside, "skills/leak/SKILL.md"), "---\nname: leak\ndescription: outside-secret\n---\n");
+    await mkdir(join(outside, "commands"));
+    await writeFile(join(outside, "commands/leak.md"), "outside-secret\n");
+    await writeFile(join(outside, "openwork.json"), '{"x":"outside-secret"}');
+    for (const p of ["skills", "commands", "skills/leak", "config", "export"]) {
+      const r = await s.request("GET", url(s, p));
+      assert.ok(!r.text.includes("outside-secret"), `${p}: ${r.text}`);
+    }
+    assert.equal((await s.request("GET", url(s, "config"))).json.code, "path_outside_workspace");
   } finally {
     await s.close();
   }

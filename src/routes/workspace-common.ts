@@ -4,7 +4,7 @@
  */
 import { HANDLED, type Handled, type RouteContext } from "../http/route.ts";
 import type { Workspace } from "../types.ts";
-import { readWorkspaceConfig, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
+import { readWorkspaceConfig, realInside, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
 import { scanProjectSkills, type SkillScan } from "../workspace/skills.ts";
 import { listCommands, workspaceCommandsDir, type CommandRecord } from "../workspace/commands.ts";
 import { pluginFiles, projectPluginsDir } from "../workspace/plugins.ts";
@@ -57,7 +57,9 @@ export interface CachedCommands {
 export async function loadCommands(rc: RouteContext): Promise<CachedCommands> {
   const s = await wsState(rc);
   return s.cache.get("commands", async () => {
-    const records = await listCommands(workspaceCommandsDir(ws(rc).path), "workspace");
+    const dir = workspaceCommandsDir(ws(rc).path);
+    // A commands folder that a symlink places outside the workspace is not read.
+    const records = (await realInside(ws(rc).path, dir)) === false ? [] : await listCommands(dir, "workspace");
     const body = { items: records.map((r) => r.item) };
     return { records, body, json: Buffer.from(JSON.stringify(body)) };
   });
@@ -65,7 +67,10 @@ export async function loadCommands(rc: RouteContext): Promise<CachedCommands> {
 
 export async function loadPluginFiles(rc: RouteContext): Promise<string[]> {
   const s = await wsState(rc);
-  return s.cache.get("plugins", () => pluginFiles(projectPluginsDir(ws(rc).path)));
+  return s.cache.get("plugins", async () => {
+    const dir = projectPluginsDir(ws(rc).path);
+    return (await realInside(ws(rc).path, dir)) === false ? [] : pluginFiles(dir);
+  });
 }
 
 /**

@@ -258,8 +258,8 @@ async function getAudit(rc: RouteContext) {
   return json({
     items: items.map((e) => {
       if (!("tokenHash" in e.actor)) return e;
-      const { tokenHash: _omit, ...actor } = e.actor;
-      void _omit;
+      const actor: Record<string, unknown> = { ...e.actor };
+      delete actor.tokenHash;
       return { ...e, actor };
     }),
   });

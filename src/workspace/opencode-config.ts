@@ -4,12 +4,12 @@
  * Reading, comment-preserving key edits, and the write helper every config write uses.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { JsoncParseError, jsonEqual, parseJsoncObject, setTopLevelKeys } from "../formats/jsonc.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import { resolveInside } from "../fs/paths.ts";
+import { isInsideOrSame, resolveInside } from "../fs/paths.ts";
 
 /** A config file as read from disk: its text (undefined when missing) and parsed value or parse error. */
 export interface ConfigFileState {
@@ -49,6 +49,36 @@ export function sha256(text: string | Buffer): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
+/**
+ * True when `p` exists and its real location (symlinks resolved) is inside `root`'s real
+ * location; false when it resolves outside; undefined when it does not exist.
+ */
+export async function realInside(root: string, p: string): Promise<boolean | undefined> {
+  let real: string;
+  try {
+    real = await realpath(p);
+  } catch {
+    return undefined;
+  }
+  let rootReal: string;
+  try {
+    rootReal = await realpath(root);
+  } catch {
+    return false;
+  }
+  return isInsideOrSame(rootReal, real);
+}
+
+/** Reads a workspace file, refusing one that a symlink places outside the workspace (403). */
+async function readContained(root: string, file: string): Promise<string | undefined> {
+  const text = await readTextIfExists(file);
+  // Checked after reading too: the answer must never carry bytes from outside the workspace.
+  if (text !== undefined && (await realInside(root, file)) === false) {
+    throw new ApiError(403, "path_outside_workspace", `${path.relative(root, file)} resolves outside the workspace`);
+  }
+  return text;
+}
+
 /** Parses OpenCode JSONC text; empty/whitespace → {}; errors → 422 invalid_jsonc with positions. */
 export function parseOpencodeText(text: string): Record<string, unknown> {
   try {
@@ -75,10 +105,10 @@ export function parseOpenworkText(text: string): Record<string, unknown> {
 }
 
 /** `<dir>/opencode.jsonc` if it exists, else `<dir>/opencode.json` if it exists, else `<dir>/opencode.jsonc`. */
-export async function locateOpencodeConfig(dir: string): Promise<{ path: string; text: string | undefined }> {
+export async function locateOpencodeConfig(dir: string, contain = true): Promise<{ path: string; text: string | undefined }> {
   for (const name of ["opencode.jsonc", "opencode.json"]) {
     const file = path.join(dir, name);
-    const text = await readTextIfExists(file);
+    const text = contain ? await readContained(dir, file) : await readTextIfExists(file);
     if (text !== undefined) return { path: file, text };
   }
   return { path: path.join(dir, "opencode.jsonc"), text: undefined };
@@ -106,7 +136,7 @@ export function openworkConfigPath(wsPath: string): string {
 
 export async function readOpenwork(wsPath: string): Promise<ConfigFileState> {
   const file = openworkConfigPath(wsPath);
-  return state(file, ".opencode/openwork.json", await readTextIfExists(file), parseOpenworkText);
+  return state(file, ".opencode/openwork.json", await readContained(wsPath, file), parseOpenworkText);
 }
 
 /** `~/.config/opencode` under the server's HOME (never os.homedir(): tests point HOME elsewhere). */
@@ -115,7 +145,8 @@ export function globalOpencodeDir(homeDir: string): string {
 }
 
 export async function readGlobalOpencode(homeDir: string): Promise<ConfigFileState> {
-  const found = await locateOpencodeConfig(globalOpencodeDir(homeDir));
+  // The host's own global config may be a symlink (dotfile managers): not contained.
+  const found = await locateOpencodeConfig(globalOpencodeDir(homeDir), false);
   return state(found.path, "~/" + path.relative(homeDir, found.path).split(path.sep).join("/"), found.text, parseOpencodeText);
 }
 

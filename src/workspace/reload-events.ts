@@ -17,6 +17,8 @@ import type { ServerContext, Service } from "../context.ts";
 import type { Workspace } from "../types.ts";
 import { ConfigCache, type CacheKind } from "./cache.ts";
 import { TreeWatcher, type ChangeAction } from "./watcher.ts";
+import { readProjectOpencode } from "./opencode-config.ts";
+import { jsonEqual } from "../formats/jsonc.ts";
 
 export type ReloadReason = "plugins" | "skills" | "mcp" | "config" | "agents" | "commands";
 export type TriggerType = "skill" | "plugin" | "config" | "mcp" | "agent" | "command";
@@ -145,6 +147,50 @@ export function mergeTriggers(a: ReloadTrigger, b: ReloadTrigger): ReloadTrigger
   return out;
 }
 
+function asObject(v: unknown): Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function asList(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : v === undefined ? [] : [v];
+}
+
+/**
+ * What an outside edit of opencode.json(c) changed: only `mcp` → an mcp event naming the
+ * server, only `plugin` → a plugins event naming the spec, anything else → config.
+ */
+export function refineConfigChange(
+  prev: Record<string, unknown> | undefined,
+  next: Record<string, unknown> | undefined,
+): { reason: ReloadReason; type: TriggerType; name?: string; action?: ChangeAction } {
+  const config = { reason: "config" as const, type: "config" as const };
+  if (!prev || !next) return config;
+  const keys = new Set([...Object.keys(prev), ...Object.keys(next)]);
+  const changed = [...keys].filter((k) => !jsonEqual(prev[k], next[k]));
+  if (changed.length !== 1) return config;
+  if (changed[0] === "mcp") {
+    const a = asObject(prev.mcp);
+    const b = asObject(next.mcp);
+    const names = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const n of names) {
+      if (jsonEqual(a[n], b[n])) continue;
+      const action: ChangeAction = !(n in a) ? "added" : !(n in b) ? "removed" : "updated";
+      return { reason: "mcp", type: "mcp", name: n, action };
+    }
+    return { reason: "mcp", type: "mcp" };
+  }
+  if (changed[0] === "plugin") {
+    const a = asList(prev.plugin);
+    const b = asList(next.plugin);
+    const added = b.find((x) => typeof x === "string" && !a.includes(x));
+    if (typeof added === "string") return { reason: "plugins", type: "plugin", name: added, action: "added" };
+    const removed = a.find((x) => typeof x === "string" && !b.includes(x));
+    if (typeof removed === "string") return { reason: "plugins", type: "plugin", name: removed, action: "removed" };
+    return { reason: "plugins", type: "plugin" };
+  }
+  return config;
+}
+
 interface Throttle {
   lastEmit: number;
   timer?: NodeJS.Timeout;
@@ -167,6 +213,9 @@ export class WorkspaceState {
   readonly ready: Promise<void>;
   /** Last engine reload attempt (rate limit). */
   lastEngineReload = 0;
+  /** The OpenCode config as last seen (to name what an outside edit changed); updates are chained in order. */
+  private lastOpencode: Record<string, unknown> | undefined;
+  private configChain: Promise<void> = Promise.resolve();
 
   constructor(
     readonly workspace: Workspace,
@@ -178,7 +227,29 @@ export class WorkspaceState {
     this.ready = this.start(ancestors);
   }
 
+  private async readOpencodeValue(): Promise<Record<string, unknown> | undefined> {
+    try {
+      return (await readProjectOpencode(this.workspace.path)).value;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Re-reads the OpenCode config in order with other config notices; `then` sees the previous value. */
+  private chainConfig(then?: (prev: Record<string, unknown> | undefined, next: Record<string, unknown> | undefined) => void): void {
+    this.configChain = this.configChain
+      .then(async () => {
+        const next = await this.readOpencodeValue();
+        const prev = this.lastOpencode;
+        this.lastOpencode = next;
+        if (then && !this.closed) then(prev, next);
+      })
+      // One failed link must not stop later notices.
+      .catch((err: unknown) => this.log.warn("config change notice failed", { error: String(err) }));
+  }
+
   private async start(ancestors: string[]): Promise<void> {
+    this.lastOpencode = await this.readOpencodeValue();
     const roots = [this.workspace.path, ...ancestors];
     let degraded = false;
     for (const root of roots) {
@@ -244,10 +315,24 @@ export class WorkspaceState {
   private onChange(rel: string, action: ChangeAction): void {
     const c = classifyPath(rel);
     if (!c.reason || !c.type) return;
-    if (this.isSelfWrite(rel)) return;
+    const isConfigFile = c.type === "config";
+    if (this.isSelfWrite(rel)) {
+      if (isConfigFile) this.chainConfig();
+      return;
+    }
     const trigger: ReloadTrigger = { type: c.type, action, path: rel };
     if (c.name !== undefined) trigger.name = c.name;
-    this.record(c.reason, trigger);
+    if (!isConfigFile) {
+      this.record(c.reason, trigger);
+      return;
+    }
+    this.chainConfig((prev, next) => {
+      const r = refineConfigChange(prev, next);
+      if (r.reason === "config") return this.record("config", trigger);
+      const t: ReloadTrigger = { type: r.type, action: r.action ?? "updated", path: rel };
+      if (r.name !== undefined) t.name = r.name;
+      this.record(r.reason, t);
+    });
   }
 
   /** Marks paths the server is about to write: the watcher's echo of them is not reported. */
@@ -260,6 +345,7 @@ export class WorkspaceState {
   afterWrite(kinds: CacheKind[], events: { reason: ReloadReason; trigger: ReloadTrigger }[], writtenRel: string[]): void {
     this.expectWrites(writtenRel);
     for (const k of kinds) this.cache.invalidate(k);
+    if (kinds.includes("config")) this.chainConfig();
     for (const e of events) this.record(e.reason, e.trigger);
   }
 

@@ -6,6 +6,7 @@ import { lstat, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
+import { realInside } from "./opencode-config.ts";
 
 export const SKILL_NAME_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** Names that are JavaScript prototype keys are refused everywhere (they are never object keys here, but clients may use them as such). */
@@ -180,12 +181,12 @@ export async function scanSkillsDir(
   }
 }
 
-/** Project skill folders: from the workspace up to the nearest folder with `.git`, never above `root`. */
-export async function projectSkillDirs(wsPath: string, root: string): Promise<string[]> {
-  const dirs: string[] = [];
+/** Project skill folders (with the level they belong to): from the workspace up to the nearest folder with `.git`, never above `root`. */
+export async function projectSkillDirs(wsPath: string, root: string): Promise<{ dir: string; level: string }[]> {
+  const dirs: { dir: string; level: string }[] = [];
   let cur = wsPath;
   for (;;) {
-    dirs.push(path.join(cur, ".opencode", "skills"), path.join(cur, ".claude", "skills"));
+    dirs.push({ dir: path.join(cur, ".opencode", "skills"), level: cur }, { dir: path.join(cur, ".claude", "skills"), level: cur });
     let hasGit = false;
     try {
       await lstat(path.join(cur, ".git"));
@@ -225,8 +226,14 @@ export async function scanProjectSkills(wsPath: string, root: string, homeDir: s
   const out: SkillScan = { records: [], skipped: [] };
   const seen = new Set<string>();
   const local = localSkillsDir(wsPath);
-  for (const dir of await projectSkillDirs(wsPath, root)) {
-    await scanSkillsDir(dir, "project", (abs) => displayPath(wsPath, homeDir, abs), out, seen, local);
+  const display = (abs: string) => displayPath(wsPath, homeDir, abs);
+  for (const { dir, level } of await projectSkillDirs(wsPath, root)) {
+    // A skills folder that a symlink places outside its level is not read (its files would leak out).
+    if ((await realInside(level, dir)) === false) {
+      out.skipped.push({ path: display(dir), reason: "resolves outside the workspace" });
+      continue;
+    }
+    await scanSkillsDir(dir, "project", display, out, seen, local);
   }
   return out;
 }
