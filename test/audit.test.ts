@@ -1,28 +1,23 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat, writeFile, appendFile, open } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat, writeFile, appendFile, open } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { auditFilePath, canonicalJson, createAuditLog, hashEntry, verifyAuditFile } from "../src/audit.ts";
 import { silentLogger } from "../src/log.ts";
 import type { Actor } from "../src/types.ts";
 import { runCli } from "./helpers/cli.ts";
+import { tempDir } from "./helpers/temp.ts";
 
 const WS = "ws_0123456789ab";
 const actor: Actor = { type: "remote", scope: "collaborator", tokenHash: "a".repeat(64), clientId: "phone" };
-
-async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), "ow-audit-"));
-}
 
 async function lines(file: string): Promise<string[]> {
   return (await readFile(file, "utf8")).split("\n").filter(Boolean);
 }
 
 test("append writes a hash chain that verifies; modes are 0600/0700", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const log = createAuditLog(join(dir, "data"), silentLogger());
   const e1 = await log.append(WS, actor, { action: "plugins.add", target: "/ws/opencode.json", summary: "Add plugin x" });
   const e2 = await log.append(WS, { type: "system" }, { action: "engine.reload", target: "engine", summary: "Reload" });
@@ -59,8 +54,7 @@ test("canonical hash: sorted keys, independent of the stored key order", () => {
 });
 
 test("only known actor fields are stored (nothing else can leak into the log)", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const log = createAuditLog(dir, silentLogger());
   const sneaky = { ...actor, secret: "s3cret" } as unknown as Actor;
   await log.append(WS, sneaky, { action: "x", target: "y", summary: "z" });
@@ -69,8 +63,7 @@ test("only known actor fields are stored (nothing else can leak into the log)", 
 });
 
 test("concurrent appends are serialized: seq 1..N, chain intact", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const log = createAuditLog(dir, silentLogger());
   const entries = await Promise.all(Array.from({ length: 40 }, (_, i) => log.append(WS, actor, { action: "a", target: "t", summary: `n${i}` })));
   await log.close();
@@ -79,8 +72,7 @@ test("concurrent appends are serialized: seq 1..N, chain intact", async (t) => {
 });
 
 test("a new log instance continues the chain of an existing file", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const a = createAuditLog(dir, silentLogger());
   const first = await a.append(WS, actor, { action: "a", target: "t", summary: "one" });
   await a.close();
@@ -93,8 +85,7 @@ test("a new log instance continues the chain of an existing file", async (t) => 
 });
 
 test("tail: newest first, limited; lastTimestamp; missing file", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const log = createAuditLog(dir, silentLogger());
   assert.deepEqual(await log.tail(WS, 10), []);
   assert.equal(await log.lastTimestamp(WS), null);
@@ -112,8 +103,7 @@ test("tail: newest first, limited; lastTimestamp; missing file", async (t) => {
 });
 
 test("tail skips a trailing partial line and reads lines longer than one chunk", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const log = createAuditLog(dir, silentLogger());
   const big = "x".repeat(100_000);
   await log.append(WS, actor, { action: "a", target: "t", summary: big });
@@ -126,8 +116,7 @@ test("tail skips a trailing partial line and reads lines longer than one chunk",
 });
 
 test("reference-format entries (no seq/prev/hash) are read, verified, and the chain starts after them", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const file = auditFilePath(dir, WS);
   await createAuditLog(dir, silentLogger()).close();
   const { mkdir } = await import("node:fs/promises");
@@ -153,8 +142,7 @@ test("reference-format entries (no seq/prev/hash) are read, verified, and the ch
 });
 
 test("verify detects edited, deleted and reordered lines and names the first bad one", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const log = createAuditLog(dir, silentLogger());
   for (let i = 1; i <= 5; i++) await log.append(WS, actor, { action: "a", target: "t", summary: `n${i}` });
   await log.close();
@@ -186,8 +174,7 @@ test("verify detects edited, deleted and reordered lines and names the first bad
 });
 
 test("`openwork-server audit verify` passes on a good chain and names the edited line", async (t) => {
-  const home = await tempDir();
-  t.after(() => rm(home, { recursive: true, force: true }));
+  const home = await tempDir(t, "ow-audit-");
   const dataDir = join(home, ".openwork", "openwork-server");
   const log = createAuditLog(dataDir, silentLogger());
   for (let i = 1; i <= 4; i++) await log.append(WS, actor, { action: "a", target: "t", summary: `n${i}` });
@@ -222,8 +209,7 @@ test("`openwork-server audit verify` passes on a good chain and names the edited
 });
 
 test("an unsafe workspace id is refused (it would become a path)", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const log = createAuditLog(dir, silentLogger());
   await assert.rejects(log.append("../escape", actor, { action: "a", target: "t", summary: "s" }));
   await assert.rejects(log.tail("a/b", 1));
@@ -231,8 +217,7 @@ test("an unsafe workspace id is refused (it would become a path)", async (t) => 
 });
 
 test("tail of a 100 MB log returns in well under a second", async (t) => {
-  const dir = await tempDir();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "ow-audit-");
   const file = auditFilePath(dir, WS);
   await createAuditLog(dir, silentLogger()).close();
   const { mkdir } = await import("node:fs/promises");

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { EventFollower, openSession, replay, sameModel, snapshotModel, walkModel, type CatalogEventJson } from "./helpers/catalog.ts";
+import { converge, EventFollower, openSession, snapshotModel, type CatalogEventJson } from "./helpers/catalog.ts";
 import { getCatalogs } from "../src/files/catalog.ts";
 
 const DEADLINE = 15_000;
@@ -23,18 +23,7 @@ async function until(f: EventFollower, pred: (evs: CatalogEventJson[]) => boolea
 
 /** Waits until snapshot+events reproduce the disk exactly. */
 async function converges(s: TestServer, f: EventFollower, model: Map<string, string>, what: string): Promise<void> {
-  let applied = 0;
-  let disk = new Map<string, string>();
-  await waitFor(
-    async () => {
-      await f.poll(1);
-      replay(model, f.events.slice(applied));
-      applied = f.events.length;
-      disk = await walkModel(s.workspace);
-      return sameModel(model, disk);
-    },
-    { timeoutMs: 20_000, what },
-  ).catch((err) => assert.deepEqual([...model].sort(), [...disk].sort(), String(err)));
+  await converge(s, f, model, { what, timeoutMs: 20_000 });
 }
 
 test("files created, modified, renamed and deleted by plain fs calls appear as events", async () => {

@@ -4,9 +4,8 @@ import assert from "node:assert/strict";
 import { appendFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startServer } from "./helpers/server.ts";
-import { waitFor } from "./helpers/wait.ts";
 import { prng } from "./helpers/prng.ts";
-import { EventFollower, openSession, replay, sameModel, snapshotModel, walkModel } from "./helpers/catalog.ts";
+import { converge, EventFollower, openSession, sameModel, snapshotModel, walkModel } from "./helpers/catalog.ts";
 
 const DIRS = ["", "a", "b", "a/c", "b/d", "a/c/e", "é"];
 const NAMES = ["x.txt", "y.md", "z", "Z", "_u", "-v", "ü.txt"];
@@ -71,19 +70,10 @@ test("snapshot + replayed events == fresh walk after 500 seeded random operation
       // Interleave reads with the writes, as a live client would.
       if (i % 25 === 0) await f.poll(0);
     }
-    let applied = 0;
-    let disk = new Map<string, string>();
-    await waitFor(
-      async () => {
-        await f.poll(1);
-        replay(model, f.events.slice(applied));
-        applied = f.events.length;
-        disk = await walkModel(s.workspace);
-        return sameModel(model, disk);
-      },
-      { timeoutMs: 30_000, what: "replay == walk" },
-    ).catch((err) => {
-      assert.deepEqual([...model].sort(), [...disk].sort(), `seed ${seed}: ${String(err)}\nlast ops: ${log.slice(-20).join("; ")}`);
+    const disk = await converge(s, f, model, {
+      what: "replay == walk",
+      timeoutMs: 30_000,
+      message: (err) => `seed ${seed}: ${String(err)}\nlast ops: ${log.slice(-20).join("; ")}`,
     });
     assert.ok(f.events.length > 100, `a real workload (${f.events.length} events)`);
     // and a fresh snapshot agrees too

@@ -1,23 +1,22 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli, startCli, type RunningCli } from "./helpers/cli.ts";
 import { gatedRoute, GATED_FILE } from "./helpers/gated-route.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { tempDir } from "./helpers/temp.ts";
 
 const TLS_DIR = fileURLToPath(new URL("./fixtures/tls/", import.meta.url));
 const PKG = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
 
 async function tempHome(t: { after(fn: () => Promise<void>): void }): Promise<{ home: string; ws: string }> {
-  const home = await mkdtemp(join(tmpdir(), "ow-cli-"));
-  t.after(() => rm(home, { recursive: true, force: true }));
+  const home = await tempDir(t, "ow-cli-");
   const ws = join(home, "My Workspace");
   await mkdir(ws);
   return { home, ws };
@@ -204,8 +203,7 @@ test("approvals list / allow / deny talk to a running server with the host token
 test("approvals CLI: host token from server.json, URL from the config's port; failures have distinct exit codes", async (t) => {
   const s = await gatedServer(t);
   const port = new URL(s.url).port;
-  const home = await mkdtemp(join(tmpdir(), "ow-cli-cfg-"));
-  t.after(() => rm(home, { recursive: true, force: true }));
+  const home = await tempDir(t, "ow-cli-cfg-");
   await mkdir(join(home, ".config", "openwork"), { recursive: true });
   await writeFile(join(home, ".config", "openwork", "server.json"), JSON.stringify({ port: Number(port), hostToken: s.hostToken }));
   const fromConfig = await runCli(["approvals", "list"], { env: { HOME: home } });

@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile, chmod } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, stat, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { createServer as createNetServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig, maskedConfig, removeWorkspaceFromConfigFile } from "../src/config.ts";
 import type { ServerConfig } from "../src/context.ts";
 import { runCli } from "./helpers/cli.ts";
+import { tempDir } from "./helpers/temp.ts";
 
 const TLS_DIR = fileURLToPath(new URL("./fixtures/tls/", import.meta.url));
 
@@ -19,8 +19,7 @@ interface Fixture {
 }
 
 async function fixture(t: { after(fn: () => Promise<void>): void }, file?: unknown): Promise<Fixture> {
-  const home = await mkdtemp(join(tmpdir(), "ow-cfg-"));
-  t.after(() => rm(home, { recursive: true, force: true }));
+  const home = await tempDir(t, "ow-cfg-");
   const root = join(home, "root");
   for (const d of ["a", "b", "c"]) await mkdir(join(root, d), { recursive: true });
   const configPath = join(home, ".config", "openwork", "server.json");

@@ -9,6 +9,7 @@ import { startServer, type TestServer } from "./helpers/server.ts";
 import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
 import { call, rawExchange } from "./helpers/http-call.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { freePort } from "./helpers/ports.ts";
 import { PROXY_SERVICE_KEY, ProxyService } from "../src/routes/proxy.ts";
 
 let up: TestUpstream;
@@ -402,14 +403,6 @@ test("DELETE session with the engine down → 502 opencode_unreachable", async (
     await down.close();
   }
 });
-
-async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** An upstream that answers every connection with fixed bytes (for malformed responses). */
 async function rawUpstream(answer: string): Promise<NetServer> {

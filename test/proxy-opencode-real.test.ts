@@ -5,24 +5,16 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { access, constants, mkdtemp, realpath, rm } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer } from "./helpers/server.ts";
 import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { freePort } from "./helpers/ports.ts";
 import { call } from "./helpers/http-call.ts";
 import { PROXY_SERVICE_KEY, ProxyService } from "../src/routes/proxy.ts";
 
 const bin = process.env.OPENCODE_BIN;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function binaryUsable(path: string | undefined): Promise<boolean> {
   if (!path) return false;

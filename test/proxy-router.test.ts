@@ -2,10 +2,10 @@
 // unreachable answers, forwarding rules.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
 import { rawExchange } from "./helpers/http-call.ts";
+import { freePort } from "./helpers/ports.ts";
 
 let up: TestUpstream;
 let s: TestServer;
@@ -140,10 +140,7 @@ test("unset port → 404 opencode_router_unconfigured, after auth", async () => 
 });
 
 test("unreachable router → 503 opencode_router_unreachable", async () => {
-  const probe = createNetServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
+  const port = await freePort();
   const down = await startServer({ env: { OPENCODE_ROUTER_HEALTH_PORT: String(port) } });
   try {
     const res = await down.request("GET", "/opencode-router/health");

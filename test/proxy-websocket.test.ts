@@ -8,6 +8,7 @@ import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { freePort } from "./helpers/ports.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const acceptFor = (key: string) => createHash("sha1").update(key + GUID).digest("base64");
@@ -246,10 +247,7 @@ test("upstream declining the upgrade: its answer is passed on and the socket clo
 });
 
 test("upstream down → 502 opencode_unreachable on the socket", async () => {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
+  const port = await freePort();
   const down = await startServer({ env: { OPENWORK_OPENCODE_BASE_URL: `http://127.0.0.1:${port}` } });
   try {
     const { hostname, port: p } = new URL(down.url);

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
-import { Browser, findChromium, type Page } from "./helpers/cdp.ts";
+import type { Browser, Page } from "./helpers/cdp.ts";
+import { closeBrowser, launchPage, withChromium } from "./helpers/browser.ts";
 
 const OUT = join(process.cwd(), "test-output", "ui");
-const bin = await findChromium();
 
 interface Msg {
   info: { id: string; role: "user" | "assistant"; sessionID: string };
@@ -80,13 +80,7 @@ function fakeOpencode(): { server: Server; seen: Array<{ method: string; url: st
   return { server, seen };
 }
 
-if (!bin) {
-  if (process.env.CI) {
-    test("chromium is available (CI)", () => assert.fail("CI is set but no Chromium was found (.ci/chromium.sh)"));
-  } else {
-    test("UI chat in Chromium", { skip: "no Chromium found (install `chromium` or set CHROMIUM_BIN)" }, () => {});
-  }
-} else {
+await withChromium("UI chat in Chromium", (bin) => {
   let s: TestServer;
   let browser: Browser;
   let page: Page;
@@ -97,12 +91,10 @@ if (!bin) {
     await new Promise<void>((r) => upstream.server.listen(0, "127.0.0.1", r));
     const port = (upstream.server.address() as { port: number }).port;
     s = await startServer({ argv: ["--opencode-base-url", `http://127.0.0.1:${port}`] });
-    browser = await Browser.launch(bin);
-    page = await browser.newPage(1280, 900);
+    ({ browser, page } = await launchPage(bin));
   });
   after(async () => {
-    await page?.close().catch(() => {});
-    await browser?.close();
+    await closeBrowser(browser, page);
     await s?.close();
     upstream?.server.closeAllConnections();
     await new Promise((r) => upstream?.server.close(r));
@@ -156,4 +148,4 @@ if (!bin) {
     await page.waitFor(`document.querySelector('[data-testid="approvals-live"]')?.innerText.includes("Live")`, "live approvals after host token");
     assert.equal(await page.evaluate("sessionStorage.getItem('openwork.hostToken')"), s.hostToken);
   });
-}
+});

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { writeFile as fsWriteFile } from "node:fs/promises";
 import { startServer, type TestServer, type TestResponse } from "./helpers/server.ts";
-import { Browser, findChromium, type Page } from "./helpers/cdp.ts";
+import type { Browser, Page } from "./helpers/cdp.ts";
+import { closeBrowser, launchPage, withChromium } from "./helpers/browser.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { allRoutes } from "../src/routes/index.ts";
 import { ApiError } from "../src/http/errors.ts";
@@ -18,7 +19,6 @@ import { plan } from "../src/types.ts";
 import type { RouteDef } from "../src/http/route.ts";
 
 const OUT = join(process.cwd(), "test-output", "ui");
-const bin = await findChromium();
 const WIDTHS = [1280, 375] as const;
 
 /**
@@ -55,16 +55,7 @@ const fallbackPluginRoute: RouteDef = {
   },
 };
 
-if (!bin) {
-  if (process.env.CI) {
-    // In CI a missing browser is a failure, never a silent skip.
-    test("chromium is available (CI)", () => {
-      assert.fail("CI is set but no Chromium was found: .ci/chromium.sh installs it and exports CHROMIUM_BIN");
-    });
-  } else {
-    test("built-in UI in Chromium", { skip: "no Chromium found (install `chromium` or set CHROMIUM_BIN)" }, () => {});
-  }
-} else {
+await withChromium("built-in UI in Chromium", (bin) => {
   let s: TestServer;
   let browser: Browser;
   let page: Page;
@@ -108,13 +99,11 @@ if (!bin) {
       },
       extraRoutes: realPluginsRoute ? [] : [fallbackPluginRoute],
     });
-    browser = await Browser.launch(bin);
-    page = await browser.newPage(1280, 900);
+    ({ browser, page } = await launchPage(bin));
   });
 
   after(async () => {
-    await page?.close().catch(() => {});
-    await browser?.close();
+    await closeBrowser(browser, page);
     await s?.close();
   });
 
@@ -361,4 +350,4 @@ if (!bin) {
     assert.deepEqual(exceptions, []);
     assert.ok(shots.length >= 14, `screenshots saved: ${shots.length}`);
   });
-}
+});

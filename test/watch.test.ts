@@ -327,3 +327,52 @@ test("sync() reports a change before it resolves; the watcher echo adds nothing;
     }
   }
 });
+
+test("onDirty is synchronous, settled covers the coalescing window, links are leaves, maxWatchers polls the rest", async () => {
+  const parent = await realpath(await mkdtemp(path.join(tmpdir(), "ow-watch-opts-")));
+  const root = path.join(parent, "root");
+  await mkdir(path.join(root, "a/b"), { recursive: true });
+  await mkdir(path.join(parent, "outside"));
+  const dirty: string[] = [];
+  const changes: TreeChange[] = [];
+  const m = new TreeMirror({
+    root,
+    exclude: () => false,
+    revision: revisionOf,
+    links: true,
+    maxWatchers: 2,
+    pollMs: 100,
+    onDirty: (rel) => dirty.push(rel),
+    onChanges: (c) => changes.push(...c),
+  });
+  try {
+    await m.start();
+    // Root and "a" are watched; "a/b" is past the cap: polled, so the mirror is never settled.
+    assert.equal(m.watcherCount, 2);
+    assert.equal(m.degradedCount, 1);
+    assert.equal(m.settled, false);
+    await writeFile(path.join(root, "a/b/polled.txt"), "x");
+    await waitFor(() => changes.some((c) => c.type === "add" && c.rel === "a/b/polled.txt"), { what: "change found by polling" });
+    await rm(path.join(root, "a/b"), { recursive: true });
+    await waitFor(() => m.degradedCount === 0 && m.settled, { what: "settled once every folder is watched" });
+
+    // A raw event marks the path dirty at once; settled stays false until it was confirmed.
+    await writeFile(path.join(root, "f.txt"), "1");
+    await waitFor(() => dirty.includes("f.txt"), { what: "onDirty" });
+    if (!changes.some((c) => c.type === "add" && c.rel === "f.txt")) assert.equal(m.settled, false);
+    await waitFor(() => changes.some((c) => c.type === "add" && c.rel === "f.txt") && m.settled, { what: "f.txt confirmed" });
+
+    // A symlink to a folder outside is a leaf entry: reported, never walked nor watched.
+    await symlink(path.join(parent, "outside"), path.join(root, "link"));
+    await waitFor(() => changes.some((c) => c.type === "add" && c.rel === "link"), { what: "link added" });
+    assert.equal(m.entries.get("link")?.kind, "file");
+    await writeFile(path.join(parent, "outside/secret.txt"), "s");
+    await writeFile(path.join(root, "barrier.txt"), "b");
+    await waitFor(() => changes.some((c) => c.type === "add" && c.rel === "barrier.txt"), { what: "barrier" });
+    assert.ok(![...m.entries.keys()].some((k) => k.startsWith("link/")), "nothing behind the link is mirrored");
+    assert.equal(m.watcherCount, 2);
+  } finally {
+    m.close();
+    await rm(parent, { recursive: true, force: true });
+  }
+});

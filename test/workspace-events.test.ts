@@ -2,13 +2,13 @@
 // (reported once), since/reset, long-poll, SSE, and the cache never serving stale lists.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, unlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { openSseClient } from "./helpers/sse.ts";
-import { WorkspaceState, classifyPath, mergeTriggers } from "../src/workspace/reload-events.ts";
+import { WorkspaceState, classifyPath, isWatchedPath, mergeTriggers } from "../src/workspace/reload-events.ts";
 
 const url = (s: TestServer, p: string) => `/workspace/${s.workspaceId}/${p}`;
 const skill = (name: string, description: string) => `---\nname: ${name}\ndescription: ${description}\n---\n`;
@@ -151,6 +151,38 @@ test("lists are never stale after an outside change (served from the cache other
   }
 });
 
+test("the reload watcher never follows a symlink out of the workspace; a re-created folder is watched again", async () => {
+  const outside = await mkdtemp(join(tmpdir(), "ow-outside-"));
+  const s = await startServer({ files: { ".opencode/skills/s1/SKILL.md": skill("s1", "v0") } });
+  try {
+    await events(s);
+    await mkdir(join(outside, "ext"));
+    await symlink(join(outside, "ext"), join(s.workspace, ".opencode/skills/ext"));
+    const link = await eventLike(s, 0, (e) => e.reason === "skills" && e.trigger.name === "ext", "symlink added");
+    assert.equal(link.trigger.action, "added");
+    // Changes behind the link are outside the workspace: nothing is reported for them.
+    let cursor = (await s.request("GET", url(s, "events"))).json.cursor;
+    await writeFile(join(outside, "ext/SKILL.md"), skill("ext", "outside"));
+    await writeFile(join(s.workspace, "AGENTS.md"), "barrier");
+    await eventLike(s, cursor, (e) => e.reason === "agents", "barrier");
+    assert.deepEqual((await events(s, cursor)).filter((e) => e.reason === "skills"), []);
+
+    // The skills folder deleted and re-created: changes in the new one are reported.
+    await rm(join(s.workspace, ".opencode/skills"), { recursive: true });
+    await eventLike(s, cursor, (e) => e.reason === "skills" && e.trigger.action === "removed", "skills folder removed");
+    await mkdir(join(s.workspace, ".opencode/skills"));
+    await eventLike(s, cursor, (e) => e.reason === "skills" && e.trigger.action === "added", "skills folder re-created");
+    cursor = (await s.request("GET", url(s, "events"))).json.cursor;
+    await mkdir(join(s.workspace, ".opencode/skills/later"));
+    await writeFile(join(s.workspace, ".opencode/skills/later/SKILL.md"), skill("later", "Later"));
+    await eventLike(s, cursor, (e) => e.reason === "skills" && e.trigger.name === "later", "skill in the re-created folder");
+    assert.deepEqual((await s.request("GET", url(s, "skills"))).json.items.map((i: any) => i.name), ["later"]);
+  } finally {
+    await s.close();
+    await rm(outside, { recursive: true, force: true });
+  }
+});
+
 test("since ahead of the buffer → reset; long-poll wait; bad since → 400", async () => {
   const s = await startServer({});
   try {
@@ -262,6 +294,15 @@ test("classifyPath: reasons, triggers and ignored names", () => {
   assert.deepEqual(classifyPath(".opencode/skills/.openwork-12345678-1234-1234-1234-123456789abc.tmp"), { kinds: [] });
   assert.deepEqual(classifyPath("../.opencode/skills/up/SKILL.md"), { kinds: ["skills"], reason: "skills", type: "skill", name: "up" });
   assert.deepEqual(classifyPath("../opencode.json"), { kinds: [] });
+});
+
+test("isWatchedPath: what the reload watcher mirrors (nothing below a path it leaves out)", () => {
+  for (const p of ["opencode.json", "opencode.jsonc", "AGENTS.md", ".git", ".opencode", ".opencode/openwork.json", ".opencode/agent/a.md", ".opencode/skills/x/scripts/a.py", ".claude/skills/x/SKILL.md", "../.opencode/skills/up/SKILL.md", "../.claude", "../.git"]) {
+    assert.equal(isWatchedPath(p), true, p);
+  }
+  for (const p of ["README.md", "src", "src/opencode.json", ".git/index", ".opencode/node_modules", ".opencode/node_modules/x", ".opencode/openwork.json/x", ".claude/settings.json", "../opencode.json", "../ws", "../ws/.opencode", "../.opencode/commands/c.md", ".opencode/skills/x/.SKILL.md.swp", ".opencode/skills/a/b/c/d/e/f/g/h"]) {
+    assert.equal(isWatchedPath(p), false, p);
+  }
 });
 
 test("mergeTriggers: the net effect of one window", () => {

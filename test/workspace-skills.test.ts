@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
-import { snapshot } from "./helpers/ws-snapshot.ts";
+import { snapshotTree } from "./helpers/fs-snapshot.ts";
 
 const skill = (name: string, description: string, extra = "", body = "") => `---\nname: ${name}\ndescription: ${description}\n${extra}---\n${body}`;
 const url = (s: TestServer, p: string) => `/workspace/${s.workspaceId}/${p}`;
@@ -191,7 +191,7 @@ test("hostile names: the specified 400, nothing written anywhere", async () => {
   const s = await startServer({ files: { ".opencode/skills/keep/SKILL.md": skill("keep", "Keep"), ".opencode/commands/keep.md": "K\n" } });
   try {
     const outside = (rel: string) => rel === ".openwork" || rel.startsWith(".openwork/");
-    const before = [await snapshot(s.parent), await snapshot(s.home, outside)];
+    const before = [await snapshotTree(s.parent), await snapshotTree(s.home, outside)];
     const check = (res: { status: number; json: any; text: string }, codes: string[], what: string) => {
       // A ".." URL segment is resolved by the client's URL parser before sending: no route matches.
       if (what.endsWith('".."') && res.status === 404 && res.json.code === "not_found") return;
@@ -226,7 +226,7 @@ test("hostile names: the specified 400, nothing written anywhere", async () => {
       const res = await s.request("DELETE", url(s, raw));
       assert.ok([400, 404].includes(res.status), `${raw}: ${res.status}`);
     }
-    assert.deepEqual([await snapshot(s.parent), await snapshot(s.home, outside)], before);
+    assert.deepEqual([await snapshotTree(s.parent), await snapshotTree(s.home, outside)], before);
     assert.deepEqual((await s.request("GET", "/approvals", { token: null, host: true })).json.items, []);
     assert.equal((await s.request("GET", url(s, "skills"))).json.items.length, 1);
   } finally {

@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { startUpstream } from "./helpers/upstream.ts";
-import { snapshot } from "./helpers/ws-snapshot.ts";
+import { snapshotTree } from "./helpers/fs-snapshot.ts";
 
 const url = (s: TestServer, p: string) => `/workspace/${s.workspaceId}/${p}`;
 
@@ -51,7 +51,7 @@ test("export → import into an empty workspace reproduces the export and the fi
     assert.deepEqual(strip(expB.json), strip(exp.json));
     // Skill files are byte-identical (frontmatter comments included); commands are re-rendered
     // canonically, so compare those through the export above. The skills folder:
-    assert.deepEqual(await snapshot(join(b.workspace, ".opencode/skills")), await snapshot(join(a.workspace, ".opencode/skills")));
+    assert.deepEqual(await snapshotTree(join(b.workspace, ".opencode/skills")), await snapshotTree(join(a.workspace, ".opencode/skills")));
     assert.equal(await readFile(join(b.workspace, ".opencode/commands/review.md"), "utf8"), SOURCE_FILES[".opencode/commands/review.md"]);
     // A second import of the same export changes nothing: no write, no audit entry.
     const auditBefore = (await b.request("GET", url(b, "audit"))).json.items.length;
@@ -90,7 +90,7 @@ test("import replace mode removes local skills and commands that are not in the 
 test("import is all-or-nothing: a failure midway restores every file", async () => {
   const s = await startServer({ files: { ...SOURCE_FILES, ".opencode/skills/zzz": "a file where a skill folder would go" } });
   try {
-    const before = await snapshot(s.workspace);
+    const before = await snapshotTree(s.workspace);
     const res = await s.request("POST", url(s, "import"), {
       json: {
         opencode: { theme: "new" },
@@ -105,7 +105,7 @@ test("import is all-or-nothing: a failure midway restores every file", async () 
     });
     assert.equal(res.status, 409, res.text);
     assert.equal(res.json.code, "conflict");
-    assert.deepEqual(await snapshot(s.workspace), before, "workspace restored byte for byte");
+    assert.deepEqual(await snapshotTree(s.workspace), before, "workspace restored byte for byte");
     assert.deepEqual((await s.request("GET", url(s, "skills"))).json.items.map((i: any) => i.name), ["alpha", "beta"]);
     assert.equal((await s.request("GET", url(s, "audit"))).json.items.length, 0, "a failed import is not audited as applied");
   } finally {

@@ -7,7 +7,7 @@ import { chmod, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promis
 import { join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { snapshot } from "./helpers/ws-snapshot.ts";
+import { snapshotTree } from "./helpers/fs-snapshot.ts";
 
 const COMMENTED = `{
   // keep me
@@ -131,7 +131,7 @@ const CASES: WriteCase[] = [
     async verify(s, res) {
       assert.equal(await exists(s, ".opencode/skills/old"), false);
       assert.deepEqual(res.json, { ok: true, name: "old", path: ".opencode/skills/old" });
-      assert.deepEqual(await snapshot(join(s.workspace, ".opencode/skills")), [], "no leftovers (temp folders) remain");
+      assert.deepEqual(await snapshotTree(join(s.workspace, ".opencode/skills")), new Map(), "no leftovers (temp folders) remain");
     },
     invalid: [
       { method: "DELETE", path: "skills/missing", status: 404, code: "skill_not_found" },
@@ -244,7 +244,7 @@ function send(s: TestServer, c: { method: string; path: string; body?: unknown; 
   return s.request(c.method, url(s, c.path), opts);
 }
 
-const homeSnap = (s: TestServer) => snapshot(s.home, (rel) => rel === ".openwork" || rel.startsWith(".openwork/"));
+const homeSnap = (s: TestServer) => snapshotTree(s.home, (rel) => rel === ".openwork" || rel.startsWith(".openwork/"));
 
 for (const c of CASES) {
   test(`${c.action}: manual mode — validation, viewer, deny, allow`, async () => {
@@ -252,7 +252,7 @@ for (const c of CASES) {
     try {
       const noApprovals = async () => assert.deepEqual((await s.request("GET", "/approvals", { token: null, host: true })).json.items, []);
       const viewer = await s.mintToken("viewer");
-      const before = await snapshot(s.workspace);
+      const before = await snapshotTree(s.workspace);
       const homeBefore = await homeSnap(s);
       for (const bad of c.invalid) {
         const res = await send(s, { method: bad.method ?? c.method, path: bad.path ?? c.path, body: bad.body, raw: bad.raw });
@@ -278,7 +278,7 @@ for (const c of CASES) {
       const dr = await denied;
       assert.equal(dr.status, 403);
       assert.equal(dr.json.code, "write_denied");
-      assert.deepEqual(await snapshot(s.workspace), before, "workspace byte-identical after deny");
+      assert.deepEqual(await snapshotTree(s.workspace), before, "workspace byte-identical after deny");
       assert.deepEqual(await homeSnap(s), homeBefore, "HOME byte-identical after deny");
 
       // Allow: applied.
@@ -327,13 +327,13 @@ test("read-only mode: every write route answers 403 read_only and writes nothing
   const files = Object.assign({}, ...CASES.map((c) => c.files));
   const s = await startServer({ readOnly: true, files });
   try {
-    const before = await snapshot(s.workspace);
+    const before = await snapshotTree(s.workspace);
     for (const c of [...CASES, { method: "POST", path: "engine/reload", body: {} }]) {
       const res = await send(s, c);
       assert.equal(res.status, 403, `${c.method} ${c.path}`);
       assert.equal(res.json.code, "read_only");
     }
-    assert.deepEqual(await snapshot(s.workspace), before);
+    assert.deepEqual(await snapshotTree(s.workspace), before);
     const caps = await s.request("GET", "/capabilities");
     assert.equal(caps.json.skills.write, false);
   } finally {
@@ -409,7 +409,7 @@ test("writes keep the file mode and never follow a symlinked .opencode out of th
     const outside = join(s.parent, "outside");
     await mkdir(outside);
     await symlink(outside, join(s.workspace, ".opencode"));
-    const before = await snapshot(outside);
+    const before = await snapshotTree(outside);
     const tries = [
       s.request("POST", url(s, "skills"), { json: { name: "esc", content: "x", description: "d" } }),
       s.request("POST", url(s, "commands"), { json: { name: "esc", template: "t" } }),
@@ -420,8 +420,8 @@ test("writes keep the file mode and never follow a symlinked .opencode out of th
       assert.equal(r.status, 403, r.text);
       assert.equal(r.json.code, "path_outside_workspace");
     }
-    assert.deepEqual(await snapshot(outside), before);
-    assert.deepEqual(before, []);
+    assert.deepEqual(await snapshotTree(outside), before);
+    assert.deepEqual(before, new Map());
 
     // Reads do not follow it either: nothing from outside reaches an answer.
     await mkdir(join(outside, "skills/leak"), { recursive: true });

@@ -5,8 +5,8 @@
 import { ApiError } from "../http/errors.ts";
 import type { Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { openRegularForRead, PathResolver } from "../fs/paths.ts";
-import { decodeItemId, encodeItemId, listFiles, openworkDir } from "./listing.ts";
+import { PathResolver } from "../fs/paths.ts";
+import { decodeItemId, encodeItemId, listFiles, openListedItem, openworkDir } from "./listing.ts";
 
 /** 404 outbox_disabled unless the outbox is enabled. */
 export function requireOutboxEnabled(server: ServerContext): void {
@@ -35,12 +35,5 @@ export async function openArtifact(ws: Workspace, id: string) {
     if (err instanceof ApiError && err.code === "invalid_path") throw new ApiError(400, "invalid_artifact", "Invalid artifact id");
     throw err;
   }
-  if (r.missing > 0) throw new ApiError(404, "artifact_not_found", "Artifact not found");
-  try {
-    const opened = await openRegularForRead(r.real);
-    return { ...opened, name: r.rel };
-  } catch (err) {
-    if (err instanceof ApiError && err.code === "file_not_found") throw new ApiError(404, "artifact_not_found", "Artifact not found");
-    throw err;
-  }
+  return openListedItem(r, () => new ApiError(404, "artifact_not_found", "Artifact not found"));
 }

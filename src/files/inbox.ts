@@ -9,13 +9,13 @@ import { ApiError } from "../http/errors.ts";
 import { plan } from "../types.ts";
 import type { Workspace, WritePlan } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { normalizeRelPath, PathResolver, verifyDirUnchanged, openRegularForRead } from "../fs/paths.ts";
-import { commitTempFile, unlinkQuiet, withPathLock } from "../fs/atomic.ts";
+import { normalizeRelPath, PathResolver, verifyDirUnchanged } from "../fs/paths.ts";
+import { commitTempFile, removeEmptyChain, unlinkQuiet, withPathLock } from "../fs/atomic.ts";
 
 import { fsError, protectedPathsFor } from "./common.ts";
 import { currentRevision } from "./revision.ts";
 import { getCatalogs } from "./catalog.ts";
-import { decodeItemId, encodeItemId, listFiles, openworkDir, openworkDirCreated, removeEmptyChain } from "./listing.ts";
+import { decodeItemId, encodeItemId, listFiles, openListedItem, openworkDir, openworkDirCreated } from "./listing.ts";
 
 export const INBOX_REL = ".opencode/openwork/inbox";
 
@@ -138,15 +138,7 @@ export async function openInboxItem(server: ServerContext, ws: Workspace, id: st
   const dir = await openworkDir(ws.path, "inbox", false);
   if (!dir) throw new ApiError(404, "inbox_file_not_found", "Inbox file not found");
   const resolver = await inboxResolver(server, dir);
-  const r = await resolver.resolve(rel);
-  if (r.missing > 0) throw new ApiError(404, "inbox_file_not_found", "Inbox file not found");
-  try {
-    const opened = await openRegularForRead(r.real);
-    return { ...opened, name: r.rel };
-  } catch (err) {
-    if (err instanceof ApiError && err.code === "file_not_found") throw new ApiError(404, "inbox_file_not_found", "Inbox file not found");
-    throw err;
-  }
+  return openListedItem(await resolver.resolve(rel), () => new ApiError(404, "inbox_file_not_found", "Inbox file not found"));
 }
 
 

@@ -1,8 +1,8 @@
 /** Recursive listing of the inbox and outbox (bounded; symlinks that leave the root are not listed). */
-import { lstat, mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
+import { lstat, mkdir, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
-import { isOutside, PathResolver, verifyDirUnchanged } from "../fs/paths.ts";
+import { isOutside, openRegularForRead, PathResolver, verifyDirUnchanged, type ResolvedPath } from "../fs/paths.ts";
 import { isTempFileName } from "../fs/atomic.ts";
 
 export interface ListedFile {
@@ -59,6 +59,21 @@ export async function listFiles(rootReal: string): Promise<ListedFile[]> {
   return out;
 }
 
+/**
+ * Opens a resolved inbox/outbox item for download (named by its root-relative path); `notFound`
+ * is the box's own 404 for a missing item or one that is not a regular file.
+ */
+export async function openListedItem(r: ResolvedPath, notFound: () => ApiError) {
+  if (r.missing > 0) throw notFound();
+  try {
+    const opened = await openRegularForRead(r.real);
+    return { ...opened, name: r.rel };
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "file_not_found") throw notFound();
+    throw err;
+  }
+}
+
 /** base64url (no padding) of the UTF-8 path: the id of an artifact or inbox item (as the reference). */
 export function encodeItemId(rel: string): string {
   return Buffer.from(rel, "utf8").toString("base64url");
@@ -105,14 +120,3 @@ export async function openworkDirCreated(
   return { real: r.real };
 }
 
-/** Removes `leaf` and its parents up to and including `top` while they are empty (best effort). */
-export async function removeEmptyChain(leaf: string, top: string): Promise<void> {
-  for (let dir = leaf; ; dir = path.dirname(dir)) {
-    try {
-      await rmdir(dir);
-    } catch {
-      return;
-    }
-    if (dir === top || path.dirname(dir) === dir) return;
-  }
-}

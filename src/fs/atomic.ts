@@ -7,7 +7,7 @@
  * (see isTempFileName) and removed at startup.
  */
 import { constants as C } from "node:fs";
-import { open, readdir, rename, unlink, lstat, stat } from "node:fs/promises";
+import { open, readdir, rename, rmdir, unlink, lstat, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
@@ -65,6 +65,18 @@ export async function unlinkQuiet(file: string): Promise<void> {
     await unlink(file);
   } catch {
     // best effort: missing or already removed
+  }
+}
+
+/** Removes `leaf` and its parents up to and including `top` while they are empty (best effort). */
+export async function removeEmptyChain(leaf: string, top: string): Promise<void> {
+  for (let dir = leaf; ; dir = path.dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+    if (dir === top || path.dirname(dir) === dir) return;
   }
 }
 

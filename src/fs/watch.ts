@@ -9,6 +9,11 @@
  * (we only watch directories found by `lstat`). Raw events only mark paths dirty; every dirty path
  * is coalesced for `coalesceMs`, then confirmed with `lstat` against the mirror, so 1000 appends
  * become one change and an editor's tmp+rename becomes one `modify` of the target.
+ *
+ * It is the server's one directory watcher: the file catalog mirrors the whole workspace with it,
+ * and the workspace-config reload watcher (workspace/reload-events.ts) mirrors only the config
+ * paths (via `exclude`), using `onDirty` for synchronous cache invalidation and `settled` to know
+ * when its cache may be trusted.
  */
 import { watch, type BigIntStats, type FSWatcher } from "node:fs";
 import { lstat, readdir, realpath } from "node:fs/promises";
@@ -51,6 +56,20 @@ export interface TreeMirrorOptions {
   log?: (level: "warn" | "debug", msg: string, attrs?: Record<string, unknown>) => void;
   /** fs.watch, replaceable to inject faults (ENOSPC, watcher errors) in tests. */
   watchFn?: typeof watch;
+  /**
+   * Synchronous notice, in the fs.watch callback itself, of every path marked dirty (before the
+   * coalescing window): for caches that must not serve a value a change already made stale.
+   */
+  onDirty?(rel: string): void;
+  /** Cap on fs.watch handles; directories past it are polled (and the mirror is not `settled`). */
+  maxWatchers?: number;
+  /**
+   * Also mirror symbolic links, as leaf entries of kind "file" (never followed), so that adding,
+   * replacing or removing a link is reported like any other change of a name.
+   */
+  links?: boolean;
+  /** Name used in log messages (default "catalog watcher"). */
+  name?: string;
 }
 
 /**
@@ -94,10 +113,11 @@ function join(dir: string, name: string): string {
   return dir === "" ? name : `${dir}/${name}`;
 }
 
-function kindOf(st: BigIntStats): EntryKind | undefined {
+function kindOf(st: BigIntStats, links = false): EntryKind | undefined {
   if (st.isFile()) return "file";
   if (st.isDirectory()) return "dir";
-  return undefined; // symlinks, FIFOs, sockets, devices: never mirrored
+  if (links && st.isSymbolicLink()) return "file"; // a leaf: never followed
+  return undefined; // symlinks (unless `links`), FIFOs, sockets, devices: never mirrored
 }
 
 function errCode(err: unknown): string | undefined {
@@ -143,11 +163,20 @@ export class TreeMirror {
   private sorted: string[] | undefined = [];
   private readonly coalesceMs: number;
   private readonly pollMs: number;
+  private readonly name: string;
+  /** Batches queued or running (see `settled`). */
+  private inFlight = 0;
+  private capWarned = false;
 
   constructor(private readonly opts: TreeMirrorOptions) {
     this.root = opts.root;
     this.coalesceMs = opts.coalesceMs ?? 50;
     this.pollMs = opts.pollMs ?? 2_000;
+    this.name = opts.name ?? "catalog watcher";
+  }
+
+  private kind(st: BigIntStats): EntryKind | undefined {
+    return kindOf(st, this.opts.links);
   }
 
   /** The initial walk (no changes are reported for it). */
@@ -172,6 +201,15 @@ export class TreeMirror {
   /** Directories currently re-walked by polling because their watcher failed. */
   get degradedCount(): number {
     return this.degraded.size;
+  }
+
+  /**
+   * True when every directory is watched and no raw event is waiting or being confirmed: then the
+   * mirror (and anything derived from the tree since the last `onDirty`) is current, up to events
+   * the kernel has not delivered yet.
+   */
+  get settled(): boolean {
+    return !this.closed && this.pending.size === 0 && this.inFlight === 0 && this.degraded.size === 0;
   }
 
   /**
@@ -212,9 +250,10 @@ export class TreeMirror {
   }
 
   private run(fn: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(() => (this.closed ? undefined : fn()));
+    this.inFlight++;
+    const next = this.queue.then(() => (this.closed ? undefined : fn())).finally(() => this.inFlight--);
     // The queue itself never rejects, so one failed batch does not stop the next ones.
-    this.queue = next.catch((err) => this.opts.log?.("warn", "catalog watcher batch failed", { error: String(err) }));
+    this.queue = next.catch((err) => this.opts.log?.("warn", `${this.name} batch failed`, { error: String(err) }));
     return next;
   }
 
@@ -222,6 +261,7 @@ export class TreeMirror {
     if (this.closed) return;
     const prev = this.pending.get(rel);
     if (prev === undefined || prev < mode) this.pending.set(rel, mode);
+    this.opts.onDirty?.(rel);
     this.timer ??= setTimeout(() => this.flush(), this.coalesceMs);
   }
 
@@ -252,17 +292,24 @@ export class TreeMirror {
   /** Watches a directory before it is listed, so nothing created in between is missed. */
   private watchDir(rel: string): boolean {
     if (this.closed || this.watchers.has(rel)) return true;
+    if (this.opts.maxWatchers !== undefined && this.watchers.size >= this.opts.maxWatchers) {
+      // Logged once: past the cap every poll would retry (and fail) for each such directory.
+      if (!this.capWarned) this.opts.log?.("warn", `${this.name}: more than ${this.opts.maxWatchers} folders, polling the rest`, { root: this.root });
+      this.capWarned = true;
+      this.markDegraded(rel);
+      return false;
+    }
     let w: FSWatcher;
     try {
       w = (this.opts.watchFn ?? watch)(this.abs(rel), { persistent: false }, (_type, name) => this.onRaw(rel, name));
     } catch (err) {
       // ENOSPC (inotify watches exhausted), EMFILE, EACCES: poll this directory instead.
-      this.opts.log?.("warn", "catalog watcher unavailable, polling instead", { dir: rel, code: errCode(err) });
+      this.opts.log?.("warn", `${this.name} unavailable, polling instead`, { dir: rel, code: errCode(err) });
       this.markDegraded(rel);
       return false;
     }
     w.on("error", (err) => {
-      this.opts.log?.("warn", "catalog watcher error, polling instead", { dir: rel, code: errCode(err) });
+      this.opts.log?.("warn", `${this.name} error, polling instead`, { dir: rel, code: errCode(err) });
       if (this.watchers.get(rel) === w) this.watchers.delete(rel);
       w.close();
       this.markDegraded(rel);
@@ -298,11 +345,13 @@ export class TreeMirror {
           batch.set(rel, rel === "" && this.rootMissing ? CHECK : SHALLOW);
         }
         await this.reconcileBatch(batch);
-      }).finally(() => {
-        this.pollTimer = undefined;
-        // A slow re-walk (huge degraded tree) is spaced out so polling never takes over the CPU.
-        if (this.degraded.size > 0) this.schedulePoll(Math.max(this.pollMs, 5 * (Date.now() - started)));
-      });
+      })
+        .catch(() => {}) // logged by run(); a failed poll must not become an unhandled rejection
+        .finally(() => {
+          this.pollTimer = undefined;
+          // A slow re-walk (huge degraded tree) is spaced out so polling never takes over the CPU.
+          if (this.degraded.size > 0) this.schedulePoll(Math.max(this.pollMs, 5 * (Date.now() - started)));
+        });
     }, delay);
     this.pollTimer.unref?.();
   }
@@ -356,7 +405,7 @@ export class TreeMirror {
     // Containment: a parent swapped for a symlink must not let outside stats in.
     if (!(await this.isRealDir(parent, batch))) return this.reconcile(parent, CHECK, batch);
     const st = await lstatOrUndefined(this.abs(rel));
-    const kind = st ? kindOf(st) : undefined;
+    const kind = st ? this.kind(st) : undefined;
     let cur = this.entries.get(rel);
     if (cur && (kind !== cur.kind || (kind === "dir" && cur.ino !== Number(st!.ino)))) {
       this.removeTree(rel, batch);
@@ -404,7 +453,7 @@ export class TreeMirror {
       for (const name of [...(this.children.get("") ?? [])]) this.removeTree(name, batch);
       this.unwatch("");
       if (!st || !st.isDirectory()) {
-        if (!this.rootMissing) this.opts.log?.("warn", "catalog root disappeared, polling for it", { root: this.root });
+        if (!this.rootMissing) this.opts.log?.("warn", `${this.name}: root disappeared, polling for it`, { root: this.root });
         this.rootMissing = true;
         this.markDegraded("");
         return;
@@ -428,7 +477,7 @@ export class TreeMirror {
       batch.tops.add(name);
       batch.addedTops.push(name);
       const cst = await lstatOrUndefined(this.abs(name));
-      if (cst && kindOf(cst)) await this.addTree(name, cst, batch);
+      if (cst && this.kind(cst)) await this.addTree(name, cst, batch);
     }
   }
 
@@ -464,7 +513,7 @@ export class TreeMirror {
 
   /** Adds `rel` and, for a directory, watches then walks it. */
   private async addTree(rel: string, st: BigIntStats, batch: Batch): Promise<void> {
-    const kind = kindOf(st)!;
+    const kind = this.kind(st)!;
     this.setEntry(rel, this.toEntry(st, kind));
     batch.added.push(rel);
     if (kind !== "dir") return;
@@ -479,7 +528,7 @@ export class TreeMirror {
     }
     for (let i = 0; i < names.length; i++) {
       const cst = stats[i];
-      if (cst && kindOf(cst) && !this.closed) await this.addTree(join(rel, names[i]!), cst, batch);
+      if (cst && this.kind(cst) && !this.closed) await this.addTree(join(rel, names[i]!), cst, batch);
     }
   }
 

@@ -4,7 +4,8 @@
  */
 import { HANDLED, type Handled, type RouteContext } from "../http/route.ts";
 import type { Workspace } from "../types.ts";
-import { readWorkspaceConfig, realInside, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
+import { applyEdits, readWorkspaceConfig, realInside, type FileEdit, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
+import { withPathLocks } from "../fs/atomic.ts";
 import { scanProjectSkills, type SkillScan } from "../workspace/skills.ts";
 import { listCommands, workspaceCommandsDir, type CommandRecord } from "../workspace/commands.ts";
 import { pluginFiles, projectPluginsDir } from "../workspace/plugins.ts";
@@ -111,4 +112,15 @@ export async function commitWrite<T>(
     // Even a failed (rolled back) write may have touched files: never serve a stale cache.
     s.afterWrite(o.kinds, ok ? o.events : [], []);
   }
+}
+
+/** Applies `edits` to files inside `root` under their path locks, as one `commitWrite`. */
+export function commitEdits(
+  rc: RouteContext,
+  root: string,
+  edits: FileEdit[],
+  o: { kinds: CacheKind[]; events: { reason: ReloadReason; trigger: ReloadTrigger }[] },
+): Promise<void> {
+  const paths = edits.map((e) => e.path);
+  return commitWrite(rc, { ...o, paths }, () => withPathLocks(paths, () => applyEdits(root, edits)));
 }

@@ -5,11 +5,9 @@ import { HANDLED, json, type RouteContext, type RouteDef } from "../http/route.t
 import { lastEventId, openSse, wantsSse } from "../http/sse.ts";
 import { LIMITS } from "../limits.ts";
 import { opencodeTarget, upstreamUrl } from "../opencode-target.ts";
-import { withPathLocks } from "../fs/atomic.ts";
 import { jsonEqual } from "../formats/jsonc.ts";
 import { plan } from "../types.ts";
 import {
-  applyEdits,
   describeEdit,
   editOpencode,
   openworkText,
@@ -21,7 +19,7 @@ import {
 import { checkPluginSpec, configPlugins, globalPluginsDir, normalizePluginSpec, pluginFiles, PLUGIN_LOAD_ORDER, type PluginItem } from "../workspace/plugins.ts";
 import { checkMcpConfig, checkMcpName, listMcp, mcpOf } from "../workspace/mcp.ts";
 import { redactSecrets } from "../workspace/redaction.ts";
-import { commitWrite, isViewer, loadConfig, loadPluginFiles, sendJsonText, ws, wsState } from "./workspace-common.ts";
+import { commitEdits, isViewer, loadConfig, loadPluginFiles, sendJsonText, ws, wsState } from "./workspace-common.ts";
 import { routes as skillRoutes } from "./workspace-skills.ts";
 import { routes as transferRoutes } from "./workspace-transfer.ts";
 import type { ReloadEvent } from "../workspace/reload-events.ts";
@@ -105,7 +103,7 @@ async function patchConfig(rc: RouteContext) {
     target: edits.map((e) => e.display).join(", "),
     apply: async () => {
       const main = ocEdit ?? owEdit!;
-      await commitWrite(rc, { kinds: ["config"], events: [{ reason: "config", trigger: { type: "config", name: path.basename(main.path), action: main.base === undefined ? "added" : "updated", path: main.display } }], paths: edits.map((e) => e.path) }, () => withPathLocks(edits.map((e) => e.path), () => applyEdits(w.path, edits)));
+      await commitEdits(rc, w.path, edits, { kinds: ["config"], events: [{ reason: "config", trigger: { type: "config", name: path.basename(main.path), action: main.base === undefined ? "added" : "updated", path: main.display } }] });
       const now = await readWorkspaceConfig(w.path);
       return { body: { updatedAt: Date.now(), opencode: valueOrThrow(now.opencode), openwork: valueOrThrow(now.openwork) } };
     },
@@ -150,7 +148,7 @@ async function addPlugin(rc: RouteContext) {
     risk: ["executes-code"],
     target: spec,
     apply: async () => {
-      await commitWrite(rc, { kinds: ["config"], events: [{ reason: "plugins", trigger: { type: "plugin", name: spec, action: "added", path: edit.display } }], paths: [edit.path] }, () => withPathLocks([edit.path], () => applyEdits(w.path, [edit])));
+      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [{ reason: "plugins", trigger: { type: "plugin", name: spec, action: "added", path: edit.display } }] });
       return { body: await pluginsBody(rc, false) };
     },
   });
@@ -177,7 +175,7 @@ async function removePlugin(rc: RouteContext) {
     risk: ["executes-code"],
     target: norm,
     apply: async () => {
-      await commitWrite(rc, { kinds: ["config"], events: [{ reason: "plugins", trigger: { type: "plugin", name: norm, action: "removed", path: edit.display } }], paths: [edit.path] }, () => withPathLocks([edit.path], () => applyEdits(w.path, [edit])));
+      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [{ reason: "plugins", trigger: { type: "plugin", name: norm, action: "removed", path: edit.display } }] });
       return { body: await pluginsBody(rc, false) };
     },
   });
@@ -212,7 +210,7 @@ async function addMcp(rc: RouteContext) {
     risk: ["executes-code"],
     target: name,
     apply: async () => {
-      await commitWrite(rc, { kinds: ["config"], events: [{ reason: "mcp", trigger: { type: "mcp", name, action: Object.prototype.hasOwnProperty.call(mcp, name) ? "updated" : "added", path: edit.display } }], paths: [edit.path] }, () => withPathLocks([edit.path], () => applyEdits(w.path, [edit])));
+      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [{ reason: "mcp", trigger: { type: "mcp", name, action: Object.prototype.hasOwnProperty.call(mcp, name) ? "updated" : "added", path: edit.display } }] });
       return { body: await mcpBody(rc) };
     },
   });
@@ -236,7 +234,7 @@ async function removeMcp(rc: RouteContext) {
     risk: ["executes-code"],
     target: name,
     apply: async () => {
-      await commitWrite(rc, { kinds: ["config"], events: [{ reason: "mcp", trigger: { type: "mcp", name, action: "removed", path: edit.display } }], paths: [edit.path] }, () => withPathLocks([edit.path], () => applyEdits(w.path, [edit])));
+      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [{ reason: "mcp", trigger: { type: "mcp", name, action: "removed", path: edit.display } }] });
       return { body: await mcpBody(rc) };
     },
   });

@@ -11,7 +11,7 @@ import { applyEdits, describeEdit, globalOpencodeDir, readTextIfExists, type Fil
 import { checkSkillName, composeSkill, localSkillsDir, scanGlobalSkills, skillFilePath, type SkillScan } from "../workspace/skills.ts";
 import { commandContent, globalCommandsDir, listCommands, normalizeCommandName, validateCommand, workspaceCommandsDir, type CommandRecord } from "../workspace/commands.ts";
 import { moveAside } from "../workspace/transfer.ts";
-import { commitWrite, loadCommands, loadSkills, relPath, sendJsonText, ws } from "./workspace-common.ts";
+import { commitEdits, commitWrite, loadCommands, loadSkills, relPath, sendJsonText, ws } from "./workspace-common.ts";
 
 async function listSkills(rc: RouteContext) {
   const { scan, json: cached } = await loadSkills(rc);
@@ -60,7 +60,7 @@ async function upsertSkill(rc: RouteContext) {
     target: rel,
     apply: async () => {
       const events = [{ reason: "skills" as const, trigger: { type: "skill" as const, name: s.name, action: base === undefined ? ("added" as const) : ("updated" as const), path: rel } }];
-      await commitWrite(rc, { kinds: ["skills"], events, paths: [file] }, () => withPathLocks([file], () => applyEdits(w.path, [edit])));
+      await commitEdits(rc, w.path, [edit], { kinds: ["skills"], events });
       return { body: result };
     },
   });

@@ -4,8 +4,9 @@
  * Each kind has a generation counter that the watcher bumps (synchronously, in the fs.watch
  * callback) on any change below the paths that kind is read from, and that the server bumps
  * after its own writes. A cached value is used only while its generation is current; a load
- * that raced with a change is never kept. When the watcher is degraded (too many folders,
- * inotify exhausted) the cache is bypassed and every read goes to disk.
+ * that raced with a change is never kept. While the watcher is not `trusted` — not attached yet,
+ * still confirming a change (a new folder may not be watched yet), or degraded (too many
+ * folders, inotify exhausted) — the cache is bypassed and every read goes to disk.
  */
 export type CacheKind = "config" | "skills" | "commands" | "plugins";
 export const CACHE_KINDS: readonly CacheKind[] = ["config", "skills", "commands", "plugins"];
@@ -18,8 +19,9 @@ interface Entry {
 export class ConfigCache {
   private readonly gens: Record<CacheKind, number> = { config: 0, skills: 0, commands: 0, plugins: 0 };
   private readonly entries = new Map<CacheKind, Entry>();
-  /** False until the watcher is attached, and again once it degrades. */
-  enabled = false;
+
+  /** `trusted()`: may the watcher's notices be relied on right now? */
+  constructor(private readonly trusted: () => boolean) {}
 
   invalidate(kind: CacheKind): void {
     this.gens[kind]++;
@@ -36,8 +38,9 @@ export class ConfigCache {
    * arrived) are processed before the cache is trusted.
    */
   async get<T>(kind: CacheKind, load: () => Promise<T>): Promise<T> {
-    if (!this.enabled) return load();
+    if (!this.trusted()) return load();
     await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!this.trusted()) return load();
     const hit = this.entries.get(kind);
     if (hit && hit.gen === this.gens[kind]) return hit.value as Promise<T>;
     const gen = this.gens[kind];

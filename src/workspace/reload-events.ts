@@ -7,20 +7,27 @@
  * 750 ms, kept in a ring buffer of 500 with a per-workspace `seq`. The server's own writes are
  * recorded directly (and their watcher echo suppressed), so each is reported once. The same
  * watcher invalidates the in-memory cache (cache.ts).
+ *
+ * The watching itself is fs/watch.ts (the catalog's TreeMirror), one mirror per watched root,
+ * restricted to the config paths by `exclude`: it brings lstat confirmation, rename pairing,
+ * symlink containment, re-watching of deleted/re-created folders and the polling fallback. Raw
+ * events invalidate the cache synchronously (`onDirty`), and the cache is trusted only while every
+ * mirror is `settled`, so its 50 ms coalescing never lets a stale value be served.
  */
 import { randomUUID } from "node:crypto";
-import { stat } from "node:fs/promises";
 import path from "node:path";
 import { isTempFileName } from "../fs/atomic.ts";
+import { TreeMirror, type TreeChange } from "../fs/watch.ts";
+import { revisionOf } from "../files/revision.ts";
 import { LIMITS } from "../limits.ts";
 import type { ServerContext, Service } from "../context.ts";
 import type { Workspace } from "../types.ts";
 import { ConfigCache, type CacheKind } from "./cache.ts";
-import { TreeWatcher, type ChangeAction } from "./watcher.ts";
 import { readProjectOpencode } from "./opencode-config.ts";
 import { jsonEqual } from "../formats/jsonc.ts";
 
 export type ReloadReason = "plugins" | "skills" | "mcp" | "config" | "agents" | "commands";
+export type ChangeAction = "added" | "removed" | "updated";
 export type TriggerType = "skill" | "plugin" | "config" | "mcp" | "agent" | "command";
 
 export interface ReloadTrigger {
@@ -41,8 +48,10 @@ export interface ReloadEvent {
 
 /** How long a path the server itself wrote is ignored by the watcher (its own echo). */
 const SELF_WRITE_ECHO_MS = 2_000;
-/** Folders watched per workspace before the watcher degrades (and the cache is bypassed). */
+/** Folders watched per root before the rest is polled (and the cache is bypassed). */
 const MAX_WATCHED_DIRS = 4_000;
+/** Deepest path watched below a config folder (skills have resources in sub-folders). */
+const MAX_DEPTH = 9;
 
 const WATCHED_OPENCODE_DIRS = new Set(["skills", "commands", "plugins", "agents", "agent"]);
 
@@ -122,15 +131,23 @@ function skillChange(rest: string[]): Classified {
   return out;
 }
 
-function descendInto(rel: string): boolean {
-  const seg = rel.split("/");
+/**
+ * Is `rel` (workspace-relative, "../" for walk-up levels) mirrored by the reload watcher? The
+ * config files at the root, `.git`, and `.opencode` / `.claude` with the config folders below
+ * them (walk-up levels: skills only). False for everything below a path it is false for, as
+ * TreeMirror's `exclude` requires.
+ */
+export function isWatchedPath(rel: string): boolean {
+  const all = rel.split("/");
   let up = 0;
-  while (seg[up] === "..") up++;
-  const s = seg.slice(up);
-  if (s.length === 1) return s[0] === ".opencode" || s[0] === ".claude";
-  if (s.length === 2) return (s[0] === ".opencode" && (up > 0 ? s[1] === "skills" : WATCHED_OPENCODE_DIRS.has(s[1]!))) || (s[0] === ".claude" && s[1] === "skills");
-  // Below a watched folder: everything, a few levels deep (skills have resources in sub-folders).
-  return s.length <= 8 && !s.some(isIgnoredName);
+  while (all[up] === "..") up++;
+  const s = all.slice(up);
+  if (s.length === 0 || s.length > MAX_DEPTH || s.some(isIgnoredName)) return false;
+  const [a, b] = s;
+  if (s.length === 1) return a === ".opencode" || a === ".claude" || a === ".git" || (up === 0 && (a === "opencode.json" || a === "opencode.jsonc" || a === "AGENTS.md"));
+  if (a === ".claude" || up > 0) return (a === ".opencode" || a === ".claude") && b === "skills";
+  if (a !== ".opencode") return false;
+  return WATCHED_OPENCODE_DIRS.has(b!) || (s.length === 2 && b === "openwork.json");
 }
 
 /**
@@ -201,13 +218,15 @@ type Listener = (event: ReloadEvent) => void;
 
 /** Everything the server keeps per workspace for this area: watchers, cache, event buffer. */
 export class WorkspaceState {
-  readonly cache = new ConfigCache();
+  readonly cache = new ConfigCache(() => this.watching && this.mirrors.every((m) => m.settled));
   private readonly events: ReloadEvent[] = [];
   private seq = 0;
   private readonly throttles = new Map<ReloadReason, Throttle>();
   private readonly listeners = new Set<Listener>();
   private readonly selfWrites = new Map<string, number>();
-  private readonly watchers: TreeWatcher[] = [];
+  private readonly mirrors: TreeMirror[] = [];
+  /** True once every mirror made its first walk (the cache is trusted from then on). */
+  private watching = false;
   private closed = false;
   /** Resolves once the watchers are attached (the cache is enabled then). */
   readonly ready: Promise<void>;
@@ -250,47 +269,36 @@ export class WorkspaceState {
 
   private async start(ancestors: string[]): Promise<void> {
     this.lastOpencode = await this.readOpencodeValue();
-    const roots = [this.workspace.path, ...ancestors];
-    let degraded = false;
-    for (const root of roots) {
-      const w = new TreeWatcher({
+    // Workspace paths are real paths, and so are their parents: a walk-up root's mirror paths
+    // become workspace-relative by prefixing "../" per level.
+    for (const root of [this.workspace.path, ...ancestors]) {
+      if (this.closed) return;
+      const up = path.relative(this.workspace.path, root).split(path.sep).join("/");
+      const toWs = (rel: string) => (up === "" || rel === "" ? up || rel : `${up}/${rel}`);
+      const mirror = new TreeMirror({
         root,
-        base: this.workspace.path,
-        descend: descendInto,
-        interesting: (rel) => {
-          const c = classifyPath(rel);
-          return c.kinds.length > 0 || c.reason !== undefined;
-        },
-        onRaw: (rel) => this.onRaw(rel),
-        onChange: (rel, action) => this.onChange(rel, action),
-        maxDirs: MAX_WATCHED_DIRS,
-        onDegraded: (reason) => {
-          degraded = true;
-          this.cache.enabled = false;
-          this.cache.invalidateAll();
-          this.log.warn("workspace watcher degraded; serving configuration from disk", { workspaceId: this.workspace.id, reason });
-        },
+        name: "workspace config watcher",
+        // At walk-up levels this also leaves out the folder that leads down to the workspace.
+        exclude: (rel) => !isWatchedPath(toWs(rel)),
+        revision: revisionOf,
+        links: true,
+        maxWatchers: MAX_WATCHED_DIRS,
+        onDirty: (rel) => this.invalidate(toWs(rel)),
+        onChanges: (changes) => this.onChanges(changes, toWs),
+        log: (level, msg, attrs) => this.log[level](msg, { workspaceId: this.workspace.id, ...attrs }),
       });
-      this.watchers.push(w);
-      await w.start();
+      this.mirrors.push(mirror);
+      await mirror.start();
     }
     if (this.closed) return;
-    // The root itself must be watchable for the cache to be trusted.
-    try {
-      if (!(await stat(this.workspace.path)).isDirectory()) degraded = true;
-    } catch {
-      degraded = true;
-    }
-    if (!degraded) {
-      this.cache.invalidateAll();
-      this.cache.enabled = true;
-    }
+    this.cache.invalidateAll();
+    this.watching = true;
   }
 
   close(): void {
     this.closed = true;
-    this.cache.enabled = false;
-    for (const w of this.watchers) w.close();
+    this.watching = false;
+    for (const m of this.mirrors) m.close();
     for (const t of this.throttles.values()) if (t.timer) clearTimeout(t.timer);
     this.throttles.clear();
     this.listeners.clear();
@@ -308,11 +316,25 @@ export class WorkspaceState {
     return false;
   }
 
-  private onRaw(rel: string): void {
+  private invalidate(rel: string): void {
     for (const k of classifyPath(rel).kinds) this.cache.invalidate(k);
   }
 
+  /** Confirmed changes of one mirror: a move is the removal of its old name and the addition of its new one. */
+  private onChanges(changes: TreeChange[], toWs: (rel: string) => string): void {
+    for (const c of changes) {
+      if (c.type === "move") {
+        this.onChange(toWs(c.from), "removed");
+        this.onChange(toWs(c.to), "added");
+      } else {
+        this.onChange(toWs(c.rel), c.type === "add" ? "added" : c.type === "remove" ? "removed" : "updated");
+      }
+    }
+  }
+
   private onChange(rel: string, action: ChangeAction): void {
+    // Also found by polling (no raw event then): the cache must drop what it had.
+    this.invalidate(rel);
     const c = classifyPath(rel);
     if (!c.reason || !c.type) return;
     const isConfigFile = c.type === "config";

@@ -114,6 +114,17 @@ async function readSkillFile(file: string): Promise<string | { reason: string } 
   }
 }
 
+/** Names of the sub-folders of `dir` in code-unit order, minus dot-folders (ours: temp folders of a delete in progress); undefined when unreadable. */
+async function subfolders(dir: string): Promise<string[] | undefined> {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+  return entries.filter((d) => d.isDirectory() && !d.name.startsWith(".")).map((d) => d.name).sort();
+}
+
 /**
  * Scans one skills folder: `<dir>/<name>/SKILL.md` and `<dir>/<group>/<name>/SKILL.md`.
  * `display` turns an absolute path into what clients see. `seen` de-duplicates by name (first wins).
@@ -126,32 +137,21 @@ export async function scanSkillsDir(
   seen: Set<string>,
   localDir?: string,
 ): Promise<void> {
-  let entries: import("node:fs").Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const names = await subfolders(dir);
+  if (!names) return;
   const consider = async (folder: string, name: string, domainAllowed: boolean, local: boolean): Promise<void> => {
     const file = path.join(folder, "SKILL.md");
     const content = await readSkillFile(file);
     if (content === undefined) {
       if (domainAllowed) {
         // A domain folder: one more level of skills.
-        let inner: import("node:fs").Dirent[];
-        try {
-          inner = await readdir(folder, { withFileTypes: true });
-        } catch {
-          return;
-        }
-        inner.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        const inner = await subfolders(folder);
+        if (!inner) return;
         let found = false;
-        for (const d of inner) {
-          if (!d.isDirectory() || d.name.startsWith(".")) continue;
-          if (await isDir(path.join(folder, d.name))) {
+        for (const sub of inner) {
+          if (await isDir(path.join(folder, sub))) {
             const before = out.records.length + out.skipped.length;
-            await consider(path.join(folder, d.name), d.name, false, false);
+            await consider(path.join(folder, sub), sub, false, false);
             if (out.records.length + out.skipped.length > before) found = true;
           }
         }
@@ -174,11 +174,7 @@ export async function scanSkillsDir(
     if (r.trigger !== undefined) item.trigger = r.trigger;
     out.records.push({ item, file, content, local });
   };
-  for (const d of entries) {
-    // Folders only; dot-folders (ours: temp folders of a delete in progress) are not skills.
-    if (!d.isDirectory() || d.name.startsWith(".")) continue;
-    await consider(path.join(dir, d.name), d.name, true, localDir !== undefined && dir === localDir);
-  }
+  for (const name of names) await consider(path.join(dir, name), name, true, localDir !== undefined && dir === localDir);
 }
 
 /** Project skill folders (with the level they belong to): from the workspace up to the nearest folder with `.git`, never above `root`. */

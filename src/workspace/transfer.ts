@@ -3,11 +3,11 @@
  * workspace-local skills (`.opencode/skills/<name>/SKILL.md`) and commands.
  */
 import { randomUUID } from "node:crypto";
-import { lstat, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { lstat, rename, rm, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { jsonEqual } from "../formats/jsonc.ts";
-import { withPathLocks } from "../fs/atomic.ts";
+import { removeEmptyChain, withPathLocks } from "../fs/atomic.ts";
 import { resolveInside } from "../fs/paths.ts";
 import { TEMP_PREFIX, TEMP_SUFFIX } from "../fs/atomic.ts";
 import {
@@ -230,15 +230,7 @@ export async function moveAside(p: string): Promise<string> {
 /** Undoes the creation of `file`: removes it and the (now empty) folders created for it. */
 async function removeCreated(file: string, createdRoot: string | undefined): Promise<void> {
   await unlink(file);
-  if (createdRoot === undefined) return;
-  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
-    try {
-      await rmdir(dir);
-    } catch {
-      return;
-    }
-    if (dir === createdRoot || path.dirname(dir) === dir) return;
-  }
+  if (createdRoot !== undefined) await removeEmptyChain(path.dirname(file), createdRoot);
 }
 
 /**

@@ -5,12 +5,11 @@
  * recursive walk of the same tree (what a server without an index does per snapshot), and the raw
  * fs.watch callback delay (the floor under any watcher-based event).
  */
-import { fileURLToPath } from "node:url";
-import { request, type IncomingMessage } from "node:http";
 import { watch } from "node:fs";
 import { lstat, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startChildServer } from "./lib.ts";
+import { startTarget } from "./lib.ts";
+import { openSseClient } from "../helpers/sse.ts";
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -37,7 +36,7 @@ async function getJson(url: string, token: string): Promise<{ ms: number; body: 
 }
 
 export default async function run(): Promise<void> {
-  const target = await startChildServer(fileURLToPath(new URL("./targets/catalog.ts", import.meta.url)), [], {
+  const target = await startTarget("catalog", [], {
     ...(process.env.BENCH_CATALOG_FILES ? { BENCH_CATALOG_FILES: process.env.BENCH_CATALOG_FILES } : {}),
   });
   const info = target.info as { url: string; token: string; sid: string; root: string; workspace: string; files: number; entries: number; genMs: number; buildMs: number; indexHeapBytes: number; indexRssBytes: number };
@@ -73,27 +72,11 @@ export default async function run(): Promise<void> {
     // fs.writeFile → SSE event latency.
     const events = new Map<string, number>();
     const waiters = new Map<string, () => void>();
-    let res: IncomingMessage | undefined;
-    const req = request(`${info.url}/files/sessions/${info.sid}/catalog/events`, { headers: { accept: "text/event-stream", authorization: `Bearer ${info.token}` }, agent: false }, (r) => {
-      res = r;
-      let buf = "";
-      r.setEncoding("utf8");
-      r.on("data", (c: string) => {
-        buf += c;
-        let i: number;
-        while ((i = buf.indexOf("\n\n")) !== -1) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block.split("\n").find((l) => l.startsWith("data: "));
-          if (!data) continue;
-          const ev = JSON.parse(data.slice(6)) as { path: string };
-          events.set(ev.path, performance.now());
-          waiters.get(ev.path)?.();
-        }
-      });
+    const sse = await openSseClient(`${info.url}/files/sessions/${info.sid}/catalog/events`, { authorization: `Bearer ${info.token}` }, (msg) => {
+      const ev = JSON.parse(msg.data) as { path: string };
+      events.set(ev.path, performance.now());
+      waiters.get(ev.path)?.();
     });
-    req.end();
-    while (!res) await new Promise((r) => setTimeout(r, 10));
     const lat: number[] = [];
     const N = 200;
     for (let i = 0; i < N; i++) {
@@ -104,7 +87,7 @@ export default async function run(): Promise<void> {
       await Promise.race([got, new Promise((r) => setTimeout(r, 5000))]);
       lat.push((events.get(rel) ?? t0 + 5000) - t0);
     }
-    req.destroy();
+    sse.close();
     // Baseline: the raw fs.watch callback delay in this process.
     const raw: number[] = [];
     const dir = join(info.workspace, "latency");

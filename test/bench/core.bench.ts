@@ -4,11 +4,10 @@
  * a child process so the load generator does not share their event loop.
  * Target: authenticated /status ≥ 0.8× the bare server's requests/s.
  */
-import { fileURLToPath } from "node:url";
-import { benchDurationMs, formatRatio, formatResult, loadTest, startChildServer, type LoadTestResult } from "./lib.ts";
+import { bestOfRounds, benchDurationMs, formatRatio, formatResult, startTarget } from "./lib.ts";
 
 export default async function run(): Promise<void> {
-  const target = await startChildServer(fileURLToPath(new URL("./targets/core.ts", import.meta.url)));
+  const target = await startTarget("core");
   const { url, bareUrl, token } = target.info as { url: string; bareUrl: string; token: string };
   const durationMs = benchDurationMs(1500);
   const rounds = 3;
@@ -16,30 +15,22 @@ export default async function run(): Promise<void> {
   const auth = { authorization: `Bearer ${token}` };
   try {
     console.log(`concurrency ${concurrency}, keep-alive, ${rounds} alternating rounds of ${durationMs} ms; best round shown`);
-    const cases = {
-      bareHealth: { url: `${bareUrl}/health`, headers: {} },
-      oursHealth: { url: `${url}/health`, headers: {} },
-      bareStatus: { url: `${bareUrl}/status`, headers: {} },
-      oursStatus: { url: `${url}/status`, headers: auth },
-    } as const;
-    const best = new Map<keyof typeof cases, LoadTestResult>();
-    // Alternating short rounds: other load on the machine (a shared 2-core box) hits both alike;
-    // the best round of each is its capacity when least disturbed.
-    for (let round = 0; round < rounds; round++) {
-      for (const [name, c] of Object.entries(cases) as [keyof typeof cases, (typeof cases)[keyof typeof cases]][]) {
-        const r = await loadTest({ url: c.url, headers: c.headers, concurrency, durationMs, warmupMs: 300 });
-        if (r.errors > 0) throw new Error(`${name}: ${r.errors} failed requests`);
-        const prev = best.get(name);
-        if (!prev || r.rps > prev.rps) best.set(name, r);
-      }
-    }
-    const get = (k: keyof typeof cases) => best.get(k)!;
-    console.log(formatResult("bare node:http  GET /health", get("bareHealth")));
-    console.log(formatResult("openwork-server GET /health", get("oursHealth")));
-    console.log(formatResult("bare node:http  GET /status", get("bareStatus")));
-    console.log(formatResult("openwork-server GET /status (auth)", get("oursStatus")));
-    console.log(formatRatio("GET /health", get("oursHealth"), get("bareHealth")));
-    console.log(formatRatio("GET /status (authenticated)", get("oursStatus"), get("bareStatus"), 0.8));
+    // Alternating short rounds on a shared 2-core box; the best round of each is shown.
+    const best = await bestOfRounds(
+      {
+        bareHealth: { url: `${bareUrl}/health` },
+        oursHealth: { url: `${url}/health` },
+        bareStatus: { url: `${bareUrl}/status` },
+        oursStatus: { url: `${url}/status`, headers: auth },
+      },
+      { rounds, concurrency, durationMs },
+    );
+    console.log(formatResult("bare node:http  GET /health", best.bareHealth));
+    console.log(formatResult("openwork-server GET /health", best.oursHealth));
+    console.log(formatResult("bare node:http  GET /status", best.bareStatus));
+    console.log(formatResult("openwork-server GET /status (auth)", best.oursStatus));
+    console.log(formatRatio("GET /health", best.oursHealth, best.bareHealth));
+    console.log(formatRatio("GET /status (authenticated)", best.oursStatus, best.bareStatus, 0.8));
   } finally {
     await target.stop();
   }

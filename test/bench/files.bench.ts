@@ -10,10 +10,9 @@ import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { benchDurationMs, formatRatio, formatResult, loadTest, startChildServer, type LoadTestResult } from "./lib.ts";
+import { bestOfRounds, benchDurationMs, formatRatio, formatResult, startTarget } from "./lib.ts";
 
 const exec = promisify(execFile);
 const UPLOAD_BYTES = 250_000_000;
@@ -60,7 +59,7 @@ function upload(url: string, token: string, file: string, size: number): Promise
 }
 
 export default async function run(): Promise<void> {
-  const target = await startChildServer(fileURLToPath(new URL("./targets/files.ts", import.meta.url)));
+  const target = await startTarget("files");
   const { url, bareUrl, token, paths, pid } = target.info as { url: string; bareUrl: string; token: string; paths: string[]; pid: number };
   const scratch = await mkdtemp(join(tmpdir(), "ow-bench-upload-"));
   try {
@@ -118,18 +117,16 @@ export default async function run(): Promise<void> {
     const body = JSON.stringify({ paths });
     const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
     const durationMs = benchDurationMs(2000);
-    let oursBest: LoadTestResult | undefined;
-    let bareBest: LoadTestResult | undefined;
-    for (let round = 0; round < 2; round++) {
-      const bare = await loadTest({ url: `${bareUrl}/read-batch`, method: "POST", headers, body, concurrency: 8, durationMs });
-      const ours = await loadTest({ url: `${url}/files/sessions/${sid}/read-batch`, method: "POST", headers, body, concurrency: 8, durationMs });
-      if (ours.errors > 0 || bare.errors > 0) throw new Error(`read-batch errors: ours ${ours.errors}, bare ${bare.errors}`);
-      if (!oursBest || ours.rps > oursBest.rps) oursBest = ours;
-      if (!bareBest || bare.rps > bareBest.rps) bareBest = bare;
-    }
-    console.log(formatResult("naive readFile server read-batch", bareBest!));
-    console.log(formatResult("openwork-server read-batch 64×4KiB", oursBest!));
-    console.log(formatRatio("read-batch vs naive baseline", oursBest!, bareBest!));
+    const batch = await bestOfRounds(
+      {
+        bare: { url: `${bareUrl}/read-batch`, method: "POST", headers, body },
+        ours: { url: `${url}/files/sessions/${sid}/read-batch`, method: "POST", headers, body },
+      },
+      { rounds: 2, concurrency: 8, durationMs },
+    );
+    console.log(formatResult("naive readFile server read-batch", batch.bare));
+    console.log(formatResult("openwork-server read-batch 64×4KiB", batch.ours));
+    console.log(formatRatio("read-batch vs naive baseline", batch.ours, batch.bare));
 
   } finally {
     await target.stop();

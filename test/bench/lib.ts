@@ -8,13 +8,18 @@
 import { Agent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 
-export interface LoadTestOptions {
+/** One request shape of a benchmark: what `loadTest` sends, minus the load settings. */
+export interface BenchCase {
   url: string;
   method?: string;
   headers?: Record<string, string>;
   body?: string | Buffer;
+}
+
+export interface LoadTestOptions extends BenchCase {
   /** Requests in flight at all times. */
   concurrency: number;
   /** Measured time (after the warm-up). */
@@ -96,6 +101,27 @@ export async function loadTest(opts: LoadTestOptions): Promise<LoadTestResult> {
   };
 }
 
+/**
+ * Runs every case in turn, `rounds` times (alternating), and keeps each case's best round: other
+ * load on a shared machine hits all cases alike, and the best round of each is its capacity when
+ * least disturbed. Throws on any failed request.
+ */
+export async function bestOfRounds<K extends string>(
+  cases: Record<K, BenchCase>,
+  opts: { rounds: number; concurrency: number; durationMs: number },
+): Promise<Record<K, LoadTestResult>> {
+  const best = {} as Record<K, LoadTestResult>;
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const [name, c] of Object.entries(cases) as [K, BenchCase][]) {
+      const r = await loadTest({ ...c, concurrency: opts.concurrency, durationMs: opts.durationMs, warmupMs: 300 });
+      if (r.errors > 0) throw new Error(`${name}: ${r.errors} failed requests`);
+      const prev = best[name];
+      if (!prev || r.rps > prev.rps) best[name] = r;
+    }
+  }
+  return best;
+}
+
 /** One formatted line: `label  12345 req/s  p50 0.82 ms  p99 2.10 ms  errors 0`. */
 export function formatResult(label: string, r: LoadTestResult): string {
   return `${label.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50Ms.toFixed(2).padStart(6)} ms   p99 ${r.p99Ms.toFixed(2).padStart(6)} ms   errors ${r.errors}`;
@@ -156,6 +182,11 @@ export async function startChildServer(script: string, args: string[] = [], env:
       clearTimeout(timer);
     },
   };
+}
+
+/** Starts the child server `test/bench/targets/<name>.ts` (see startChildServer). */
+export function startTarget(name: string, args: string[] = [], env: Record<string, string> = {}): Promise<ChildServer> {
+  return startChildServer(fileURLToPath(new URL(`./targets/${name}.ts`, import.meta.url)), args, env);
 }
 
 /** Benchmark durations: BENCH_DURATION_MS overrides the default (e.g. for a quick smoke run). */

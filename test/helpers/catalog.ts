@@ -4,6 +4,7 @@ import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { revisionOf } from "../../src/files/revision.ts";
 import type { TestServer } from "./server.ts";
+import { waitFor } from "./wait.ts";
 
 export interface CatalogEventJson {
   id: string;
@@ -77,6 +78,32 @@ export function sameModel(a: TreeModel, b: TreeModel): boolean {
   if (a.size !== b.size) return false;
   for (const [k, v] of a) if (b.get(k) !== v) return false;
   return true;
+}
+
+/**
+ * Polls and replays the new events into `model` until it equals a fresh walk of the disk; on
+ * timeout fails with the difference (`message` builds the assertion message from the timeout
+ * error). Returns the last walk.
+ */
+export async function converge(
+  s: TestServer,
+  f: EventFollower,
+  model: TreeModel,
+  options: { what: string; timeoutMs: number; message?: (err: unknown) => string },
+): Promise<TreeModel> {
+  let applied = 0;
+  let disk: TreeModel = new Map();
+  await waitFor(
+    async () => {
+      await f.poll(1);
+      replay(model, f.events.slice(applied));
+      applied = f.events.length;
+      disk = await walkModel(s.workspace);
+      return sameModel(model, disk);
+    },
+    { timeoutMs: options.timeoutMs, what: options.what },
+  ).catch((err) => assert.deepEqual([...model].sort(), [...disk].sort(), (options.message ?? String)(err)));
+  return disk;
 }
 
 /** A client following the events route by JSON polling. */

@@ -5,13 +5,23 @@ import path from "node:path";
 
 export type Snapshot = Map<string, string>;
 
-export async function snapshotTree(root: string): Promise<Snapshot> {
+/**
+ * Snapshots `root` (empty when it does not exist); `exclude(rel)` leaves an entry out (and, for a
+ * folder, everything below it).
+ */
+export async function snapshotTree(root: string, exclude: (rel: string) => boolean = () => false): Promise<Snapshot> {
   const out: Snapshot = new Map();
   const walk = async (dir: string, rel: string): Promise<void> => {
-    const names = (await readdir(dir)).sort();
+    const names = (
+      await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (dir === root && err.code === "ENOENT") return [];
+        throw err;
+      })
+    ).sort();
     for (const name of names) {
       const full = path.join(dir, name);
       const r = rel ? `${rel}/${name}` : name;
+      if (exclude(r)) continue;
       const st = await lstat(full);
       const mode = (st.mode & 0o7777).toString(8);
       if (st.isDirectory()) {

@@ -12,6 +12,7 @@ import { createServer, type OpenworkServer } from "../../src/server.ts";
 import { workspaceId } from "../../src/workspaces.ts";
 import type { RouteDef } from "../../src/http/route.ts";
 import type { Logger, ServerContext } from "../../src/context.ts";
+import { readResponse } from "./response.ts";
 
 export interface StartOptions {
   approval?: "auto" | "manual";
@@ -123,19 +124,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       }
       if (body) headers["content-length"] = String(body.length);
       const req = httpRequest(new URL(path, url), { method, headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", reject);
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, json: parsed, text });
-        });
+        readResponse(res).then(({ json, text }) => resolve({ status: res.statusCode ?? 0, headers: res.headers, json, text }), reject);
       });
       req.on("error", reject);
       req.end(body);

@@ -17,7 +17,8 @@ export interface SseClient {
   close(): void;
 }
 
-export function openSseClient(url: string, headers: Record<string, string>): Promise<SseClient> {
+/** Opens the stream; `onEvent` (optional) sees each event as soon as it is parsed. */
+export function openSseClient(url: string, headers: Record<string, string>, onEvent?: (msg: SseMessage) => void): Promise<SseClient> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers: { accept: "text/event-stream", ...headers }, agent: false }, (res) => {
       const client: SseClient = {
@@ -53,6 +54,7 @@ export function openSseClient(url: string, headers: Record<string, string>): Pro
           else {
             msg.data = data.join("\n");
             client.events.push(msg);
+            onEvent?.(msg);
           }
         }
       });

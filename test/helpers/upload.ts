@@ -1,5 +1,6 @@
 /** Streams a request body chunk by chunk (with backpressure) and collects the answer; tolerant of the server closing early. */
 import { request } from "node:http";
+import { readResponse } from "./response.ts";
 
 export interface UploadResult {
   status: number;
@@ -15,20 +16,11 @@ export function streamRequest(
   return new Promise((resolve, reject) => {
     let settled = false;
     const req = request(url, { method: opts.method ?? "POST", headers: opts.headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on("data", (c: Buffer) => parts.push(c));
-      res.on("error", () => {});
-      res.on("end", () => {
-        const text = Buffer.concat(parts).toString("utf8");
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
+      // A response error is ignored: the request's own error (below) settles the call.
+      readResponse(res).then(({ json, text }) => {
         settled = true;
         resolve({ status: res.statusCode ?? 0, json, text, headers: res.headers });
-      });
+      }, () => {});
     });
     req.on("error", (err) => {
       if (!settled) {

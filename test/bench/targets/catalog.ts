@@ -4,20 +4,17 @@
  * index (timed) and measures the heap it takes (with a forced GC before and after). Prints one
  * JSON line (including `root`, which the parent deletes), serves until SIGTERM.
  */
-import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { loadConfig } from "../../../src/config.ts";
-import { createServer } from "../../../src/server.ts";
+import { benchRoot, reportAndServe, startBenchServer } from "../target.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
 const total = Number(process.env.BENCH_CATALOG_FILES ?? 100_000);
-const root = await mkdtemp(join(tmpdir(), "ow-bench-catalog-"));
-const workspace = join(root, "workspace");
+const { root, workspace } = await benchRoot("ow-bench-catalog-");
 // 100 top folders × 10 sub-folders × N files: a source-tree-like shape.
 const perDir = Math.max(1, Math.ceil(total / 1000));
 let made = 0;
@@ -34,14 +31,7 @@ for (let a = 0; a < 100 && made < total; a++) {
 await mkdir(join(workspace, "latency"));
 const genMs = performance.now() - genStart;
 
-const token = "bench-client-token";
-const config = await loadConfig({
-  argv: ["--workspace", workspace, "--port", "0", "--token", token, "--host-token", "bench-host-token", "--approval", "auto", "--log-format", "json"],
-  env: { HOME: root },
-  cwd: root,
-});
-const server = await createServer(config);
-const url = await server.listen();
+const { server, url, token } = await startBenchServer(root, workspace, ["--approval", "auto", "--log-format", "json"]);
 const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 const workspaceId = server.context.workspaces.list()[0]!.id;
 const session = (await (await fetch(`${url}/workspace/${workspaceId}/files/sessions`, { method: "POST", headers: auth, body: JSON.stringify({ ttlSeconds: 3600 }) })).json()) as { session: { id: string } };
@@ -59,14 +49,9 @@ gc();
 const heapAfter = process.memoryUsage().heapUsed;
 const rssAfter = process.memoryUsage().rss;
 
-process.stdout.write(
-  JSON.stringify({ url, token, sid, root, workspace, files: made, entries: first.total, genMs, buildMs, indexHeapBytes: heapAfter - heapBefore, indexRssBytes: rssAfter - rssBefore }) + "\n",
+// No `root` to delete on stop: the parent deletes the tree (removing 100 000 files can outlast its
+// stop() grace period).
+reportAndServe(
+  { url, token, sid, root, workspace, files: made, entries: first.total, genMs, buildMs, indexHeapBytes: heapAfter - heapBefore, indexRssBytes: rssAfter - rssBefore },
+  { server },
 );
-
-// The parent deletes the tree (removing 100 000 files can outlast its stop() grace period).
-const stop = async () => {
-  await server.close();
-  process.exit(0);
-};
-process.on("SIGTERM", () => void stop());
-process.on("SIGINT", () => void stop());

@@ -3,35 +3,23 @@
  * (inbox limit 250 000 000, auto approval), and a bare node:http baseline that answers a
  * read-batch naively (readFile of each path, no checks). Prints one JSON line, serves until SIGTERM.
  */
-import { createServer as createBare } from "node:http";
 import { createHash } from "node:crypto";
-import { mkdtemp, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { AddressInfo } from "node:net";
-import { loadConfig } from "../../../src/config.ts";
-import { createServer } from "../../../src/server.ts";
+import { benchRoot, listenBare, reportAndServe, startBenchServer } from "../target.ts";
 
-const root = await mkdtemp(join(tmpdir(), "ow-bench-files-"));
-const workspace = join(root, "workspace");
-await mkdir(join(workspace, "docs"), { recursive: true });
+const { root, workspace } = await benchRoot("ow-bench-files-");
+await mkdir(join(workspace, "docs"));
 const paths: string[] = [];
 for (let i = 0; i < 64; i++) {
   const rel = `docs/file-${i}.md`;
   await writeFile(join(workspace, rel), Buffer.alloc(4096, 0x61 + (i % 26)));
   paths.push(rel);
 }
-const token = "bench-client-token";
-const config = await loadConfig({
-  argv: ["--workspace", workspace, "--port", "0", "--token", token, "--host-token", "bench-host-token", "--approval", "auto", "--log-format", "json"],
-  env: { HOME: root, OPENWORK_INBOX_MAX_BYTES: "250000000" },
-  cwd: root,
-});
-const server = await createServer(config);
-const url = await server.listen();
+const { server, url, token } = await startBenchServer(root, workspace, ["--approval", "auto", "--log-format", "json"], { OPENWORK_INBOX_MAX_BYTES: "250000000" });
 
 // Baseline: what a naive server does for the same request (no session, no containment, no stat).
-const bare = createBare((req, res) => {
+const { bare, bareUrl } = await listenBare((req, res) => {
   if (req.url === "/upload") {
     // Baseline for uploads: the whole body hashed and written to a file, no parsing, no checks.
     void (async () => {
@@ -62,15 +50,4 @@ const bare = createBare((req, res) => {
     res.end(text);
   });
 });
-await new Promise<void>((r) => bare.listen(0, "127.0.0.1", r));
-const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}`;
-process.stdout.write(JSON.stringify({ url, bareUrl, token, workspace, paths, pid: process.pid }) + "\n");
-
-const stop = async () => {
-  bare.close();
-  await server.close();
-  await rm(root, { recursive: true, force: true });
-  process.exit(0);
-};
-process.on("SIGTERM", () => void stop());
-process.on("SIGINT", () => void stop());
+reportAndServe({ url, bareUrl, token, workspace, paths, pid: process.pid }, { server, bare, root });

@@ -3,16 +3,12 @@
  * 50 commands and a 30-key opencode.jsonc. Prints one JSON line (url, token, workspace id) once
  * the lists were fetched once (watchers attached, cache warm), then serves until SIGTERM.
  */
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { loadConfig } from "../../../src/config.ts";
-import { createServer } from "../../../src/server.ts";
 import { workspaceId } from "../../../src/workspaces.ts";
+import { benchRoot, reportAndServe, startBenchServer } from "../target.ts";
 
-const root = await mkdtemp(join(tmpdir(), "ow-bench-wscfg-"));
-const workspace = join(root, "workspace");
-await mkdir(workspace);
+const { root, workspace } = await benchRoot("ow-bench-wscfg-");
 for (let i = 0; i < 200; i++) {
   const name = `skill-${String(i).padStart(3, "0")}`;
   await mkdir(join(workspace, ".opencode/skills", name), { recursive: true });
@@ -29,26 +25,11 @@ const keys: string[] = [];
 for (let i = 0; i < 30; i++) keys.push(`  // key ${i}\n  "key${i}": ${i % 3 === 0 ? `{ "nested": [${i}, "v${i}"], "flag": true }` : `"value ${i}"`},`);
 await writeFile(join(workspace, "opencode.jsonc"), `{\n${keys.join("\n")}\n}\n`);
 
-const token = "bench-client-token";
-const config = await loadConfig({
-  argv: ["--workspace", workspace, "--port", "0", "--token", token, "--host-token", "bench-host-token", "--approval", "auto"],
-  env: { HOME: root },
-  cwd: root,
-});
-const server = await createServer(config);
-const url = await server.listen();
+const { server, url, token } = await startBenchServer(root, workspace, ["--approval", "auto"]);
 const id = workspaceId(workspace);
 for (const p of ["skills", "config", "commands"]) {
   const res = await fetch(`${url}/workspace/${id}/${p}`, { headers: { authorization: `Bearer ${token}` } });
   if (res.status !== 200) throw new Error(`${p} answered ${res.status}`);
   await res.arrayBuffer();
 }
-process.stdout.write(JSON.stringify({ url, token, workspaceId: id }) + "\n");
-
-const stop = async () => {
-  await server.close();
-  await rm(root, { recursive: true, force: true });
-  process.exit(0);
-};
-process.on("SIGTERM", () => void stop());
-process.on("SIGINT", () => void stop());
+reportAndServe({ url, token, workspaceId: id }, { server, root });

@@ -1,0 +1,68 @@
+/**
+ * Helpers for the benchmark child processes in targets/: a temp root with a workspace, our server
+ * started through the real config loader, a bare node:http baseline, and the one JSON line the
+ * parent waits for (see startChildServer in lib.ts). Kept apart from lib.ts so the load generator
+ * process never loads the server's code.
+ */
+import { createServer as createBare, type RequestListener, type Server } from "node:http";
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { loadConfig } from "../../src/config.ts";
+import { createServer, type OpenworkServer } from "../../src/server.ts";
+
+/** The client token every bench target uses. */
+export const BENCH_TOKEN = "bench-client-token";
+
+/** A fresh temp root (`prefix` + random) holding an empty `workspace` folder. */
+export async function benchRoot(prefix: string): Promise<{ root: string; workspace: string }> {
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  const workspace = join(root, "workspace");
+  await mkdir(workspace, { recursive: true });
+  return { root, workspace };
+}
+
+/**
+ * Our server on port 0 (real config loader, real logger to stderr) serving `workspace`, with HOME
+ * and cwd at `root`; `argv` and `env` are added to the common flags.
+ */
+export async function startBenchServer(
+  root: string,
+  workspace: string,
+  argv: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ server: OpenworkServer; url: string; token: string }> {
+  const token = BENCH_TOKEN;
+  const config = await loadConfig({
+    argv: ["--workspace", workspace, "--port", "0", "--token", token, "--host-token", "bench-host-token", ...argv],
+    env: { HOME: root, ...env },
+    cwd: root,
+  });
+  const server = await createServer(config);
+  const url = await server.listen();
+  return { server, url, token };
+}
+
+/** A bare node:http baseline server on 127.0.0.1, port 0. */
+export async function listenBare(handler: RequestListener): Promise<{ bare: Server; bareUrl: string }> {
+  const bare = createBare(handler);
+  await new Promise<void>((r) => bare.listen(0, "127.0.0.1", r));
+  return { bare, bareUrl: `http://127.0.0.1:${(bare.address() as AddressInfo).port}` };
+}
+
+/**
+ * Prints `info` as the one JSON line the parent waits for, then serves until SIGTERM/SIGINT: closes
+ * the bare server (if any) and ours, deletes `root` (if given) and exits.
+ */
+export function reportAndServe(info: Record<string, unknown>, close: { server: OpenworkServer; bare?: Server; root?: string }): void {
+  process.stdout.write(JSON.stringify(info) + "\n");
+  const stop = async () => {
+    close.bare?.close();
+    await close.server.close();
+    if (close.root) await rm(close.root, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
+}
