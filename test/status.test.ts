@@ -1,10 +1,10 @@
 // Status routes, workspaces (list, activate, delete + persistence) and viewer redaction.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startServer } from "./helpers/server.ts";
+import { tempDir } from "./helpers/temp.ts";
 import { workspaceId } from "../src/workspaces.ts";
 
 test("health, status and capabilities have the specified shape", async () => {
@@ -56,11 +56,11 @@ test("read-only mode shows in status and capabilities", async () => {
   }
 });
 
-async function configuredServer() {
-  const root = await mkdtemp(join(tmpdir(), "ow-cfg-"));
+async function configuredServer(t: { after(fn: () => Promise<void>): void }) {
+  const root = await tempDir(t, "ow-cfg-");
   const a = join(root, "alpha");
   const b = join(root, "beta");
-  const outside = await mkdtemp(join(tmpdir(), "ow-outside-"));
+  const outside = await tempDir(t, "ow-outside-");
   await mkdir(a);
   await mkdir(b);
   const configPath = join(root, "server.json");
@@ -77,8 +77,8 @@ async function configuredServer() {
   return { s, a, b, outside, configPath };
 }
 
-test("viewers get workspace credentials redacted and no server paths; collaborators see them", async () => {
-  const { s, a } = await configuredServer();
+test("viewers get workspace credentials redacted and no server paths; collaborators see them", async (t) => {
+  const { s, a } = await configuredServer(t);
   try {
     const viewer = await s.mintToken("viewer");
     const v = (await s.request("GET", "/workspaces", { token: viewer })).json;
@@ -99,8 +99,8 @@ test("viewers get workspace credentials redacted and no server paths; collaborat
   }
 });
 
-test("workspace outside the authorized roots → 403 workspace_unauthorized; unknown → 404", async () => {
-  const { s, outside } = await configuredServer();
+test("workspace outside the authorized roots → 403 workspace_unauthorized; unknown → 404", async (t) => {
+  const { s, outside } = await configuredServer(t);
   try {
     const res = await s.request("GET", `/w/${workspaceId(outside)}/status`);
     assert.equal(res.status, 403);
@@ -113,8 +113,8 @@ test("workspace outside the authorized roots → 403 workspace_unauthorized; unk
   }
 });
 
-test("activate moves a workspace first; delete removes it and persists to server.json keeping unknown keys", async () => {
-  const { s, a, b, configPath } = await configuredServer();
+test("activate moves a workspace first; delete removes it and persists to server.json keeping unknown keys", async (t) => {
+  const { s, a, b, configPath } = await configuredServer(t);
   try {
     const idB = workspaceId(b);
     assert.equal((await s.request("POST", `/workspaces/${idB}/activate`)).status, 401, "host only");
