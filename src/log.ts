@@ -8,6 +8,7 @@ import type { Logger } from "./context.ts";
 
 export type LogFormat = "pretty" | "json";
 type Level = "debug" | "info" | "warn" | "error";
+const LEVEL_TAG: Record<Level, string> = { debug: "DEBUG", info: "INFO ", warn: "WARN ", error: "ERROR" };
 
 export interface LoggerOptions {
   format: LogFormat;
@@ -25,10 +26,28 @@ function stripQuery(v: string): string {
   return i === -1 ? v : v.slice(0, i);
 }
 
+/** Per-key verdicts of the two key patterns (keys come from code, so the cache stays small). */
+interface KeyKinds {
+  secret: boolean;
+  urlish: boolean;
+}
+const KEY_CACHE_MAX = 512;
+
+function keyKinds(cache: Map<string, KeyKinds>, key: string): KeyKinds {
+  let k = cache.get(key);
+  if (k === undefined) {
+    k = { secret: SECRET_KEY.test(key), urlish: URLISH_KEY.test(key) };
+    if (cache.size < KEY_CACHE_MAX) cache.set(key, k);
+  }
+  return k;
+}
+
 /** Makes one attribute value safe and JSON-friendly. */
-function clean(key: string, value: unknown, depth = 0): unknown {
-  if (SECRET_KEY.test(key) && value !== undefined && value !== null && value !== "") return "[redacted]";
-  if (typeof value === "string") return URLISH_KEY.test(key) ? stripQuery(value) : value;
+function clean(cache: Map<string, KeyKinds>, key: string, value: unknown, depth = 0): unknown {
+  const kinds = keyKinds(cache, key);
+  if (kinds.secret && value !== undefined && value !== null && value !== "") return "[redacted]";
+  if (typeof value === "string") return kinds.urlish ? stripQuery(value) : value;
+  if (typeof value === "number" || typeof value === "boolean") return value;
   if (value instanceof Error) {
     const out: Record<string, unknown> = { name: value.name, message: value.message };
     const code = (value as NodeJS.ErrnoException).code;
@@ -39,21 +58,23 @@ function clean(key: string, value: unknown, depth = 0): unknown {
   if (typeof value === "bigint") return value.toString();
   if (value === null || typeof value !== "object") return value;
   if (depth >= 4) return "[object]";
-  if (Array.isArray(value)) return value.slice(0, 50).map((v) => clean("", v, depth + 1));
+  if (Array.isArray(value)) return value.slice(0, 50).map((v) => clean(cache, "", v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (v !== undefined) out[k] = clean(k, v, depth + 1);
+    if (v !== undefined) out[k] = clean(cache, k, v, depth + 1);
   }
   return out;
 }
 
-function cleanAttrs(attrs: Record<string, unknown> | undefined): Record<string, unknown> {
+function cleanAttrs(cache: Map<string, KeyKinds>, attrs: Record<string, unknown> | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!attrs) return out;
-  for (const [k, v] of Object.entries(attrs)) {
+  for (const k in attrs) {
+    if (!Object.hasOwn(attrs, k)) continue;
+    const v = attrs[k];
     // time/level/msg are ours; a caller's attribute cannot overwrite them.
     if (v === undefined || k === "time" || k === "level" || k === "msg") continue;
-    out[k] = clean(k, v);
+    out[k] = clean(cache, k, v);
   }
   return out;
 }
@@ -66,30 +87,62 @@ function prettyValue(v: unknown): string {
   return JSON.stringify(v) ?? String(v);
 }
 
-function hhmmss(d: Date): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, "0");
-  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+const pad2 = (n: number) => (n < 10 ? "0" + n : String(n));
+const pad3 = (n: number) => (n < 10 ? "00" + n : n < 100 ? "0" + n : String(n));
+
+/**
+ * Timestamps for log lines. The part up to the second is formatted once per second: the
+ * request log runs on every request, and Date formatting is a measurable share of it.
+ */
+function clock() {
+  let sec = -1;
+  let local = "";
+  let iso = "";
+  const refresh = (now: number) => {
+    const s = Math.floor(now / 1000);
+    if (s !== sec) {
+      sec = s;
+      const d = new Date(s * 1000);
+      local = `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.`;
+      iso = d.toISOString().slice(0, 20); // "YYYY-MM-DDTHH:MM:SS."
+    }
+    return now - s * 1000;
+  };
+  return {
+    /** Local HH:MM:SS.mmm for pretty lines. */
+    local(now: number): string {
+      const ms = refresh(now);
+      return local + pad3(ms);
+    },
+    /** ISO 8601 UTC for JSON lines. */
+    iso(now: number): string {
+      const ms = refresh(now);
+      return iso + pad3(ms) + "Z";
+    },
+  };
 }
 
 /** Creates a logger. `debug` lines are written only when `verbose`. */
 export function createLogger(opts: LoggerOptions): Logger {
   const stream = opts.stream ?? process.stderr;
+  const keys = new Map<string, KeyKinds>();
+  const time = clock();
   const write = (level: Level, msg: string, attrs?: Record<string, unknown>): void => {
     if (level === "debug" && !opts.verbose) return;
-    const now = new Date();
-    const a = cleanAttrs(attrs);
+    const now = Date.now();
+    const a = cleanAttrs(keys, attrs);
     let line: string;
     if (opts.format === "json") {
-      line = JSON.stringify({ time: now.toISOString(), level, msg, ...a });
+      line = JSON.stringify({ time: time.iso(now), level, msg, ...a });
     } else if (msg === "request" && "method" in a && "path" in a) {
       // The request log: "GET /status 200 3ms".
       const { method, path, status, durationMs, ...rest } = a;
       const extra = Object.entries(rest).map(([k, v]) => ` ${k}=${prettyValue(v)}`).join("");
       const ms = typeof durationMs === "number" ? ` ${Math.round(durationMs * 10) / 10}ms` : "";
-      line = `${hhmmss(now)} ${level.toUpperCase().padEnd(5)} ${String(method)} ${String(path)} ${String(status ?? "-")}${ms}${extra}`;
+      line = `${time.local(now)} ${LEVEL_TAG[level]} ${String(method)} ${String(path)} ${String(status ?? "-")}${ms}${extra}`;
     } else {
       const extra = Object.entries(a).map(([k, v]) => ` ${k}=${prettyValue(v)}`).join("");
-      line = `${hhmmss(now)} ${level.toUpperCase().padEnd(5)} ${msg}${extra}`;
+      line = `${time.local(now)} ${LEVEL_TAG[level]} ${msg}${extra}`;
     }
     try {
       stream.write(line + "\n");
