@@ -76,8 +76,8 @@ export interface TokenRecord {
 
 export interface TokenStore {
   list(): TokenRecord[];
-  /** Scoped token lookup by secret (constant-time hash compare); expired → undefined. */
-  lookup(secret: string): TokenRecord | undefined;
+  /** Scoped token lookup by the sha256 hex of the presented secret; expired → undefined. */
+  lookupHash(hash: string): TokenRecord | undefined;
   mint(input: { scope: Scope; label?: string; ttlSeconds?: number }): Promise<{ record: TokenRecord; token: string }>;
   revoke(id: string): Promise<TokenRecord | undefined>;
 }

@@ -16,7 +16,7 @@ import { authenticate } from "./auth/actor.ts";
 import { FileTokenStore } from "./auth/tokens.ts";
 import { cleanupStaleTempFiles } from "./files/cleanup.ts";
 import { startWorkspaceWatchers } from "./workspace/reload-events.ts";
-import { readJsonObject } from "./http/body.ts";
+import { RequestContext } from "./http/request-context.ts";
 import { applyCors } from "./http/cors.ts";
 import { ApiError } from "./http/errors.ts";
 import { sendError, sendJson } from "./http/reply.ts";
@@ -131,23 +131,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         actor = authenticate(context, req, "host");
       }
       const workspace = route.workspace ? context.workspaces.resolve(match.params.id ?? "") : undefined;
-      const abort = new AbortController();
-      res.on("close", () => {
-        if (!res.writableFinished) abort.abort();
-      });
-      const rc: RouteContext = {
-        req,
-        res,
-        server: context,
-        method,
-        path,
-        params: match.params,
-        query: new URLSearchParams(queryString(req.url ?? "")),
-        actor,
-        workspace,
-        signal: abort.signal,
-        readJson: (opts) => readJsonObject(req, opts?.maxBytes ?? LIMITS.jsonBodyBytes),
-      };
+      const rc = new RequestContext(req, res, context, method, path, match.params, actor, workspace);
       const result: HandlerResult = await route.handler(rc);
       if (result === HANDLED) return;
       if (result.kind === "json") {
@@ -295,11 +279,4 @@ export function requestPath(target: string): string {
     throw new ApiError(400, "invalid_path", "Malformed percent-encoding in path");
   }
   return raw;
-}
-
-function queryString(target: string): string {
-  const q = target.indexOf("?");
-  if (q === -1) return "";
-  const hash = target.indexOf("#", q);
-  return hash === -1 ? target.slice(q + 1) : target.slice(q + 1, hash);
 }

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { ApiError } from "../http/errors.ts";
-import { secretEquals, sha256Hex } from "./hash.ts";
+import { digestEquals, sha256 } from "./hash.ts";
 import { LIMITS } from "../limits.ts";
 import { AuthFailureLimiter } from "../http/guards.ts";
 import type { ServerContext } from "../context.ts";
@@ -27,14 +27,33 @@ function clientId(req: IncomingMessage): string | undefined {
   return /^[\x20-\x7e]+$/.test(raw) ? raw : undefined;
 }
 
+/** Digests of the configured secrets, computed once per server instead of on every request. */
+class ConfiguredDigests {
+  readonly client: Buffer;
+  readonly host: Buffer;
+  constructor(server: ServerContext) {
+    this.client = sha256(server.config.token);
+    this.host = sha256(server.config.hostToken);
+  }
+  close(): void {}
+}
+
+function configuredDigests(server: ServerContext): ConfiguredDigests {
+  return server.service("configured-digests", () => new ConfiguredDigests(server));
+}
+
 /** Resolves a Bearer secret (client token or scoped token) into an actor, or undefined. */
 export function actorFromBearer(server: ServerContext, token: string, req: IncomingMessage): Actor | undefined {
+  // The presented secret is hashed once; every comparison and the actor's tokenHash use that digest.
+  const digest = sha256(token);
+  const tokenHash = digest.toString("hex");
   let actor: Actor | undefined;
-  if (secretEquals(token, server.config.token)) {
-    actor = { type: "remote", scope: "collaborator", tokenHash: sha256Hex(token) };
+  if (digestEquals(digest, configuredDigests(server).client)) {
+    actor = { type: "remote", scope: "collaborator", tokenHash };
   } else {
-    const record = server.tokens.lookup(token);
-    if (record) actor = { type: "remote", scope: record.scope, tokenHash: record.hash };
+    // Scoped tokens are found by the hash of the presented secret; no secret is compared directly.
+    const record = server.tokens.lookupHash(tokenHash);
+    if (record) actor = { type: "remote", scope: record.scope, tokenHash };
   }
   const id = actor && clientId(req);
   if (actor && id) actor.clientId = id;
@@ -45,8 +64,9 @@ export function actorFromBearer(server: ServerContext, token: string, req: Incom
 export function hostActor(server: ServerContext, req: IncomingMessage): Actor | undefined {
   const header = req.headers["x-openwork-host-token"];
   if (typeof header !== "string" || header === "") return undefined;
-  if (!secretEquals(header, server.config.hostToken)) return undefined;
-  const actor: Actor = { type: "host", scope: "owner", tokenHash: sha256Hex(header) };
+  const digest = sha256(header);
+  if (!digestEquals(digest, configuredDigests(server).host)) return undefined;
+  const actor: Actor = { type: "host", scope: "owner", tokenHash: digest.toString("hex") };
   const id = clientId(req);
   if (id) actor.clientId = id;
   return actor;

@@ -37,8 +37,8 @@ export class FileTokenStore implements TokenStore {
     return [...this.byHash.values()].sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  lookup(secret: string): TokenRecord | undefined {
-    const record = this.byHash.get(sha256Hex(secret));
+  lookupHash(hash: string): TokenRecord | undefined {
+    const record = this.byHash.get(hash);
     if (!record) return undefined;
     if (record.expiresAt !== undefined && record.expiresAt <= this.now()) return undefined;
     return record;

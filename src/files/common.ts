@@ -1,5 +1,4 @@
 /** Small helpers shared by the file modules: item errors, strict base64, risk flags, resolvers. */
-import { createHash } from "node:crypto";
 import { ApiError } from "../http/errors.ts";
 import { access } from "node:fs/promises";
 import { PathResolver, serverProtectedPaths } from "../fs/paths.ts";
@@ -66,9 +65,7 @@ export function base64DecodedLength(s: string): number {
   return (s.length / 4) * 3 - pad;
 }
 
-export function sha256Hex(data: Buffer | string): string {
-  return createHash("sha256").update(data).digest("hex");
-}
+export { sha256Hex } from "../auth/hash.ts";
 
 /** "executes-code" for writes that let the agent run code on the host (plugins, opencode config, git hooks). */
 export function riskFor(rels: string[]): string[] | undefined {

@@ -5,12 +5,13 @@ import { ApiError } from "./errors.ts";
 /** Compact JSON with an exact Content-Length; `undefined` fields are omitted by JSON.stringify. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = body === undefined ? "" : JSON.stringify(body);
-  if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  res.setHeader("Content-Type", "application/json; charset=utf-8");
-  // Workspace content travels inside JSON: a browser must never sniff it into HTML.
-  res.setHeader("X-Content-Type-Options", "nosniff");
-  res.setHeader("Content-Length", Buffer.byteLength(text));
-  res.writeHead(status);
+  res.writeHead(status, {
+    ...headers,
+    "Content-Type": "application/json; charset=utf-8",
+    // Workspace content travels inside JSON: a browser must never sniff it into HTML.
+    "X-Content-Type-Options": "nosniff",
+    "Content-Length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

@@ -26,8 +26,9 @@ function status(rc: RouteContext, only?: Workspace) {
   };
   if (active) body.workspace = serializeWorkspace(config, active, { redact: viewer });
   if (!viewer) body.authorizedRoots = config.authorizedRoots;
-  const url = new URL(server.url || `http://${config.host}:${config.port}`);
-  const serverInfo: Record<string, unknown> = { host: config.host, port: Number(url.port) || config.port };
+  // The real port (config.port may be 0): the last ":" of the listening URL.
+  const port = server.url ? Number(server.url.slice(server.url.lastIndexOf(":") + 1)) : config.port;
+  const serverInfo: Record<string, unknown> = { host: config.host, port };
   if (!viewer) serverInfo.configPath = config.configPath;
   body.server = serverInfo;
   body.tokenSource = config.tokenSource;

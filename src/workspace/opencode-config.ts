@@ -3,7 +3,7 @@
  * config (`.opencode/openwork.json`, strict JSON), plus the global OpenCode config under HOME.
  * Reading, comment-preserving key edits, and the write helper every config write uses.
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../auth/hash.ts";
 import { mkdir, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
@@ -45,9 +45,7 @@ export function fsError(err: unknown, file: string): unknown {
   return err;
 }
 
-export function sha256(text: string | Buffer): string {
-  return createHash("sha256").update(text).digest("hex");
-}
+
 
 /**
  * True when `p` exists and its real location (symlinks resolved) is inside `root`'s real
@@ -202,7 +200,7 @@ export function openworkText(value: Record<string, unknown>): string {
 /** What an approval shows for a file write: name, size, hash and (when small) the text itself. */
 export function describeEdit(e: FileEdit): Record<string, unknown> {
   const bytes = Buffer.byteLength(e.next);
-  const out: Record<string, unknown> = { path: e.display, bytes, sha256: sha256(e.next), created: e.base === undefined };
+  const out: Record<string, unknown> = { path: e.display, bytes, sha256: sha256Hex(e.next), created: e.base === undefined };
   if (bytes <= 64 * 1024) out.content = e.next;
   return out;
 }

@@ -9,8 +9,17 @@ import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
-import { loadConfig } from "../../src/config.ts";
-import { createServer, type OpenworkServer } from "../../src/server.ts";
+import type { loadConfig as LoadConfig } from "../../src/config.ts";
+import type { createServer as CreateServer, OpenworkServer } from "../../src/server.ts";
+
+/**
+ * The server under test is the compiled JavaScript in dist/ — what the published package runs —
+ * when BENCH_SOURCE is unset (`npm run bench` builds first); BENCH_SOURCE=1 measures src/ via tsx.
+ */
+const modules = process.env.BENCH_SOURCE ? "../../src/" : "../../dist/";
+const ext = process.env.BENCH_SOURCE ? ".ts" : ".js";
+const { loadConfig } = (await import(new URL(`${modules}config${ext}`, import.meta.url).href)) as { loadConfig: typeof LoadConfig };
+const { createServer } = (await import(new URL(`${modules}server${ext}`, import.meta.url).href)) as { createServer: typeof CreateServer };
 
 /** The client token every bench target uses. */
 export const BENCH_TOKEN = "bench-client-token";
