@@ -4,7 +4,11 @@ import { ApiError } from "./errors.ts";
 
 /** Compact JSON with an exact Content-Length; `undefined` fields are omitted by JSON.stringify. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
-  const text = body === undefined ? "" : JSON.stringify(body);
+  sendJsonText(res, status, body === undefined ? "" : JSON.stringify(body), headers);
+}
+
+/** Already-serialized JSON (e.g. a cached list answer). */
+export function sendJsonText(res: ServerResponse, status: number, text: string | Buffer, headers?: Record<string, string>): void {
   res.writeHead(status, {
     ...headers,
     "Content-Type": "application/json; charset=utf-8",

@@ -2,6 +2,7 @@
  * Shared pieces of the workspace configuration routes: the per-workspace state (watchers, cache,
  * events), cached loaders, and the post-write hook.
  */
+import { sendJsonText as sendJsonTextReply } from "../http/reply.ts";
 import { HANDLED, type Handled, type RouteContext } from "../http/route.ts";
 import type { Workspace } from "../types.ts";
 import { applyEdits, readWorkspaceConfig, realInside, type FileEdit, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
@@ -79,10 +80,7 @@ export async function loadPluginFiles(rc: RouteContext): Promise<string[]> {
  * The same bytes json() would send; CORS headers were already set by the server.
  */
 export function sendJsonText(rc: RouteContext, text: string | Buffer): Handled {
-  rc.res.setHeader("Content-Type", "application/json; charset=utf-8");
-  rc.res.setHeader("Content-Length", Buffer.byteLength(text));
-  rc.res.writeHead(200);
-  rc.res.end(text);
+  sendJsonTextReply(rc.res, 200, text);
   return HANDLED;
 }
 

@@ -20,8 +20,25 @@ export class ConfigCache {
   private readonly gens: Record<CacheKind, number> = { config: 0, skills: 0, commands: 0, plugins: 0 };
   private readonly entries = new Map<CacheKind, Entry>();
 
+  /** One shared wait per event-loop turn (see nextTurn). */
+  private turn: Promise<void> | undefined;
+
   /** `trusted()`: may the watcher's notices be relied on right now? */
   constructor(private readonly trusted: () => boolean) {}
+
+  /**
+   * Resolves after the poll callbacks of the current event-loop turn have run. All reads of one
+   * turn share one setImmediate: one per request measurably cut list throughput (skills list
+   * 0.46× → 0.65× of /health in the benchmark) for the same guarantee.
+   */
+  private nextTurn(): Promise<void> {
+    return (this.turn ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.turn = undefined;
+        resolve();
+      }),
+    ));
+  }
 
   invalidate(kind: CacheKind): void {
     this.gens[kind]++;
@@ -39,7 +56,7 @@ export class ConfigCache {
    */
   async get<T>(kind: CacheKind, load: () => Promise<T>): Promise<T> {
     if (!this.trusted()) return load();
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.nextTurn();
     if (!this.trusted()) return load();
     const hit = this.entries.get(kind);
     if (hit && hit.gen === this.gens[kind]) return hit.value as Promise<T>;
