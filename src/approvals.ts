@@ -79,6 +79,11 @@ export class Approvals implements ApprovalGate {
     for (const waiter of [...this.pending.values()]) waiter.settle("denied", reason);
   }
 
+  /** Denies the waiting writes of one token (revocation: its writes must not land afterwards). */
+  denyByToken(tokenHash: string, reason: string): void {
+    for (const waiter of [...this.pending.values()]) if (waiter.item.actor.tokenHash === tokenHash) waiter.settle("denied", reason);
+  }
+
   subscribe(listener: (event: GateEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

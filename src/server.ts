@@ -66,6 +66,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   bus.setMaxListeners(0);
   const tokens = await FileTokenStore.open(config.tokenStorePath);
   const audit = createAuditLog(config.dataDir, log);
+  const approvals = new Approvals(config.approval);
 
   const context: ServerContext = {
     config,
@@ -74,7 +75,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     log,
     workspaces: new Workspaces(config.workspaces, config.authorizedRoots),
     tokens,
-    approvals: new Approvals(config.approval),
+    approvals,
     audit,
     streams,
     bus,
@@ -151,6 +152,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     const auditId = p.workspaceId ?? SERVER_AUDIT_ID;
     const target = p.target ?? p.paths[0] ?? p.action;
     try {
+      // Shutdown has begun: close() no longer waits for this write and the audit log is closing,
+      // so it would be applied unaudited (or held past the denial of all pending approvals).
+      if (context.closing) throw new ApiError(503, "service_unavailable", "Server is shutting down");
       if (p.approval !== false) {
         const outcome = await context.approvals.request(p, actor, rc.signal);
         if (outcome.result !== "allowed") {
@@ -206,7 +210,22 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   httpServer.keepAliveTimeout = LIMITS.keepAliveTimeoutMs;
   httpServer.timeout = 0;
 
-  bus.on("token.revoked", (tokenHash: string) => streams.closeByToken(tokenHash));
+  bus.on("token.revoked", (tokenHash: string) => {
+    streams.closeByToken(tokenHash);
+    approvals.denyByToken(tokenHash, "revoked");
+  });
+  // An expired token ends like a revoked one: its open streams, proxied exchanges (terminals),
+  // file sessions and waiting writes must not outlive it. Checked once a second.
+  const expiredNotified = new Set<string>();
+  const expirySweep = setInterval(() => {
+    const now = Date.now();
+    for (const r of tokens.list()) {
+      if (r.expiresAt === undefined || r.expiresAt > now || expiredNotified.has(r.hash)) continue;
+      expiredNotified.add(r.hash);
+      bus.emit("token.revoked", r.hash);
+    }
+  }, 1_000);
+  expirySweep.unref();
 
   let closed: Promise<void> | undefined;
   return {
@@ -230,6 +249,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     close() {
       closed ??= (async () => {
         context.closing = true;
+        clearInterval(expirySweep);
         const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         context.approvals.denyAll("shutdown");
         bus.emit("shutdown");

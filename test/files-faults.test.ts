@@ -101,3 +101,33 @@ for (const fault of [
     }
   });
 }
+
+test("atomic write-batch failing midway (EIO on the second folder's fsync): the items that landed are audited", { skip: haveStrace ? false : "strace is not installed" }, async () => {
+  const root = await mkdtemp(path.join(tmpdir(), "ow-fault-"));
+  const ws = path.join(root, "ws");
+  const home = path.join(root, "home");
+  await mkdir(path.join(ws, "a"), { recursive: true });
+  await mkdir(path.join(ws, "b"), { recursive: true });
+  await mkdir(home);
+  try {
+    await withFaultyServer(["-e", "trace=fsync,fdatasync", "-e", "inject=fsync,fdatasync:error=EIO"], path.join(ws, "b"), ws, home, async (url, wsId) => {
+      const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+      const sid = ((await (await fetch(`${url}/workspace/${wsId}/files/sessions`, { method: "POST", headers: auth, body: "{}" })).json()) as { session: { id: string } }).session.id;
+      const res = await fetch(`${url}/files/sessions/${sid}/write-batch`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ atomic: true, writes: [{ path: "a/one.txt", contentBase64: Buffer.from("ONE").toString("base64") }, { path: "b/two.txt", contentBase64: Buffer.from("TWO").toString("base64") }] }),
+      });
+      const body = (await res.json()) as { code?: string; details?: { items: { index: number; ok: boolean }[] } };
+      assert.ok(res.status >= 500, JSON.stringify(body));
+      assert.equal(await readFile(path.join(ws, "a", "one.txt"), "utf8"), "ONE");
+      // The answer says which items landed, and the audit log has an entry for each of them.
+      assert.deepEqual(body.details?.items.map((i) => i.ok), [true, false], JSON.stringify(body));
+      const audit = (await (await fetch(`${url}/workspace/${wsId}/audit`, { headers: auth })).json()) as { items: { action: string; target: string }[] };
+      assert.ok(audit.items.some((e) => e.action === "workspace.files.session.write" && e.target === "a/one.txt"), JSON.stringify(audit));
+      assert.deepEqual(await temps(ws), []);
+    });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -16,7 +16,7 @@ import { handleFile, normalizeRelPath, openRegularForRead, verifyDirUnchanged } 
 import type { OpenedFile, PathResolver, ResolvedPath } from "../fs/paths.ts";
 import { commitTempFile, stageFile, unlinkQuiet, withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf, statBig } from "./revision.ts";
-import { base64DecodedLength, batchArray, decodeStrictBase64, fsError, itemError, mapLimit, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import { base64DecodedLength, batchArray, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
 import type { ItemError } from "./common.ts";
 import { getCatalogs } from "./catalog.ts";
 
@@ -249,6 +249,8 @@ export async function planWriteBatch(
     return { reply: { status: 200, body: { items: results, cursor: getCatalogs(server).cursor(ws.id) } } };
   }
   const rels = prepared.map((p) => p.rel);
+  // Judged on where the bytes really land too: `plug/x.js` through `plug -> .opencode/plugins` runs code.
+  const risk = riskFor([...rels, ...prepared.map((p) => realRel(p.resolved))]);
   const writePlan = plan({
     workspaceId: ws.id,
     action: "workspace.files.session.write",
@@ -257,9 +259,9 @@ export async function planWriteBatch(
     target: rels[0]!,
     change: {
       atomic,
-      writes: prepared.map((p) => ({ path: p.rel, bytes: p.data.length, sha256: p.sha256, op: p.op })),
+      writes: prepared.map((p) => ({ path: p.rel, ...(realRel(p.resolved) !== p.rel ? { resolvesTo: realRel(p.resolved) } : {}), bytes: p.data.length, sha256: p.sha256, op: p.op })),
     },
-    ...(riskFor(rels) ? { risk: riskFor(rels)! } : {}),
+    ...(risk ? { risk } : {}),
     apply: () => applyWrites(server, ws, resolver, prepared, results, atomic),
   });
   return { plan: writePlan };
@@ -292,6 +294,7 @@ async function applyWrites(
   };
 
   if (atomic) {
+    let midway: ApiError | undefined;
     // All-or-nothing: every target is locked, every precondition re-checked, then every write lands.
     await withPathLocks(prepared.map((p) => p.resolved.real), async () => {
       const fresh: { p: PreparedWrite; r: ResolvedPath; prev: string | null }[] = [];
@@ -309,10 +312,29 @@ async function applyWrites(
         throw new ApiError(409, "conflict", "Batch not applied: some items failed", { items: indexFailures(failed) });
       }
       for (const f of fresh) {
-        const out = await writeResolved(f.r, f.p.data);
-        record(f.p, out, f.prev);
+        try {
+          const out = await writeResolved(f.r, f.p.data);
+          record(f.p, out, f.prev);
+        } catch (err) {
+          // An I/O error after earlier renames: those files changed, so they must still be audited (below).
+          midway = fsError(err);
+          results[f.p.index] = itemError(midway, { path: f.p.rel });
+          if (applied.length === 0) throw midway;
+          break;
+        }
       }
     });
+    if (midway) {
+      for (const rel of applied) if (rel !== undefined) await catalogs.noteChange(ws, rel).catch(() => {});
+      const stopped = midway;
+      const relAt = new Map(prepared.map((p) => [p.index, p.rel]));
+      const items = results.map((r, index) => ({ index, ...(r ?? { ok: false, path: relAt.get(index), code: stopped.code, message: "Not written: the batch stopped at an earlier item" }) }));
+      return {
+        status: midway.status,
+        body: { code: midway.code, message: `${midway.message} (batch failed midway; items with ok:true were written)`, details: { items } },
+        audit: audit.filter((a): a is AuditInput => a !== undefined),
+      };
+    }
   } else {
     await mapLimit(prepared, 8, async (p) => {
       try {

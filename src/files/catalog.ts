@@ -255,10 +255,10 @@ export class Catalogs implements Service {
     return idx;
   }
 
-  /** .git, temp files of our atomic writes, and the server's data dir / token store when inside. */
+  /** .git, temp files of our atomic writes, and the server's data dir / token store / server.json when inside. */
   private async excluder(root: string): Promise<(rel: string) => boolean> {
     const protectedRels: string[] = [];
-    for (const p of [this.server.config.dataDir, this.server.config.tokenStorePath]) {
+    for (const p of [this.server.config.dataDir, this.server.config.tokenStorePath, this.server.config.configPath]) {
       for (const form of new Set([path.resolve(p), await realpath(p).catch(() => path.resolve(p))])) {
         if (!isOutside(root, form)) {
           const rel = path.relative(root, form).split(path.sep).join("/");

@@ -2,7 +2,8 @@
 import { ApiError } from "../http/errors.ts";
 import { access } from "node:fs/promises";
 import { PathResolver, serverProtectedPaths } from "../fs/paths.ts";
-import type { ProtectedPaths } from "../fs/paths.ts";
+import type { ProtectedPaths, ResolvedPath } from "../fs/paths.ts";
+import path from "node:path";
 import type { ServerContext } from "../context.ts";
 import type { Workspace } from "../types.ts";
 
@@ -73,8 +74,8 @@ export function riskFor(rels: string[]): string[] | undefined {
     const lower = rel.toLowerCase();
     const base = lower.split("/").pop() ?? "";
     return (
-      lower.startsWith(".opencode/plugins/") ||
-      lower === ".opencode/plugins" ||
+      // OpenCode loads plugins and custom tools from these folders (singular forms are its legacy names).
+      /^\.opencode\/(plugins?|tools?)(\/|$)/.test(lower) ||
       base === "opencode.json" ||
       base === "opencode.jsonc" ||
       lower === ".git" ||
@@ -83,6 +84,11 @@ export function riskFor(rels: string[]): string[] | undefined {
     );
   });
   return risky ? ["executes-code"] : undefined;
+}
+
+/** Root-relative "/"-path of where a resolved path really lands (symlinks followed), for risk flags. */
+export function realRel(r: ResolvedPath): string {
+  return path.relative(r.rootReal, r.real).split(path.sep).join("/");
 }
 
 /** Per-server cache of the protected paths (see protectedPathsFor). */
@@ -104,7 +110,7 @@ export async function protectedPathsFor(server: ServerContext): Promise<Protecte
   const value = serverProtectedPaths(server.config);
   cache.value = value;
   cache.at = Date.now();
-  const present = await Promise.all([server.config.dataDir, server.config.tokenStorePath].map((p) => access(p).then(() => true, () => false)));
+  const present = await Promise.all([server.config.dataDir, server.config.tokenStorePath, server.config.configPath].map((p) => access(p).then(() => true, () => false)));
   cache.settled = present.every(Boolean);
   return value;
 }

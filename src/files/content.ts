@@ -10,7 +10,7 @@ import type { ServerContext } from "../context.ts";
 import { openRegularForRead } from "../fs/paths.ts";
 import { withPathLock } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf } from "./revision.ts";
-import { riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import { realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
 import { checkWritePreconditions, writeResolved } from "./batch.ts";
 import { getCatalogs } from "./catalog.ts";
 
@@ -52,14 +52,14 @@ export async function planContentWrite(server: ServerContext, ws: Workspace, bod
   const first = await resolver.resolve(body.path, { create: true });
   const { previousRevision } = await checkWritePreconditions(first.real, pre);
   const sha256 = sha256Hex(data);
-  const risk = riskFor([first.rel]);
+  const risk = riskFor([first.rel, realRel(first)]);
   return plan({
     workspaceId: ws.id,
     action: "workspace.file.write",
     summary: `Write ${first.rel} (${data.length} bytes)`,
     paths: [first.abs],
     target: first.rel,
-    change: { path: first.rel, bytes: data.length, sha256, op: previousRevision === null ? "create" : "overwrite" },
+    change: { path: first.rel, ...(realRel(first) !== first.rel ? { resolvesTo: realRel(first) } : {}), bytes: data.length, sha256, op: previousRevision === null ? "create" : "overwrite" },
     ...(risk ? { risk } : {}),
     apply: async () => {
       const result = await withPathLock(first.real, async () => {

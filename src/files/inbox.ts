@@ -3,16 +3,16 @@
  * to a staging file `.upload-<uuid>.tmp` inside the inbox; this module picks and validates the
  * target, builds the approval plan and, once allowed, renames the staged file into place.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, realpath } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { plan } from "../types.ts";
 import type { Workspace, WritePlan } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { normalizeRelPath, PathResolver, verifyDirUnchanged } from "../fs/paths.ts";
+import { normalizeRelPath, PathResolver, verifyDirUnchanged, type ProtectedPaths } from "../fs/paths.ts";
 import { commitTempFile, removeEmptyChain, unlinkQuiet, withPathLock } from "../fs/atomic.ts";
 
-import { fsError, protectedPathsFor } from "./common.ts";
+import { fsError, protectedPathsFor, riskFor } from "./common.ts";
 import { currentRevision } from "./revision.ts";
 import { getCatalogs } from "./catalog.ts";
 import { decodeItemId, encodeItemId, listFiles, openListedItem, openworkDir, openworkDirCreated } from "./listing.ts";
@@ -83,6 +83,9 @@ export async function planInboxUpload(
   const wsRel = `${INBOX_REL}/${first.rel}`;
   // What the host approves is "replace this version" (or "create"): re-checked right before the rename (M32).
   const approvedRevision = await currentRevision(first.real);
+  // An inbox folder symlinked onto .opencode/plugins turns an upload into a plugin: judge where it lands.
+  const wsReal = await realpath(ws.path).catch(() => path.resolve(ws.path));
+  const risk = riskFor([path.relative(wsReal, first.real).split(path.sep).join("/")]);
   return plan({
     workspaceId: ws.id,
     action: "workspace.inbox.upload",
@@ -90,6 +93,7 @@ export async function planInboxUpload(
     paths: [first.abs],
     target: wsRel,
     change: { path: first.rel, bytes: staged.bytes, sha256: staged.sha256, op: first.missing > 0 ? "create" : "overwrite" },
+    ...(risk ? { risk } : {}),
     apply: async () => {
       const r = await withPathLock(first.real, async () => {
         const r = await resolver.resolveNormalized(targetRel, { create: true });
@@ -124,10 +128,10 @@ export async function planInboxUpload(
 }
 
 /** `{"items":[{"id","path","name","size","updatedAt"}]}` newest first; a missing inbox lists nothing. */
-export async function listInbox(ws: Workspace): Promise<{ items: { id: string; path: string; name: string; size: number; updatedAt: number }[] }> {
+export async function listInbox(ws: Workspace, protect?: ProtectedPaths): Promise<{ items: { id: string; path: string; name: string; size: number; updatedAt: number }[] }> {
   const dir = await openworkDir(ws.path, "inbox", false);
   if (!dir) return { items: [] };
-  const files = await listFiles(dir);
+  const files = await listFiles(dir, protect);
   return { items: files.map((f) => ({ id: encodeItemId(f.path), path: f.path, name: f.name, size: f.size, updatedAt: f.updatedAt })) };
 }
 

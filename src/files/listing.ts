@@ -2,7 +2,7 @@
 import { lstat, mkdir, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
-import { isOutside, openRegularForRead, PathResolver, verifyDirUnchanged, type ResolvedPath } from "../fs/paths.ts";
+import { GIT_ONLY, isOutside, isServerProtected, openRegularForRead, PathResolver, verifyDirUnchanged, type ProtectedPaths, type ResolvedPath } from "../fs/paths.ts";
 import { isTempFileName } from "../fs/atomic.ts";
 
 export interface ListedFile {
@@ -22,7 +22,7 @@ const MAX_DEPTH = 32;
  * not the whole list; symlinked files are listed only when their real path stays inside the root;
  * symlinked folders are not descended into (no cycles, no escapes); staging temp files are hidden.
  */
-export async function listFiles(rootReal: string): Promise<ListedFile[]> {
+export async function listFiles(rootReal: string, protect?: ProtectedPaths): Promise<ListedFile[]> {
   const out: ListedFile[] = [];
   const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
     if (depth > MAX_DEPTH || out.length >= MAX_ITEMS) return;
@@ -35,7 +35,10 @@ export async function listFiles(rootReal: string): Promise<ListedFile[]> {
     for (const e of entries) {
       if (out.length >= MAX_ITEMS) return;
       if (isTempFileName(e.name)) continue;
+      // A box symlinked onto a project folder must not list its .git, data dir or token store.
+      if (protect?.git && e.name.toLowerCase() === ".git") continue;
       const full = path.join(dir, e.name);
+      if (protect && isServerProtected(protect, full)) continue;
       const childRel = rel ? `${rel}/${e.name}` : e.name;
       try {
         if (e.isDirectory()) {
@@ -46,6 +49,7 @@ export async function listFiles(rootReal: string): Promise<ListedFile[]> {
         } else if (e.isSymbolicLink()) {
           const target = await realpath(full);
           if (isOutside(rootReal, target)) continue;
+          if (protect && (isServerProtected(protect, target) || (protect.git && path.relative(rootReal, target).split(path.sep).some((x) => x.toLowerCase() === ".git")))) continue;
           const st = await stat(target);
           if (st.isFile()) out.push({ path: childRel, name: e.name, size: st.size, updatedAt: Math.floor(st.mtimeMs) });
         }
@@ -107,7 +111,8 @@ export async function openworkDirCreated(
   name: "inbox" | "outbox",
   create: boolean,
 ): Promise<{ real: string; createdTop?: string } | undefined> {
-  const resolver = await PathResolver.create(workspacePath);
+  // .git protection: an inbox/outbox symlinked into .git would let uploads rewrite .git/config or hooks.
+  const resolver = await PathResolver.create(workspacePath, GIT_ONLY);
   const r = await resolver.resolveNormalized(`.opencode/openwork/${name}`);
   if (r.missing > 0) {
     if (!create) return undefined;

@@ -17,7 +17,7 @@ import { isInsideOrSame, normalizeRelPath, verifyDirUnchanged } from "../fs/path
 import type { PathResolver } from "../fs/paths.ts";
 import { withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { revisionOf, statBig } from "./revision.ts";
-import { batchArray, fsError, itemError, riskFor, workspaceResolver } from "./common.ts";
+import { batchArray, fsError, itemError, realRel, riskFor, workspaceResolver } from "./common.ts";
 import type { ItemError } from "./common.ts";
 import { getCatalogs } from "./catalog.ts";
 
@@ -79,6 +79,7 @@ export async function planOps(
   const resolver = await workspaceResolver(server, ws);
   const results: (OpItem | undefined)[] = new Array(raw.length);
   const ops: Op[] = [];
+  const realTargets: string[] = [];
   for (let i = 0; i < raw.length; i++) {
     let op: Op;
     try {
@@ -89,14 +90,14 @@ export async function planOps(
       continue;
     }
     try {
-      if (op.type === "mkdir") await resolver.resolveNormalized(op.path, { create: true });
-      else if (op.type === "delete") await resolver.resolveNormalized(op.path);
+      if (op.type === "mkdir") realTargets.push(realRel(await resolver.resolveNormalized(op.path, { create: true })));
+      else if (op.type === "delete") resolver.checkHoldsNoProtected(await resolver.resolveNormalized(op.path));
       else {
         if (op.to.startsWith(op.from + "/")) {
           throw new ApiError(400, "invalid_operation", "Cannot move a folder into itself");
         }
-        await resolver.resolveNormalized(op.from);
-        await resolver.resolveNormalized(op.to, { create: true });
+        resolver.checkHoldsNoProtected(await resolver.resolveNormalized(op.from));
+        realTargets.push(realRel(await resolver.resolveNormalized(op.to, { create: true })));
       }
       ops.push(op);
     } catch (err) {
@@ -107,7 +108,8 @@ export async function planOps(
     return { reply: { status: 200, body: { items: results, cursor: getCatalogs(server).cursor(ws.id) } } };
   }
   const touched = ops.flatMap((op) => (op.type === "rename" ? [op.from, op.to] : [op.path]));
-  const risk = riskFor(touched);
+  // Where a rename or mkdir really lands counts too (a symlinked folder onto .opencode/plugins).
+  const risk = riskFor([...touched, ...realTargets]);
   const writePlan = plan({
     workspaceId: ws.id,
     action: "workspace.files.session.ops",
@@ -204,6 +206,7 @@ async function doDelete(resolver: PathResolver, op: Extract<Op, { type: "delete"
   const first = await resolver.resolveNormalized(op.path);
   return withPathLock(first.entry, async () => {
     const r = await resolver.resolveNormalized(op.path);
+    resolver.checkHoldsNoProtected(r);
     if (!r.lstat) throw new ApiError(404, "file_not_found", "File not found");
     checkRevision(op.ifMatchRevision, await entryRevision(r.entry));
     await verifyDirUnchanged(path.dirname(r.entry), r.rootReal);
@@ -229,6 +232,7 @@ async function doRename(resolver: PathResolver, op: Extract<Op, { type: "rename"
   const b = await resolver.resolveNormalized(op.to, { create: true });
   return withPathLocks([a.entry, b.entry], async () => {
     const from = await resolver.resolveNormalized(op.from);
+    resolver.checkHoldsNoProtected(from);
     const to = await resolver.resolveNormalized(op.to, { create: true });
     if (!from.lstat) throw new ApiError(404, "file_not_found", "File not found");
     checkRevision(op.ifMatchRevision, await entryRevision(from.entry));

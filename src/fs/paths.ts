@@ -143,22 +143,41 @@ async function realOrResolved(p: string): Promise<string> {
   }
 }
 
-/** The protected set of a server: `.git`, the data dir and the token store (lexical and real forms). */
-export async function serverProtectedPaths(config: { dataDir: string; tokenStorePath: string }): Promise<ProtectedPaths> {
+/**
+ * The protected set of a server: `.git`, the data dir, the token store and server.json (it may
+ * hold the client and host tokens in clear), in lexical and real forms.
+ */
+export async function serverProtectedPaths(config: { dataDir: string; tokenStorePath: string; configPath?: string }): Promise<ProtectedPaths> {
   const dir = path.resolve(config.dataDir);
-  const file = path.resolve(config.tokenStorePath);
+  const files = [config.tokenStorePath, ...(config.configPath ? [config.configPath] : [])].map((f) => path.resolve(f));
   return {
     dirs: [...new Set([dir, await realOrResolved(dir)])],
-    files: [...new Set([file, await realOrResolved(file)])],
+    files: [...new Set([...files, ...(await Promise.all(files.map(realOrResolved)))])],
     git: true,
   };
 }
 
-function checkProtected(protect: ProtectedPaths, segments: string[], candidates: string[]): void {
-  // .git in any segment, case-insensitively (case-insensitive file systems map .GIT to .git).
-  if (protect.git && segments.some((s) => s.toLowerCase() === ".git")) throw protectedErr();
-  for (const dir of protect.dirs) for (const c of candidates) if (isInsideOrSame(dir, c)) throw protectedErr();
-  for (const c of candidates) if (protect.files.includes(c)) throw protectedErr();
+// Case-insensitively, like .git: on a case-insensitive file system (macOS, Windows) `.OW-DATA/x` is the data dir.
+const fold = (p: string): string => p.toLowerCase();
+
+/** True when `abs` is the token store or inside the data dir (for listings that skip rather than refuse). */
+export function isServerProtected(protect: ProtectedPaths, abs: string): boolean {
+  const a = fold(abs);
+  return protect.files.some((f) => fold(f) === a) || protect.dirs.some((d) => isInsideOrSame(fold(d), a));
+}
+
+function hasGitSegment(segments: string[]): boolean {
+  // Case-insensitively: case-insensitive file systems map .GIT to .git.
+  return segments.some((s) => s.toLowerCase() === ".git");
+}
+
+function checkProtected(protect: ProtectedPaths, segments: string[], candidates: string[], rootReal?: string): void {
+  if (protect.git && hasGitSegment(segments)) throw protectedErr();
+  // The real location too: a symlink (`glink -> .git`) must not turn `glink/config` into a way into .git.
+  if (protect.git && rootReal !== undefined) {
+    for (const c of candidates) if (!isOutside(rootReal, c) && hasGitSegment(path.relative(rootReal, c).split(path.sep))) throw protectedErr();
+  }
+  for (const c of candidates) if (isServerProtected(protect, c)) throw protectedErr();
 }
 
 /** Finds an on-disk name in `dir` that is a Unicode-normalization twin of `seg` (P18), or undefined. */
@@ -235,6 +254,17 @@ export class PathResolver {
     return undefined;
   }
 
+  /**
+   * 403 protected_path when removing or moving `r` would take the data dir, the token store or
+   * server.json with it (a folder that holds them): delete and rename sources act on the whole subtree.
+   */
+  checkHoldsNoProtected(r: ResolvedPath): void {
+    if (!this.protect) return;
+    for (const p of [...this.protect.dirs, ...this.protect.files]) {
+      if (isInsideOrSame(fold(r.entry), fold(p)) || isInsideOrSame(fold(r.abs), fold(p))) throw protectedErr();
+    }
+  }
+
   /** Normalizes then resolves (400 invalid_path, 403 path_outside_workspace, 403 protected_path). */
   resolve(input: unknown, opts: ResolveOptions = {}): Promise<ResolvedPath> {
     return this.resolveNormalized(normalizeRelPath(input), opts);
@@ -304,7 +334,7 @@ export class PathResolver {
           const inner = await this.resolveNormalized(rest.join("/"), opts, depth + 1);
           const rel = segments.join("/");
           const abs = path.join(this.root, ...segments);
-          if (protect) checkProtected(protect, segments, [abs, inner.real]);
+          if (protect) checkProtected(protect, segments, [abs, inner.real], rootReal);
           const last = i === segments.length - 1;
           return { ...inner, rel, abs, entry: last ? next : inner.entry, lstat: last ? st : inner.lstat };
         }
@@ -329,7 +359,7 @@ export class PathResolver {
     }
     const rel = segments.join("/");
     const abs = path.join(this.root, ...segments);
-    if (protect) checkProtected(protect, segments, [abs, real, entry]);
+    if (protect) checkProtected(protect, segments, [abs, real, entry], rootReal);
     if (opts.create) {
       // A file where a folder would have to be created: the tree conflicts with the request.
       if (blocked) throw new ApiError(409, "conflict", "A parent of the path is a file, not a folder");
@@ -339,9 +369,15 @@ export class PathResolver {
   }
 }
 
-/** One-shot resolveInside(root, input) for callers with a single path. */
+/** Only `.git` (no server paths): the default of resolveInside. */
+export const GIT_ONLY: ProtectedPaths = { dirs: [], files: [], git: true };
+
+/**
+ * One-shot resolveInside(root, input) for callers with a single path. `.git` is protected unless
+ * `protect` says otherwise: a symlinked `.opencode/skills -> ../.git` must not turn a skill delete into rm -r .git/objects.
+ */
 export async function resolveInside(root: string, input: unknown, opts: ResolveOptions & { protect?: ProtectedPaths } = {}): Promise<ResolvedPath> {
-  return (await PathResolver.create(root, opts.protect)).resolve(input, opts);
+  return (await PathResolver.create(root, opts.protect ?? GIT_ONLY)).resolve(input, opts);
 }
 
 /** An open regular file: its fstat (bigint) and positional reads. */

@@ -13,6 +13,7 @@ import { planOps } from "../files/ops.ts";
 import { ensureInbox, listInbox, openInboxItem, planInboxUpload, requireInboxEnabled, uploadTarget } from "../files/inbox.ts";
 import { listArtifacts, openArtifact, requireOutboxEnabled } from "../files/artifacts.ts";
 import { planContentWrite, readContent } from "../files/content.ts";
+import { protectedPathsFor } from "../files/common.ts";
 
 function ws(rc: RouteContext) {
   // Routes declare `workspace: true`, so the router has resolved and authorized it.
@@ -77,7 +78,7 @@ export const routes: RouteDef[] = [
     workspace: true,
     handler: async (rc) => {
       requireInboxEnabled(rc.server);
-      return json(await listInbox(ws(rc)));
+      return json(await listInbox(ws(rc), await protectedPathsFor(rc.server)));
     },
   },
   {
@@ -100,7 +101,7 @@ export const routes: RouteDef[] = [
     workspace: true,
     handler: async (rc) => {
       requireOutboxEnabled(rc.server);
-      return json(await listArtifacts(ws(rc)));
+      return json(await listArtifacts(ws(rc), await protectedPathsFor(rc.server)));
     },
   },
   {
@@ -110,7 +111,7 @@ export const routes: RouteDef[] = [
     workspace: true,
     handler: async (rc) => {
       requireOutboxEnabled(rc.server);
-      const file = await openArtifact(ws(rc), rc.params.artifactId ?? "");
+      const file = await openArtifact(ws(rc), rc.params.artifactId ?? "", await protectedPathsFor(rc.server));
       await sendFile(rc.req, rc.res, file);
       return HANDLED;
     },

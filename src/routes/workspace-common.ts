@@ -7,6 +7,7 @@ import { HANDLED, type Handled, type RouteContext } from "../http/route.ts";
 import type { Workspace } from "../types.ts";
 import { applyEdits, readWorkspaceConfig, realInside, type FileEdit, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
 import { withPathLocks } from "../fs/atomic.ts";
+import { resolveInside } from "../fs/paths.ts";
 import { scanProjectSkills, type SkillScan } from "../workspace/skills.ts";
 import { listCommands, workspaceCommandsDir, type CommandRecord } from "../workspace/commands.ts";
 import { pluginFiles, projectPluginsDir } from "../workspace/plugins.ts";
@@ -110,6 +111,14 @@ export async function commitWrite<T>(
     // Even a failed (rolled back) write may have touched files: never serve a stale cache.
     s.afterWrite(o.kinds, ok ? o.events : [], []);
   }
+}
+
+/**
+ * Real-path containment of every edit target, checked before the plan is returned: a target that a
+ * symlink places outside the workspace fails with 403 before any approval is asked (I5).
+ */
+export async function checkEditTargets(root: string, edits: FileEdit[]): Promise<void> {
+  for (const e of edits) await resolveInside(root, path.relative(root, e.path).split(path.sep).join("/"), { create: true });
 }
 
 /** Applies `edits` to files inside `root` under their path locks, as one `commitWrite`. */

@@ -19,7 +19,7 @@ import {
 import { checkPluginSpec, configPlugins, globalPluginsDir, normalizePluginSpec, pluginFiles, PLUGIN_LOAD_ORDER, type PluginItem } from "../workspace/plugins.ts";
 import { checkMcpConfig, checkMcpName, listMcp, mcpOf } from "../workspace/mcp.ts";
 import { redactSecrets } from "../workspace/redaction.ts";
-import { commitEdits, isViewer, loadConfig, loadPluginFiles, sendJsonText, ws, wsState } from "./workspace-common.ts";
+import { checkEditTargets, commitEdits, isViewer, loadConfig, loadPluginFiles, sendJsonText, ws, wsState } from "./workspace-common.ts";
 import { routes as skillRoutes } from "./workspace-skills.ts";
 import { routes as transferRoutes } from "./workspace-transfer.ts";
 import type { ReloadEvent } from "../workspace/reload-events.ts";
@@ -92,6 +92,7 @@ async function patchConfig(rc: RouteContext) {
   const change: Record<string, unknown> = {};
   if (ocEdit) change.opencode = { set: oc, file: describeEdit(ocEdit) };
   if (owEdit) change.openwork = { merge: ow, file: describeEdit(owEdit) };
+  await checkEditTargets(w.path, edits);
   const keys = [...(ocEdit ? Object.keys(oc!) : []), ...(owEdit ? Object.keys(ow!).map((k) => `openwork.${k}`) : [])];
   return plan({
     workspaceId: w.id,
@@ -139,6 +140,7 @@ async function addPlugin(rc: RouteContext) {
   const raw = current.plugin;
   const next = Array.isArray(raw) ? [...raw, spec] : typeof raw === "string" ? [raw, spec] : [spec];
   const edit = editOpencode(cfg.opencode, { plugin: next })!;
+  await checkEditTargets(w.path, [edit]);
   return plan({
     workspaceId: w.id,
     action: "plugins.add",
@@ -200,6 +202,7 @@ async function addMcp(rc: RouteContext) {
   const mcp = mcpOf(current);
   if (Object.prototype.hasOwnProperty.call(mcp, name) && jsonEqual(mcp[name], config)) return json(await mcpBody(rc));
   const edit = editOpencode(cfg.opencode, { mcp: withKey(mcp, name, config) })!;
+  await checkEditTargets(w.path, [edit]);
   return plan({
     workspaceId: w.id,
     action: "mcp.add",

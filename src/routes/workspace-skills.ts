@@ -123,6 +123,8 @@ async function deleteSkill(rc: RouteContext) {
         } catch {
           throw new ApiError(409, "conflict", `${rel} changed since the delete was requested`);
         }
+        // Re-checked under the lock: a folder swapped for a symlink (into .git, outside) while the host decided.
+        await resolveInside(w.path, rel);
         // Moved aside first, so the skill disappears at once and a failing rm leaves no half-deleted skill.
         const aside = await moveAside(dir);
         await rm(aside, { recursive: true, force: true });
@@ -212,6 +214,8 @@ async function deleteCommand(rc: RouteContext) {
     apply: async () => {
       const events = [{ reason: "commands" as const, trigger: { type: "command" as const, name, action: "removed" as const, path: t.display } }];
       await commitWrite(rc, { kinds: ["commands"], events, paths: scope === "workspace" ? [t.file] : [] }, () => withPathLocks([t.file], async () => {
+        // Re-checked under the lock: a folder swapped for a symlink while the host decided.
+        await resolveInside(t.root, path.relative(t.root, t.file).split(path.sep).join("/"));
         try {
           await rm(t.file);
         } catch {

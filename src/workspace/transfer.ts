@@ -250,6 +250,8 @@ export async function applyImport(wsPath: string, p: ImportPlan): Promise<void> 
       } catch {
         throw new ApiError(409, "conflict", `${r.display} changed since the import was requested`);
       }
+      // Re-checked under the lock: a folder swapped for a symlink (into .git, outside) while the host decided.
+      await resolveInside(wsPath, rel(wsPath, r.path));
     }
     const undo: (() => Promise<void>)[] = [];
     const trash: string[] = [];
