@@ -26,6 +26,8 @@ export const LIMITS = {
   approvalTimeoutDefaultMs: 30_000,
   /** Server-Sent Events. */
   sseStreamsTotal: 256,
+  /** Per client token (the host's streams count only towards the total). */
+  sseStreamsPerToken: 64,
   sseHeartbeatMs: 15_000,
   /** Bytes queued on a slow SSE client before it is disconnected (it can resume with Last-Event-ID). */
   sseMaxBufferedBytes: 4 * 1024 * 1024,

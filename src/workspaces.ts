@@ -9,6 +9,7 @@ import { basename, isAbsolute, relative, resolve } from "node:path";
 import { ApiError } from "./http/errors.ts";
 import type { ServerConfig, WorkspaceConfig, WorkspaceRegistry } from "./context.ts";
 import { workspaceDirectory } from "./opencode-target.ts";
+import { redactEmbedded } from "./workspace/redaction.ts";
 import type { Workspace } from "./types.ts";
 
 export function workspaceId(absPath: string): string {
@@ -97,10 +98,12 @@ export class Workspaces implements WorkspaceRegistry {
 /** What clients see of a workspace; OpenCode credentials are redacted for viewers. */
 export function serializeWorkspace(config: ServerConfig, ws: Workspace, options: { redact: boolean }): Record<string, unknown> {
   const directory = workspaceDirectory(config, ws);
-  const baseUrl = ws.baseUrl ?? config.opencode.baseUrl;
+  let baseUrl = ws.baseUrl ?? config.opencode.baseUrl;
   const username = ws.opencodeUsername ?? config.opencode.username;
   const password = ws.opencodePassword ?? config.opencode.password;
   const out: Record<string, unknown> = { id: ws.id, name: ws.name, path: ws.path, workspaceType: ws.workspaceType };
+  // A base URL may carry `user:password@`: viewers see it without the credentials.
+  if (baseUrl !== undefined) baseUrl = options.redact ? redactEmbedded(baseUrl) : baseUrl;
   if (baseUrl !== undefined) out.baseUrl = baseUrl;
   out.directory = directory;
   const opencode: Record<string, unknown> = {};

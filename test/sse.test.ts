@@ -39,3 +39,23 @@ test("the 257th stream → 429 too_many_streams; closing streams frees their pla
   }
   assert.equal(s.context.streams.size, 0, "shutdown closes every stream");
 });
+
+test("a client token gets at most 64 streams, so it cannot lock the host out of the approvals feed", async () => {
+  const s = await startServer();
+  const feeds: SseClient[] = [];
+  try {
+    const owner = await s.mintToken("owner");
+    for (let i = 0; i < 64; i++) feeds.push(await openSseClient(`${s.url}/approvals/events`, { authorization: `Bearer ${owner}` }));
+    assert.ok(feeds.every((f) => f.status === 200));
+    const extra = await s.request("GET", "/approvals/events", { token: owner, headers: { accept: "text/event-stream" } });
+    assert.equal(extra.status, 429);
+    assert.equal(extra.json.code, "too_many_streams");
+    assert.equal(extra.json.details.maxPerToken, 64);
+    const host = await openSseClient(`${s.url}/approvals/events`, { "x-openwork-host-token": s.hostToken });
+    assert.equal(host.status, 200, "the host still gets its feed");
+    feeds.push(host);
+  } finally {
+    for (const f of feeds) f.close();
+    await s.close();
+  }
+});

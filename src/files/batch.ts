@@ -16,7 +16,7 @@ import { handleFile, normalizeRelPath, openRegularForRead, verifyDirUnchanged } 
 import type { OpenedFile, PathResolver, ResolvedPath } from "../fs/paths.ts";
 import { commitTempFile, stageFile, unlinkQuiet, withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf, statBig } from "./revision.ts";
-import { base64DecodedLength, batchArray, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import { base64DecodedLength, batchArray, checkViewerMayRead, holdsConfigSecrets, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
 import type { ItemError } from "./common.ts";
 import { getCatalogs } from "./catalog.ts";
 
@@ -28,20 +28,27 @@ export type ReadItem =
   | ItemError;
 
 /** Reads 1..64 files. A malformed path fails the request (400 invalid_path); other failures are per item. */
-export async function readBatch(server: ServerContext, ws: Workspace, body: Record<string, unknown>): Promise<{ items: ReadItem[] }> {
+export async function readBatch(server: ServerContext, ws: Workspace, body: Record<string, unknown>, options: { viewer: boolean }): Promise<{ items: ReadItem[] }> {
   const paths = batchArray(body.paths, "paths", LIMITS.batchItems);
   const rels = paths.map((p) => normalizeRelPath(p));
   const resolver = await workspaceResolver(server, ws);
-  const items = await mapLimit(rels, LIMITS.batchItems, (rel) => readOne(resolver, rel));
+  const items = await mapLimit(rels, LIMITS.batchItems, (rel) => readOne(resolver, rel, options.viewer));
   return { items };
 }
 
-async function readOne(resolver: PathResolver, rel: string): Promise<ReadItem> {
+async function readOne(resolver: PathResolver, rel: string, viewer: boolean): Promise<ReadItem> {
   try {
+    // The fast path opens only symlink-free paths, so its `rel` is already the real one.
     let opened = await resolver.openForReadFast(rel);
-    if (!opened) {
+    if (opened) {
+      if (viewer && holdsConfigSecrets(opened.rel)) {
+        await opened.file.close().catch(() => {});
+        checkViewerMayRead(viewer, opened.rel);
+      }
+    } else {
       const r = await resolver.resolveNormalized(rel);
       if (r.missing > 0) throw new ApiError(404, "file_not_found", "File not found");
+      checkViewerMayRead(viewer, realRel(r));
       const { fh, stat } = await openRegularForRead(r.real);
       opened = { rel: r.rel, file: handleFile(fh, stat) };
     }

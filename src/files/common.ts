@@ -87,6 +87,24 @@ export function riskFor(rels: string[]): string[] | undefined {
 }
 
 /** Root-relative "/"-path of where a resolved path really lands (symlinks followed), for risk flags. */
+/**
+ * Files whose raw bytes hold the secrets that viewer redaction hides elsewhere (spec: viewers
+ * never see secrets): the OpenCode and OpenWork configuration and dotenv files. Viewers may list
+ * them in the catalog but not read them; checked on the real (symlink-resolved) relative path.
+ */
+export function holdsConfigSecrets(realRelPath: string): boolean {
+  if (realRelPath === "opencode.json" || realRelPath === "opencode.jsonc" || realRelPath === ".opencode/openwork.json") return true;
+  const base = realRelPath.slice(realRelPath.lastIndexOf("/") + 1);
+  return base === ".env" || base.startsWith(".env.");
+}
+
+/** Throws 403 protected_path when a viewer asks for a file that holds configuration secrets. */
+export function checkViewerMayRead(viewer: boolean, realRelPath: string): void {
+  if (viewer && holdsConfigSecrets(realRelPath)) {
+    throw new ApiError(403, "protected_path", "Viewer tokens cannot read files that hold configuration secrets");
+  }
+}
+
 export function realRel(r: ResolvedPath): string {
   return path.relative(r.rootReal, r.real).split(path.sep).join("/");
 }

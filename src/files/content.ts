@@ -10,15 +10,16 @@ import type { ServerContext } from "../context.ts";
 import { openRegularForRead } from "../fs/paths.ts";
 import { withPathLock } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf } from "./revision.ts";
-import { realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import { checkViewerMayRead, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
 import { checkWritePreconditions, writeResolved } from "./batch.ts";
 import { getCatalogs } from "./catalog.ts";
 
 /** `{"path","content","bytes","updatedAt","revision"}` for a UTF-8 text file (binary → 415 unsupported_media). */
-export async function readContent(server: ServerContext, ws: Workspace, input: unknown) {
+export async function readContent(server: ServerContext, ws: Workspace, input: unknown, options: { viewer: boolean }) {
   const resolver = await workspaceResolver(server, ws);
   const r = await resolver.resolve(input);
   if (r.missing > 0) throw new ApiError(404, "file_not_found", "File not found");
+  checkViewerMayRead(options.viewer, realRel(r));
   const { fh, stat } = await openRegularForRead(r.real);
   try {
     const size = Number(stat.size);

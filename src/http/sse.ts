@@ -113,10 +113,21 @@ export class SseRegistry implements StreamRegistry {
     return this.streams.size;
   }
 
-  /** Throws 429 too_many_streams past the cap. */
-  open(res: ServerResponse, tokenHash: string | undefined, heartbeatMs: number): SseStream {
+  /**
+   * Throws 429 too_many_streams past the global cap, or past the per-token cap for client
+   * tokens: one viewer must not be able to fill every place and lock the host out of its
+   * approvals feed. The host's own streams count only towards the global cap.
+   */
+  open(res: ServerResponse, tokenHash: string | undefined, heartbeatMs: number, options: { host?: boolean } = {}): SseStream {
     if (this.streams.size >= LIMITS.sseStreamsTotal) {
       throw new ApiError(429, "too_many_streams", "Too many open event streams");
+    }
+    if (!options.host && tokenHash !== undefined) {
+      let mine = 0;
+      for (const s of this.streams) if (s.tokenHash === tokenHash) mine++;
+      if (mine >= LIMITS.sseStreamsPerToken) {
+        throw new ApiError(429, "too_many_streams", "Too many open event streams for this token", { maxPerToken: LIMITS.sseStreamsPerToken });
+      }
     }
     const stream = new SseStream(res, tokenHash, heartbeatMs);
     this.streams.add(stream);
@@ -136,5 +147,5 @@ export class SseRegistry implements StreamRegistry {
 /** Opens an SSE response for a route; the handler then returns HANDLED. */
 export function openSse(rc: RouteContext, options: { heartbeatMs?: number } = {}): SseStream {
   const registry = rc.server.streams as SseRegistry;
-  return registry.open(rc.res, rc.actor?.tokenHash, options.heartbeatMs ?? registry.heartbeatMs);
+  return registry.open(rc.res, rc.actor?.tokenHash, options.heartbeatMs ?? registry.heartbeatMs, { host: rc.actor?.type === "host" });
 }

@@ -122,7 +122,7 @@ export const routes: RouteDef[] = [
     path: "/workspace/:id/files/content",
     auth: "client",
     workspace: true,
-    handler: async (rc) => json(await readContent(rc.server, ws(rc), rc.query.get("path") ?? "")),
+    handler: async (rc) => json(await readContent(rc.server, ws(rc), rc.query.get("path") ?? "", { viewer: rc.actor!.scope === "viewer" })),
   },
   {
     method: "POST",
@@ -172,7 +172,7 @@ export const routes: RouteDef[] = [
     handler: async (rc) => {
       const session = requireSession(rc.server, rc.params.sessionId ?? "", rc.actor);
       const body = await rc.readJson();
-      return json(await readBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body));
+      return json(await readBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body, { viewer: rc.actor!.scope === "viewer" }));
     },
   },
   {
