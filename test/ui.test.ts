@@ -8,52 +8,15 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { writeFile as fsWriteFile } from "node:fs/promises";
 import { startServer, type TestServer, type TestResponse } from "./helpers/server.ts";
 import type { Browser, Page } from "./helpers/cdp.ts";
 import { closeBrowser, launchPage, withChromium } from "./helpers/browser.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { allRoutes } from "../src/routes/index.ts";
-import { ApiError } from "../src/http/errors.ts";
-import { plan } from "../src/types.ts";
-import type { RouteDef } from "../src/http/route.ts";
 
 const OUT = join(process.cwd(), "test-output", "ui");
 const WIDTHS = [1280, 375] as const;
 
-/**
- * Stand-in for POST /workspace/:id/plugins while that route is not in the tree yet: same action,
- * summary, risk and change shape, writing `plugin-fallback.json`. Used only when the real route
- * is missing, so the test exercises the real one as soon as it exists.
- */
-const realPluginsRoute = allRoutes().some((r) => r.method === "POST" && r.path === "/workspace/:id/plugins");
-const PLUGIN_PATH = realPluginsRoute ? "/workspace/:id/plugins" : "/test/workspace/:id/plugins";
-const fallbackPluginRoute: RouteDef = {
-  method: "POST",
-  path: "/test/workspace/:id/plugins",
-  auth: "client",
-  scope: "collaborator",
-  write: true,
-  workspace: true,
-  handler: async (rc) => {
-    const body = await rc.readJson();
-    if (typeof body.spec !== "string" || !body.spec.trim()) throw new ApiError(400, "invalid_plugin_spec", "spec is required");
-    const spec = body.spec.trim();
-    const file = join(rc.workspace!.path, "opencode.jsonc");
-    return plan({
-      workspaceId: rc.workspace!.id,
-      action: "plugins.add",
-      summary: `Add plugin ${spec}`,
-      paths: [file],
-      change: { spec },
-      risk: ["executes-code"],
-      apply: async () => {
-        await fsWriteFile(file, JSON.stringify({ plugin: [spec] }, null, 2) + "\n");
-        return { body: { items: [{ spec, source: "config", scope: "project" }] } };
-      },
-    });
-  },
-};
+const PLUGIN_PATH = "/workspace/:id/plugins";
 
 await withChromium("built-in UI in Chromium", (bin) => {
   let s: TestServer;
@@ -97,7 +60,6 @@ await withChromium("built-in UI in Chromium", (bin) => {
         "x.html": "<img src=x onerror=\"window.__pwned=true\"><script>window.__pwned=true</script>\n",
         ".opencode/openwork/outbox/summary.md": "# Q1 summary\nTotal: 42\n",
       },
-      extraRoutes: realPluginsRoute ? [] : [fallbackPluginRoute],
     });
     ({ browser, page } = await launchPage(bin));
   });

@@ -260,6 +260,24 @@ export function errorBox(err, retry) {
   );
 }
 
+/**
+ * Fills `el` with `draw(await fetcher())`, showing a loading state and, on failure, the server's
+ * error with a retry button. Returns `reload`. With `keepContent`, a reload keeps what is shown
+ * until the new answer arrives (lists that refresh live).
+ */
+export function loadInto(el, fetcher, draw, { keepContent = false } = {}) {
+  async function reload() {
+    if (!keepContent || !el.firstChild) mount(el, loading());
+    try {
+      mount(el, draw(await fetcher()));
+    } catch (err) {
+      mount(el, errorBox(err, reload));
+    }
+  }
+  reload();
+  return reload;
+}
+
 export function loading(text = "Loading…") {
   return h("div", { class: "state state-loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), h("span", { text }));
 }

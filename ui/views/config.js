@@ -1,24 +1,13 @@
 // Configuration: plugins, skills, MCP servers, commands and the raw opencode.json of a workspace.
 // Every write goes through the approval gate, so it shows "waiting for host approval" until done.
-import { h, mount, api, card, badge, mono, pretty, revealText, errorBox, loading, empty, field, runWrite, tabs } from "../lib.js";
+import { h, mount, api, card, badge, mono, pretty, revealText, errorBox, loading, loadInto, empty, field, runWrite, tabs } from "../lib.js";
 
 function wsPath(ctx, rest = "") {
   return `/workspace/${encodeURIComponent(ctx.workspaceId)}${rest}`;
 }
 
 /** Loads and renders a list; `draw(data)` returns nodes. Returns a reload function. */
-function loader(el, fetcher, draw) {
-  async function reload() {
-    mount(el, loading());
-    try {
-      mount(el, draw(await fetcher()));
-    } catch (err) {
-      mount(el, errorBox(err, reload));
-    }
-  }
-  reload();
-  return reload;
-}
+const loader = (el, fetcher, draw) => loadInto(el, fetcher, draw);
 
 function writeForm(ctx, { fields, submitLabel, onSubmit, testid }) {
   const status = h("div", { class: "write-slot" });

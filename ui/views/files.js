@@ -1,7 +1,7 @@
 // Files: the workspace tree (through a file session), a text viewer, inbox upload with progress,
 // artifacts to download, and the live change feed from catalog events.
 // Workspace content is only ever inserted as text: a file named x.html stays a string here.
-import { h, mount, api, card, badge, mono, formatBytes, formatTime, errorBox, loading, empty, field, subscribe, authHeaders, toApiError, revealText } from "../lib.js";
+import { h, mount, api, card, badge, mono, formatBytes, formatTime, errorBox, loading, loadInto, empty, field, subscribe, authHeaders, toApiError, revealText } from "../lib.js";
 
 function wsPath(ctx, rest = "") {
   return `/workspace/${encodeURIComponent(ctx.workspaceId)}${rest}`;
@@ -130,18 +130,7 @@ function uploadCard(ctx, onDone) {
   );
 }
 
-function listLoader(el, fetcher, draw) {
-  async function reload() {
-    if (!el.firstChild) mount(el, loading());
-    try {
-      mount(el, draw(await fetcher()));
-    } catch (err) {
-      mount(el, errorBox(err, reload));
-    }
-  }
-  reload();
-  return reload;
-}
+const listLoader = (el, fetcher, draw) => loadInto(el, fetcher, draw, { keepContent: true });
 
 async function download(ctx, artifact, statusEl) {
   try {
