@@ -168,7 +168,16 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       }
       const applied = await p.apply();
       const entries = applied.audit ?? [{ action: p.action, target, summary: p.summary }];
-      for (const entry of entries) await audit.append(auditId, actor, entry);
+      for (const entry of entries) {
+        try {
+          await audit.append(auditId, actor, entry);
+        } catch (err) {
+          // The write is already on disk: keep a record of it somewhere (the server log) and
+          // answer 500 — the client must not be told that an unaudited write succeeded quietly.
+          log.error("audit append failed after a write was applied", { workspaceId: auditId, action: entry.action, target: entry.target, summary: entry.summary, error: String(err) });
+          throw err;
+        }
+      }
       sendJson(rc.res, applied.status ?? 200, applied.body);
     } finally {
       if (p.release) await p.release().catch((err: unknown) => log.warn("release failed", { error: String(err) }));

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { request } from "node:http";
 import { startServer, type TestServer } from "./helpers/server.ts";
@@ -183,5 +183,22 @@ test("validation errors, viewer scope and read-only mode never create an approva
     assert.equal((await ro.request("POST", gatedPath(ro), { token: null, json: {} })).json.code, "read_only");
   } finally {
     await ro.close();
+  }
+});
+
+test("an audit append that fails after a write is applied is logged with the write and answered 500", async () => {
+  const s = await start({ approval: "auto" });
+  try {
+    // Make the audit file impossible to open: a directory where the file should be.
+    await mkdir(join(s.dataDir, "audit", `${s.workspaceId}.jsonl`), { recursive: true });
+    const res = await s.request("POST", gatedPath(s), { json: { text: "applied" } });
+    assert.equal(res.status, 500);
+    assert.deepEqual(res.json, { code: "internal_error", message: "Unexpected server error" });
+    const line = s.logs.find((l) => l.msg === "audit append failed after a write was applied");
+    assert.ok(line, "the applied write is recorded in the server log");
+    assert.equal(line.attrs?.action, "test.write");
+    assert.equal((await s.request("GET", "/health", { token: null })).status, 200);
+  } finally {
+    await s.close();
   }
 });
