@@ -18,7 +18,7 @@ import { cleanupStaleTempFiles } from "./files/cleanup.ts";
 import { startWorkspaceWatchers } from "./workspace/reload-events.ts";
 import { RequestContext } from "./http/request-context.ts";
 import { applyCors } from "./http/cors.ts";
-import { ApiError } from "./http/errors.ts";
+import { ApiError, resourceError } from "./http/errors.ts";
 import { sendError, sendJson } from "./http/reply.ts";
 import { HANDLED, type HandlerResult, type RouteContext, type RouteDef } from "./http/route.ts";
 import { Router } from "./http/router.ts";
@@ -142,7 +142,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       if (!actor) throw new Error(`write plan from unauthenticated route ${route.method} ${route.path}`);
       await track(runPlan(result, rc, actor));
     } catch (err) {
-      if (!(err instanceof ApiError)) log.error("unhandled error", { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      if (resourceError(err)) log.warn("resource exhausted", { error: String(err) });
+      else if (!(err instanceof ApiError)) log.error("unhandled error", { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       sendError(req, res, err);
     }
   }

@@ -1,5 +1,5 @@
 /** Small helpers shared by the file modules: item errors, strict base64, risk flags, resolvers. */
-import { ApiError } from "../http/errors.ts";
+import { ApiError, resourceError } from "../http/errors.ts";
 import { access } from "node:fs/promises";
 import { PathResolver, serverProtectedPaths } from "../fs/paths.ts";
 import type { ProtectedPaths, ResolvedPath } from "../fs/paths.ts";
@@ -37,9 +37,6 @@ export function fsError(err: unknown): ApiError {
     case "EPERM":
     case "EROFS":
       return new ApiError(403, "forbidden", "Permission denied");
-    case "ENOSPC":
-    case "EDQUOT":
-      return new ApiError(507, "insufficient_storage", "Not enough space on the disk");
     case "ELOOP":
       return new ApiError(403, "path_outside_workspace", "Path is outside the workspace");
     case "EXDEV":
@@ -48,7 +45,8 @@ export function fsError(err: unknown): ApiError {
     case "ENAMETOOLONG":
       return new ApiError(400, "invalid_path", "Path is too long");
     default:
-      return new ApiError(500, "internal_error", "Unexpected server error");
+      // ENOSPC/EDQUOT → 507, EMFILE/ENFILE → 503 (shared with the server's last-resort translation).
+      return resourceError(err) ?? new ApiError(500, "internal_error", "Unexpected server error");
   }
 }
 

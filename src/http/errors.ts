@@ -108,3 +108,20 @@ export class ApiError extends Error {
 export function isApiError(value: unknown): value is ApiError {
   return value instanceof ApiError;
 }
+
+/**
+ * Resource exhaustion errors of the OS as API errors (undefined for anything else): they are
+ * conditions of the machine, not bugs, so the client gets a retryable 503 / a clear 507, not a 500.
+ */
+export function resourceError(err: unknown): ApiError | undefined {
+  switch ((err as NodeJS.ErrnoException | null | undefined)?.code) {
+    case "EMFILE":
+    case "ENFILE":
+      return new ApiError(503, "service_unavailable", "Server is out of file descriptors; retry", undefined, { "Retry-After": "1" });
+    case "ENOSPC":
+    case "EDQUOT":
+      return new ApiError(507, "insufficient_storage", "Not enough space on the disk");
+    default:
+      return undefined;
+  }
+}

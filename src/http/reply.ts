@@ -1,6 +1,6 @@
 /** Writing JSON answers and errors. */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ApiError } from "./errors.ts";
+import { ApiError, resourceError } from "./errors.ts";
 
 /** Compact JSON with an exact Content-Length; `undefined` fields are omitted by JSON.stringify. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
@@ -20,8 +20,8 @@ export function sendJsonText(res: ServerResponse, status: number, text: string |
 }
 
 /**
- * Answers an error as JSON. Unknown errors become a generic 500 (logged by the caller) that never
- * leaks a message or stack. When the request body was not read to the end, the connection is
+ * Answers an error as JSON. Out-of-fds / out-of-disk errors become 503 / 507; other unknown
+ * errors become a generic 500 (logged by the caller) that never leaks a message or stack. When the request body was not read to the end, the connection is
  * closed after the answer instead of reading (possibly huge) leftovers.
  */
 export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
@@ -29,7 +29,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
     res.destroy();
     return;
   }
-  const apiError = err instanceof ApiError ? err : new ApiError(500, "internal_error", "Unexpected server error");
+  const apiError = err instanceof ApiError ? err : (resourceError(err) ?? new ApiError(500, "internal_error", "Unexpected server error"));
   if (!req.complete) {
     res.shouldKeepAlive = false;
     res.setHeader("Connection", "close");
