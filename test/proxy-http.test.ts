@@ -184,6 +184,15 @@ test("read-only mode: non-GET/HEAD proxy requests and session deletion answer 40
   }
 });
 
+test("a token in the query string is never forwarded upstream; other parameters are", async () => {
+  up.requests.length = 0;
+  assert.equal((await s.request("GET", `/opencode/session?limit=5&token=${s.clientToken}`)).status, 200);
+  const url = new URL(last().url, "http://x");
+  assert.equal(url.searchParams.get("token"), null);
+  assert.equal(url.searchParams.get("limit"), "5");
+  assert.ok(!last().url.includes(s.clientToken));
+});
+
 test("no base URL → 400 opencode_unconfigured", async () => {
   const bare = await startServer();
   try {

@@ -131,7 +131,10 @@ async function opencodeProxy(rc: RouteContext): Promise<typeof HANDLED> {
   const ws = proxyWorkspace(rc.server, rc.workspace);
   const target = checkedTarget(rc.server, ws);
   const mount = rc.workspace ? `/w/${encodeURIComponent(ws.id)}/opencode` : "/opencode";
-  const proxied: ProxyTarget = { url: upstreamUrl(target, rest, rc.query), headers: opencodeHeaders(target) };
+  // `token` is our own credential parameter (WebSocket auth): a secret never travels upstream.
+  const query = new URLSearchParams(rc.query);
+  query.delete("token");
+  const proxied: ProxyTarget = { url: upstreamUrl(target, rest, query), headers: opencodeHeaders(target) };
   await proxyHttp(rc.req, rc.res, proxied, proxyPool(rc.server), OPENCODE_ERRORS, {
     rewriteLocation: locationRewriter(target.baseUrl, mount),
     tokenHash: rc.actor!.tokenHash,
