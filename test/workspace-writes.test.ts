@@ -375,6 +375,15 @@ test("viewer reads are redacted; audit hides token hashes from viewers", async (
     assert.equal(va.json.items[0].actor.scope, "collaborator");
     const ca = await s.request("GET", url(s, "audit"));
     assert.equal(typeof ca.json.items[0].actor.tokenHash, "string");
+    // An action by the host: collaborators see it without the host token's hash; owners see it.
+    assert.equal((await s.request("POST", `/workspaces/${s.workspaceId}/activate`, { token: null, host: true })).status, 200);
+    const hostEntry = (items: Array<{ action: string; actor: { type: string; tokenHash?: string } }>) => items.find((e) => e.actor.type === "host")!;
+    const asCollaborator = await s.request("GET", url(s, "audit"));
+    assert.equal(hostEntry(asCollaborator.json.items).action, "workspace.activate");
+    assert.equal(hostEntry(asCollaborator.json.items).actor.tokenHash, undefined);
+    const owner = await s.mintToken("owner");
+    const asOwner = await s.request("GET", url(s, "audit"), { token: owner });
+    assert.match(String(hostEntry(asOwner.json.items).actor.tokenHash), /^[0-9a-f]{64}$/);
   } finally {
     await s.close();
   }

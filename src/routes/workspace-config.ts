@@ -254,11 +254,14 @@ async function getAudit(rc: RouteContext) {
     limit = Math.min(Math.max(Number(raw), 1), LIMITS.auditMaxLimit);
   }
   const items = await rc.server.audit.tail(ws(rc).id, limit);
-  if (!isViewer(rc)) return json({ items });
-  // Viewers never see token hashes.
+  const viewer = isViewer(rc);
+  const owner = rc.actor!.scope === "owner";
+  if (owner) return json({ items });
+  // Viewers never see token hashes. Collaborators do not see the host token's hash either: a
+  // host token the user chose may be weak, and its plain sha256 could be guessed offline.
   return json({
     items: items.map((e) => {
-      if (!("tokenHash" in e.actor)) return e;
+      if (!("tokenHash" in e.actor) || (!viewer && e.actor.type !== "host")) return e;
       const actor: Record<string, unknown> = { ...e.actor };
       delete actor.tokenHash;
       return { ...e, actor };
