@@ -141,8 +141,6 @@ export async function main(argv: string[], io: { stdout: Out; stderr: Out } = pr
   } catch (err) {
     return startupFailure(err, io.stderr, verbose);
   }
-  io.stdout.write(banner(url, config, server.context.workspaces.list()));
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -166,6 +164,9 @@ export async function main(argv: string[], io: { stdout: Out; stderr: Out } = pr
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  // The banner comes last: whoever reads it (a supervisor, a test) may signal us at once, and the
+  // handlers above must already be in place or the default action would kill the process.
+  io.stdout.write(banner(url, config, server.context.workspaces.list()));
   return "serving";
 }
 
