@@ -104,6 +104,8 @@ export interface ApprovalGate {
   reply(id: string, allow: boolean): boolean;
   /** Resolves every pending approval as denied (reason "shutdown"). */
   denyAll(reason: string): void;
+  /** Resolves the pending approvals requested with one token as denied (revocation, expiry). */
+  denyByToken(tokenHash: string, reason: string): void;
   /** approval.requested / approval.resolved feed (for SSE). Returns an unsubscribe function. */
   subscribe(listener: (event: { type: "approval.requested"; item: PendingApproval } | { type: "approval.resolved"; id: string; result: ApprovalResult }) => void): () => void;
 }

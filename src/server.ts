@@ -14,6 +14,7 @@ import { Approvals } from "./approvals.ts";
 import { createAuditLog } from "./audit.ts";
 import { authenticate } from "./auth/actor.ts";
 import { FileTokenStore } from "./auth/tokens.ts";
+import { watchTokenLifecycle } from "./auth/token-lifecycle.ts";
 import { cleanupStaleTempFiles } from "./files/cleanup.ts";
 import { startWorkspaceWatchers } from "./workspace/reload-events.ts";
 import { RequestContext } from "./http/request-context.ts";
@@ -28,7 +29,7 @@ import { LIMITS } from "./limits.ts";
 import { createLogger } from "./log.ts";
 import { allRoutes, handleUpgrade } from "./routes/index.ts";
 import { Workspaces } from "./workspaces.ts";
-import { SCOPE_RANK, type Actor, type WritePlan } from "./types.ts";
+import { SCOPE_RANK, type Actor, type Scope, type WritePlan } from "./types.ts";
 import type { Logger, ServerConfig, ServerContext, Service } from "./context.ts";
 
 /** Audit file for server-level actions (tokens) that belong to no workspace. */
@@ -66,7 +67,6 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   bus.setMaxListeners(0);
   const tokens = await FileTokenStore.open(config.tokenStorePath);
   const audit = createAuditLog(config.dataDir, log);
-  const approvals = new Approvals(config.approval);
 
   const context: ServerContext = {
     config,
@@ -75,7 +75,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     log,
     workspaces: new Workspaces(config.workspaces, config.authorizedRoots),
     tokens,
-    approvals,
+    approvals: new Approvals(config.approval),
     audit,
     streams,
     bus,
@@ -199,8 +199,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     const max = Math.max(LIMITS.largeJsonBodyBytes, config.inbox.maxBytes + LIMITS.multipartHeaderBytes * 4);
     if (declared > max) {
       applyCors(req, res, config.corsOrigins);
-      res.shouldKeepAlive = false;
-      sendJson(res, 413, { code: "payload_too_large", message: "Request body is too large", details: { maxBytes: max } }, { Connection: "close" });
+      // The body was never read, so sendError also closes the connection.
+      sendError(req, res, new ApiError(413, "payload_too_large", "Request body is too large", { maxBytes: max }));
       return;
     }
     res.writeContinue();
@@ -220,22 +220,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   httpServer.keepAliveTimeout = LIMITS.keepAliveTimeoutMs;
   httpServer.timeout = 0;
 
-  bus.on("token.revoked", (tokenHash: string) => {
-    streams.closeByToken(tokenHash);
-    approvals.denyByToken(tokenHash, "revoked");
-  });
-  // An expired token ends like a revoked one: its open streams, proxied exchanges (terminals),
-  // file sessions and waiting writes must not outlive it. Checked once a second.
-  const expiredNotified = new Set<string>();
-  const expirySweep = setInterval(() => {
-    const now = Date.now();
-    for (const r of tokens.list()) {
-      if (r.expiresAt === undefined || r.expiresAt > now || expiredNotified.has(r.hash)) continue;
-      expiredNotified.add(r.hash);
-      bus.emit("token.revoked", r.hash);
-    }
-  }, 1_000);
-  expirySweep.unref();
+  const stopTokenLifecycle = watchTokenLifecycle(context);
 
   let closed: Promise<void> | undefined;
   return {
@@ -259,7 +244,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     close() {
       closed ??= (async () => {
         context.closing = true;
-        clearInterval(expirySweep);
+        stopTokenLifecycle();
         const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         context.approvals.denyAll("shutdown");
         bus.emit("shutdown");
@@ -284,7 +269,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   };
 }
 
-function requireScope(actor: Actor, required: "viewer" | "collaborator" | "owner"): void {
+function requireScope(actor: Actor, required: Scope): void {
   if (SCOPE_RANK[actor.scope] < SCOPE_RANK[required]) {
     throw new ApiError(403, "forbidden", "Insufficient token scope", { required, scope: actor.scope });
   }
