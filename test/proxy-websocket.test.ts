@@ -221,7 +221,8 @@ test("viewers cannot open a terminal socket; unknown workspace and bad paths are
 test("upstream declining the upgrade: its answer is passed on and the socket closed", async () => {
   // An upstream without an upgrade listener answers the handshake as a plain request.
   const plain = createServer((_req, res) => {
-    res.writeHead(426, { "content-type": "text/plain" });
+    const self = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
+    res.writeHead(426, { "content-type": "text/plain", location: `${self}/pty/x`, "set-cookie": "sid=1", "access-control-allow-origin": "*" });
     res.end("upgrade required");
   });
   await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
@@ -240,6 +241,9 @@ test("upstream declining the upgrade: its answer is passed on and the socket clo
     });
     assert.match(answer, /^HTTP\/1\.1 426/);
     assert.match(answer, /upgrade required$/);
+    // Same header rules as plain proxying (X16): the engine's address never reaches the client.
+    assert.match(answer, /\r\nlocation: \/opencode\/pty\/x\r\n/i);
+    assert.doesNotMatch(answer, /set-cookie|access-control-allow-origin|127\.0\.0\.1:\d+\/pty/i);
   } finally {
     await declined.close();
     await new Promise<void>((r) => plain.close(() => r()));

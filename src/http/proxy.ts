@@ -136,7 +136,7 @@ export interface ProxyErrors {
   timeout(): ApiError;
 }
 
-export interface ProxyExchangeInfo {
+export interface ProxyExchangeInfo extends ResponseHeaderOptions {
   /** The token that opened the exchange, so revocation can close it. */
   tokenHash?: string;
 }
@@ -437,12 +437,12 @@ export function proxyUpgrade(
       return;
     }
     answered = true;
+    // The same response-header rules as plain proxying (Location rewritten, cookies and CORS
+    // dropped); the body is passed until the connection closes, so no Content-Length.
     const kept: string[] = [];
-    const named = connectionTokens(upRes.headers.connection);
-    for (let i = 0; i + 1 < upRes.rawHeaders.length; i += 2) {
-      const name = upRes.rawHeaders[i]!.toLowerCase();
-      if (HOP_BY_HOP.has(name) || named.has(name) || name === "content-length" || name === "set-cookie") continue;
-      kept.push(upRes.rawHeaders[i]!, upRes.rawHeaders[i + 1]!);
+    for (const [name, value] of Object.entries(forwardResponseHeaders(upRes.headers, info))) {
+      if (name === "content-length" || value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) kept.push(name, String(v));
     }
     socket.write(rawHead(upRes.statusCode ?? 502, upRes.statusMessage ?? "", kept, "Connection: close\r\n"));
     pipeline(upRes, socket, () => {

@@ -1,9 +1,10 @@
 // Route table: issue 5 — OpenCode and OpenCode Router proxies (HTTP, SSE, WebSocket upgrades)
 // and engine session deletion.
 //
-// Structural note: none of these routes is `write: true`. They forward to an engine that has its
+// Structural note: the proxy routes are not `write: true`. They forward to an engine that has its
 // own permission prompts, so there is no WritePlan; read-only mode and the per-method/per-path
-// scope rules are enforced inside the handlers (and in handleUpgrade) instead.
+// scope rules are enforced inside the handlers (and in handleUpgrade) instead. Session deletion
+// is the exception: a `write: true` route, so the router gates and audits it.
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { authenticate } from "../auth/actor.ts";
@@ -294,8 +295,10 @@ export function handleUpgrade(server: ServerContext, req: IncomingMessage, socke
     }
     const ws = id === undefined ? proxyWorkspace(server, undefined) : server.workspaces.resolve(id);
     const oc = checkedTarget(server, ws);
+    const mount = id === undefined ? "/opencode" : `/w/${encodeURIComponent(ws.id)}/opencode`;
     proxyUpgrade(req, socket, head, { url: upstreamUrl(oc, match.rest, query), headers: opencodeHeaders(oc) }, proxyPool(server), OPENCODE_ERRORS, {
       tokenHash: actor.tokenHash,
+      rewriteLocation: locationRewriter(oc.baseUrl, mount),
     });
   } catch (err) {
     if (!(err instanceof ApiError)) server.log.error("upgrade failed", { error: String(err) });
