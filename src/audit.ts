@@ -126,7 +126,6 @@ interface ChainState {
   fh: FileHandle;
   seq: number;
   hash: string | null;
-  timestamp: number | null;
 }
 
 /** Creates the audit log of a server. `close()` waits for pending appends and closes files. */
@@ -162,7 +161,7 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
       if (size === 0) {
         // New file: make its directory entry durable.
         await fsyncDir(auditDir);
-        return { fh, seq: 0, hash: null, timestamp: null };
+        return { fh, seq: 0, hash: null };
       }
       // Complete the file with a newline if the last append was torn, so the next entry
       // starts on its own line (`audit verify` names the torn line).
@@ -173,7 +172,7 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
         await fh.write("\n");
       }
       const [line] = await readTailLines(fh, size + (last[0] !== 0x0a ? 1 : 0), 1);
-      if (line === undefined) return { fh, seq: 0, hash: null, timestamp: null };
+      if (line === undefined) return { fh, seq: 0, hash: null };
       let entry: Record<string, unknown> | undefined;
       try {
         const v = JSON.parse(line);
@@ -183,14 +182,13 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
       }
       if (!entry) {
         log.warn("audit log's last line is not valid JSON; starting a new chain", { workspaceId });
-        return { fh, seq: 0, hash: null, timestamp: null };
+        return { fh, seq: 0, hash: null };
       }
-      const ts = typeof entry.timestamp === "number" ? entry.timestamp : null;
       if (typeof entry.hash === "string" && typeof entry.seq === "number") {
-        return { fh, seq: entry.seq, hash: entry.hash, timestamp: ts };
+        return { fh, seq: entry.seq, hash: entry.hash };
       }
       // Reference-format tail (no chain yet): the chain starts here.
-      return { fh, seq: 0, hash: null, timestamp: ts };
+      return { fh, seq: 0, hash: null };
     } catch (err) {
       await fh.close().catch(() => {});
       throw err;
@@ -244,7 +242,6 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
       await st.fh.sync();
       st.seq = entry.seq!;
       st.hash = entry.hash;
-      st.timestamp = entry.timestamp;
       lastTs.set(workspaceId, entry.timestamp);
       return entry;
     });
@@ -382,7 +379,7 @@ export async function verifyAuditFile(path: string): Promise<VerifyResult> {
   let pending: Buffer = Buffer.alloc(0);
   try {
     for await (const chunk of stream) {
-      let data = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
+      const data = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
       let start = 0;
       let nl = data.indexOf(0x0a, start);
       while (nl !== -1 && !bad) {
@@ -392,7 +389,6 @@ export async function verifyAuditFile(path: string): Promise<VerifyResult> {
       }
       if (bad) break;
       pending = Buffer.from(data.subarray(start));
-      data = pending;
     }
   } finally {
     stream.destroy();

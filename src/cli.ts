@@ -170,7 +170,8 @@ export async function main(argv: string[], io: { stdout: Out; stderr: Out } = pr
   return "serving";
 }
 
-// Run when executed directly (src via tsx, or dist/cli.js via bin/openwork-server.js).
+// Runs on load: this module is only ever the entry point (src via tsx, or dist/cli.js via
+// bin/openwork-server.js); nothing imports it.
 main(process.argv.slice(2)).then(
   (code) => {
     // Exit explicitly: a half-started server must not keep the process alive.

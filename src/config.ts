@@ -23,7 +23,7 @@ export class ConfigError extends StartupError {
   }
 }
 
-/** The CLI flags of the server (shared by the help text and the host subcommands). */
+/** The CLI flags of the server (the host subcommands have their own, in host-cli.ts). */
 export const CLI_OPTIONS = {
   config: { type: "string" },
   host: { type: "string" },

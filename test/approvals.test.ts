@@ -5,20 +5,15 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { request } from "node:http";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { firstApproval, pendingApprovals, readAuditLog, startServer, type TestServer } from "./helpers/server.ts";
 import { gatedRoute, GATED_FILE } from "./helpers/gated-route.ts";
 import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const start = (opts: Parameters<typeof startServer>[0] = {}) => startServer({ approval: "manual", extraRoutes: [gatedRoute], ...opts });
 const gatedPath = (s: TestServer) => `/test/workspace/${s.workspaceId}/gated`;
-const pending = async (s: TestServer) => (await s.request("GET", "/approvals", { token: null, host: true })).json.items as Array<Record<string, unknown>>;
 
-async function auditActions(s: TestServer): Promise<string[]> {
-  const file = join(s.dataDir, "audit", `${s.workspaceId}.jsonl`);
-  if (!existsSync(file)) return [];
-  return (await readFile(file, "utf8")).trim().split("\n").map((l) => JSON.parse(l).action);
-}
+const auditActions = async (s: TestServer) => (await readAuditLog(s)).map((e) => e.action);
 
 test("auto mode applies at once and audits", async () => {
   const s = await start({ approval: "auto" });
@@ -36,7 +31,7 @@ test("manual: the write is held until the host allows it, then applied and audit
   const s = await start();
   try {
     const held = s.request("POST", gatedPath(s), { json: { text: "allowed" }, headers: { "x-openwork-client-id": "laptop" } });
-    const [item] = await waitFor(async () => ((await pending(s)).length === 1 ? await pending(s) : undefined), { what: "pending approval" });
+    const [item] = await waitFor(async () => ((await pendingApprovals(s)).length === 1 ? await pendingApprovals(s) : undefined), { what: "pending approval" });
     assert.equal(item!.action, "test.write");
     assert.equal(item!.workspaceId, s.workspaceId);
     assert.deepEqual(item!.change, { file: GATED_FILE, text: "allowed" });
@@ -63,7 +58,7 @@ test("deny (and any reply other than exactly \"allow\") → 403 write_denied, no
   try {
     for (const reply of ["deny", "ALLOW", "yes"]) {
       const held = s.request("POST", gatedPath(s), { json: { text: "x" } });
-      const [item] = await waitFor(async () => ((await pending(s)).length ? await pending(s) : undefined));
+      const item = await firstApproval(s);
       const r = await s.request("POST", `/approvals/${item!.id}`, { token: null, host: true, json: { reply } });
       assert.deepEqual(r.json, { ok: true, allowed: false });
       const res = await held;
@@ -85,7 +80,7 @@ test("timeout → 403 write_denied reason timeout, audited", async () => {
     assert.equal(res.json.details.reason, "timeout");
     assert.ok(!existsSync(join(s.workspace, GATED_FILE)));
     assert.deepEqual(await auditActions(s), ["approval.timeout"]);
-    assert.equal((await pending(s)).length, 0);
+    assert.equal((await pendingApprovals(s)).length, 0);
   } finally {
     await s.close();
   }
@@ -102,12 +97,12 @@ test("client disconnect cancels the approval; the write never runs", async () =>
     });
     req.on("error", () => {});
     req.end(body);
-    const [item] = await waitFor(async () => ((await pending(s)).length ? await pending(s) : undefined));
+    const item = await firstApproval(s);
     req.destroy();
     await waitFor(() => feed.events.some((e) => e.event === "approval.resolved"), { what: "resolved event" });
     const resolved = feed.events.find((e) => e.event === "approval.resolved")!;
     assert.deepEqual(JSON.parse(resolved.data), { id: item!.id, result: "cancelled" });
-    assert.equal((await pending(s)).length, 0);
+    assert.equal((await pendingApprovals(s)).length, 0);
     const reply = await s.request("POST", `/approvals/${item!.id}`, { token: null, host: true, json: { reply: "allow" } });
     assert.equal(reply.status, 404, "a cancelled approval cannot be allowed afterwards");
     await waitFor(async () => (await auditActions(s)).includes("approval.cancelled"));
@@ -142,7 +137,7 @@ test("65th pending approval of a workspace → 429 at once", async () => {
   const s = await start();
   try {
     const held = Array.from({ length: 64 }, (_, i) => s.request("POST", gatedPath(s), { json: { text: String(i) } }));
-    await waitFor(async () => (await pending(s)).length === 64, { what: "64 pending", timeoutMs: 20000 });
+    await waitFor(async () => (await pendingApprovals(s)).length === 64, { what: "64 pending", timeoutMs: 20000 });
     const extra = await s.request("POST", gatedPath(s), { json: { text: "65" } });
     assert.equal(extra.status, 429);
     assert.equal(extra.json.code, "too_many_pending_approvals");
@@ -169,7 +164,7 @@ test("validation errors, viewer scope and read-only mode never create an approva
     const nullBody = await s.request("POST", gatedPath(s), { body: "null", headers: { "content-type": "application/json" } });
     assert.equal(nullBody.json.code, "invalid_json");
     assert.equal(feed.events.length, 0);
-    assert.equal((await pending(s)).length, 0);
+    assert.equal((await pendingApprovals(s)).length, 0);
     feed.close();
   } finally {
     await s.close();

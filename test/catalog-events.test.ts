@@ -104,7 +104,7 @@ test("writes through the server are reported exactly once", async () => {
       json: { writes: [{ path: "a.txt", contentBase64: Buffer.from("A").toString("base64") }, { path: "new/dir/b.txt", contentBase64: "" }] },
     });
     assert.equal(wb.status, 200, wb.text);
-    assert.ok(wb.json.items.every((i: { ok: boolean }) => i.ok), wb.text);
+    assert.deepEqual(wb.json.items.map((i: { ok: boolean }) => i.ok), [true, true], wb.text);
     // The events exist before the response: its cursor already covers them.
     const now = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${cursor}`);
     assert.equal(now.json.cursor, wb.json.cursor);
@@ -117,7 +117,7 @@ test("writes through the server are reported exactly once", async () => {
       json: { operations: [{ type: "rename", from: "a.txt", to: "moved/a.txt" }, { type: "mkdir", path: "empty" }, { type: "delete", path: "new", recursive: true }] },
     });
     assert.equal(ops.status, 200, ops.text);
-    assert.ok(ops.json.items.every((i: { ok: boolean }) => i.ok), ops.text);
+    assert.deepEqual(ops.json.items.map((i: { ok: boolean }) => i.ok), [true, true, true], ops.text);
     const afterOps = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${wb.json.cursor}`);
     assert.equal(afterOps.json.cursor, ops.json.cursor);
     assert.deepEqual(

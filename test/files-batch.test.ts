@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile, readdir, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { firstApproval, pendingApprovals, readAuditLog, startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { snapshotTree, diffSnapshots } from "./helpers/fs-snapshot.ts";
 
@@ -13,15 +13,6 @@ async function session(s: TestServer, token?: string): Promise<string> {
   const r = await s.request("POST", `/workspace/${s.workspaceId}/files/sessions`, token ? { token, json: {} } : { json: {} });
   assert.equal(r.status, 200, r.text);
   return r.json.session.id;
-}
-
-async function auditLines(s: TestServer): Promise<{ action: string; target: string; summary: string }[]> {
-  try {
-    const text = await readFile(path.join(s.dataDir, "audit", `${s.workspaceId}.jsonl`), "utf8");
-    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-  } catch {
-    return [];
-  }
 }
 
 test("read-batch: request order, kinds of failure, limits", async () => {
@@ -170,8 +161,8 @@ test("one approval per batch with each path, bytes, sha256 and op; denied → no
       json: { writes: [{ path: "old.txt", contentBase64: b64("new") }, { path: ".opencode/plugins/p.js", contentBase64: b64("x") }] },
     });
     const list = await waitFor(async () => {
-      const l = await s.request("GET", "/approvals", { token: null, host: true });
-      return l.json.items.length > 0 ? l.json.items : undefined;
+      const l = await pendingApprovals(s);
+      return l.length > 0 ? l : undefined;
     }, { what: "approval" });
     assert.equal(list.length, 1);
     const a = list[0];
@@ -190,10 +181,10 @@ test("one approval per batch with each path, bytes, sha256 and op; denied → no
 
     // allowed → each item audited
     const p2 = s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: "a.txt", contentBase64: b64("a") }, { path: "b.txt", contentBase64: b64("b") }] } });
-    const id2 = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0]?.id, { what: "approval 2" });
+    const id2 = (await firstApproval(s)).id;
     await s.request("POST", `/approvals/${id2}`, { token: null, host: true, json: { reply: "allow" } });
     assert.equal((await p2).status, 200);
-    const audit = await auditLines(s);
+    const audit = await readAuditLog(s);
     const writes = audit.filter((e) => e.action === "workspace.files.session.write");
     assert.deepEqual(writes.map((e) => e.target), ["a.txt", "b.txt"]);
     assert.ok(audit.some((e) => e.action === "approval.denied"));
@@ -204,7 +195,7 @@ test("one approval per batch with each path, bytes, sha256 and op; denied → no
     const allFail = await s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: "x", contentBase64: "!!" }] } });
     assert.equal(allFail.status, 200);
     assert.equal(allFail.json.items[0].code, "invalid_payload");
-    assert.equal((await s.request("GET", "/approvals", { token: null, host: true })).json.items.length, 0);
+    assert.equal((await pendingApprovals(s)).length, 0);
   } finally {
     await s.close();
   }
@@ -283,10 +274,10 @@ test("concurrency: 20 parallel batches on different files all land", async () =>
     );
     for (const r of res) {
       assert.equal(r.status, 200);
-      assert.ok(r.json.items.every((x: { ok: boolean }) => x.ok));
+      assert.deepEqual(r.json.items.map((x: { ok: boolean }) => x.ok), [true, true, true, true, true]);
     }
     for (let i = 0; i < 20; i++) for (let j = 0; j < 5; j++) assert.equal(await readFile(path.join(s.workspace, `p${i}/f${j}.txt`), "utf8"), `${i}-${j}`);
-    const audit = await auditLines(s);
+    const audit = await readAuditLog(s);
     assert.equal(audit.filter((e) => e.action === "workspace.files.session.write").length, 100);
   } finally {
     await s.close();

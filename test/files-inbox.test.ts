@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { firstApproval, pendingApprovals, readAuditLog, startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { snapshotTree, diffSnapshots } from "./helpers/fs-snapshot.ts";
 import { streamRequest, multipartParts } from "./helpers/upload.ts";
@@ -26,8 +26,9 @@ const inboxOf = (s: TestServer) => path.join(s.workspace, ".opencode", "openwork
 async function tempFiles(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir, { recursive: true })).map(String).filter((n) => n.endsWith(".tmp"));
-  } catch {
-    return [];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return []; // no inbox yet: no temp files
+    throw err;
   }
 }
 
@@ -66,8 +67,8 @@ test("inbox: upload, targets, list and download", async () => {
     assert.equal((await s.request("GET", `/workspace/${s.workspaceId}/inbox/${Buffer.from("nope").toString("base64url")}`)).json.code, "inbox_file_not_found");
     assert.equal((await s.request("GET", `/workspace/${s.workspaceId}/inbox/!!`)).status, 400);
     assert.deepEqual(await tempFiles(inboxOf(s)), []);
-    const audit = (await readFile(path.join(s.dataDir, "audit", `${s.workspaceId}.jsonl`), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    assert.equal(audit.filter((e: { action: string }) => e.action === "workspace.inbox.upload").length, 8);
+    const audit = await readAuditLog(s);
+    assert.equal(audit.filter((e) => e.action === "workspace.inbox.upload").length, 8);
     // viewer may list, not upload
     const viewer = await s.mintToken("viewer");
     assert.equal((await s.request("GET", `/workspace/${s.workspaceId}/inbox`, { token: viewer })).status, 200);
@@ -110,7 +111,7 @@ test("inbox: malformed and refused uploads leave nothing behind and ask nobody",
       assert.equal(r.json.code, c.code, c.name);
       if (c.code === "file_too_large") assert.equal(r.json.details.maxBytes, 1000);
     }
-    assert.equal((await s.request("GET", "/approvals", { token: null, host: true })).json.items.length, 0, "no approval was created");
+    assert.equal((await pendingApprovals(s)).length, 0, "no approval was created");
     assert.deepEqual(diffSnapshots(before, await snapshotTree(s.parent)), { added: [], removed: [], changed: [] });
     assert.deepEqual(await tempFiles(inboxOf(s)), []);
   } finally {
@@ -179,10 +180,10 @@ test("inbox: client abort mid-upload and a denied approval leave no file", async
       abortAfterBytes: 5 * 1024 * 1024,
     });
     await waitFor(async () => (await tempFiles(inboxOf(s))).length === 0, { what: "aborted upload's temp file removed" });
-    assert.equal((await s.request("GET", "/approvals", { token: null, host: true })).json.items.length, 0);
+    assert.equal((await pendingApprovals(s)).length, 0);
 
     const pending = s.request("POST", `/workspace/${s.workspaceId}/inbox`, { body: body('filename="denied.txt"', "no"), headers: ct });
-    const approval = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+    const approval = await firstApproval(s);
     assert.equal(approval.action, "workspace.inbox.upload");
     assert.deepEqual(approval.change, { path: "denied.txt", bytes: 2, sha256: createHash("sha256").update("no").digest("hex"), op: "create" });
     assert.equal((await tempFiles(inboxOf(s))).length, 1, "staged while waiting");
@@ -217,7 +218,7 @@ test("inbox: the target changed while the approval was pending → 409 conflict,
     const target = path.join(inboxOf(s), "report.txt");
     await writeFile(target, "v1");
     const pending = s.request("POST", `/workspace/${s.workspaceId}/inbox?path=report.txt`, { body: body('filename="r.txt"', "upload"), headers: ct });
-    const approval = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+    const approval = await firstApproval(s);
     assert.equal(approval.change.op, "overwrite");
     await writeFile(target, "edited meanwhile");
     await s.request("POST", `/approvals/${approval.id}`, { token: null, host: true, json: { reply: "allow" } });

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, stat, readdir } from "node:fs/promises";
 import path from "node:path";
-import { startServer } from "./helpers/server.ts";
+import { pendingApprovals, readAuditLog, startServer } from "./helpers/server.ts";
 import { snapshotTree, diffSnapshots } from "./helpers/fs-snapshot.ts";
 
 test("ops: mkdir, delete, rename with every documented outcome", async () => {
@@ -53,9 +53,8 @@ test("ops: mkdir, delete, rename with every documented outcome", async () => {
     await assert.rejects(stat(path.join(s.workspace, "empty")));
     assert.deepEqual(await readdir(path.join(s.workspace, "new/deep")), []);
     // audit: one entry per applied op that changed something
-    const audit = (await readFile(path.join(s.dataDir, "audit", `${s.workspaceId}.jsonl`), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    const opsAudit = audit.filter((e: { action: string }) => e.action === "workspace.files.session.ops");
-    assert.deepEqual(opsAudit.map((e: { summary: string }) => e.summary), [
+    const opsAudit = (await readAuditLog(s)).filter((e) => e.action === "workspace.files.session.ops");
+    assert.deepEqual(opsAudit.map((e) => e.summary), [
       "Created folder new/deep",
       "Renamed b.txt to new/deep/b.txt",
       "Renamed a.txt to moved/a.txt",
@@ -92,7 +91,7 @@ test("ops: whole-request validation never asks for approval and changes nothing"
     const r = await s.request("POST", `/files/sessions/${sid}/ops`, { json: { operations: [{ type: "nope" }, { type: "delete", path: ".git" }] } });
     assert.equal(r.status, 200);
     assert.deepEqual(r.json.items.map((i: { code: string }) => i.code), ["invalid_operation", "protected_path"]);
-    assert.equal((await s.request("GET", "/approvals", { token: null, host: true })).json.items.length, 0);
+    assert.equal((await pendingApprovals(s)).length, 0);
     assert.deepEqual(diffSnapshots(before, await snapshotTree(s.parent)), { added: [], removed: [], changed: [] });
   } finally {
     await s.close();

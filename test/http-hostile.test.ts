@@ -91,7 +91,7 @@ test("J01/J02: bodies over the limit → 413 payload_too_large (declared and str
   assert.equal(declared.status, 413);
   assert.match(declared.body, /"code":"payload_too_large"/);
   assert.match(declared.body, /"maxBytes":1048576/);
-  const streamed = await new Promise<number>((resolve, reject) => {
+  const streamed = await new Promise<number | string | undefined>((resolve, reject) => {
     const req = request(`${s.url}${gated()}`, { method: "POST", headers: { authorization: `Bearer ${s.clientToken}`, "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
       res.resume();
       resolve(res.statusCode!);
@@ -107,8 +107,10 @@ test("J01/J02: bodies over the limit → 413 payload_too_large (declared and str
       req.end();
     };
     pump();
-  }).catch(() => 413);
-  assert.equal(streamed, 413);
+  }).catch((err: NodeJS.ErrnoException) => err.code);
+  // The server may close while we are still sending, and the reset can overtake its answer;
+  // any other outcome must be the 413.
+  assert.ok(streamed === 413 || streamed === "ECONNRESET" || streamed === "EPIPE", `streamed upload: ${streamed}`);
   await assertAlive();
 });
 

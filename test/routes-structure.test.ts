@@ -47,9 +47,9 @@ test("no GET route is marked write, and write routes are never unauthenticated o
 });
 
 test("every route with a workspace id resolves and authorizes it (workspace: true)", () => {
-  for (const r of allRoutes()) {
-    if (/^\/(workspace|w)\/:id(\/|$)/.test(r.path)) assert.equal(r.workspace, true, `${r.method} ${r.path}`);
-  }
+  const scoped = allRoutes().filter((r) => /^\/(workspace|w)\/:id(\/|$)/.test(r.path));
+  assert.ok(scoped.length > 10, `workspace routes found: ${scoped.length}`);
+  for (const r of scoped) assert.equal(r.workspace, true, `${r.method} ${r.path}`);
 });
 
 test("no two routes share a method and path", () => {

@@ -5,10 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
-import { startServer } from "./helpers/server.ts";
+import { pendingApprovals, readAuditLog, startServer } from "./helpers/server.ts";
 import { gatedRoute, GATED_FILE } from "./helpers/gated-route.ts";
 import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -52,7 +51,7 @@ test("revoking a token denies the writes it has waiting for approval (a revoked 
     const token = await s.mintToken("collaborator", { label: "phone" });
     const id = (await s.request("GET", "/tokens", { token: null, host: true })).json.items[0].id as string;
     const held = s.request("POST", `/test/workspace/${s.workspaceId}/gated`, { token, json: { text: "from a revoked token" } });
-    const pendingIds = async () => ((await s.request("GET", "/approvals", { token: null, host: true })).json.items as Array<{ id: string }>).map((i) => i.id);
+    const pendingIds = async () => (await pendingApprovals(s)).map((i) => i.id);
     const [approvalId] = await waitFor(async () => ((await pendingIds()).length === 1 ? pendingIds() : undefined), { what: "pending approval" });
     assert.equal((await s.request("DELETE", `/tokens/${id}`, { token: null, host: true })).status, 200);
     // The host may still be looking at the request; allowing it must not apply a revoked token's write.
@@ -62,8 +61,7 @@ test("revoking a token denies the writes it has waiting for approval (a revoked 
     assert.equal(res.json.code, "write_denied");
     assert.equal(existsSync(join(s.workspace, GATED_FILE)), false);
     assert.deepEqual(await pendingIds(), []);
-    const audit = (await readFile(join(s.dataDir, "audit", `${s.workspaceId}.jsonl`), "utf8")).trim().split("\n").map((l) => JSON.parse(l).action);
-    assert.deepEqual(audit, ["approval.denied"]);
+    assert.deepEqual((await readAuditLog(s)).map((e) => e.action), ["approval.denied"]);
   } finally {
     await s.close();
   }

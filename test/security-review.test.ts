@@ -7,8 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, symlink, writeFile, lstat } from "node:fs/promises";
 import path from "node:path";
-import { startServer } from "./helpers/server.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { firstApproval, pendingApprovals, startServer } from "./helpers/server.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const BND = "----owsecrev";
@@ -165,7 +164,7 @@ test("config writes whose target a symlink places outside fail before an approva
       const r = await s.request(method, `/workspace/${s.workspaceId}/${route}`, { json });
       assert.equal(r.status, 403, `${method} ${route}: ${r.text}`);
       assert.equal(r.json.code, "path_outside_workspace");
-      assert.deepEqual((await s.request("GET", "/approvals", { token: null, host: true })).json.items, []);
+      assert.deepEqual(await pendingApprovals(s), []);
     }
     assert.deepEqual(await (await import("node:fs/promises")).readdir(outside), []);
   } finally {
@@ -193,13 +192,13 @@ test("a write through a symlink onto a plugin folder or opencode.json is flagged
     await mkdir(path.join(s.workspace, ".opencode/openwork"), { recursive: true });
     await symlink("../plugins", path.join(s.workspace, ".opencode/openwork/inbox"));
     const up = s.request("POST", `/workspace/${s.workspaceId}/inbox`, { body: upload("evil.js", "x"), headers: ct });
-    const upItem = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+    const upItem = await firstApproval(s);
     assert.deepEqual(upItem.risk, ["executes-code"], JSON.stringify(upItem));
     await s.request("POST", `/approvals/${upItem.id}`, { token: null, host: true, json: { reply: "deny" } });
     assert.equal((await up).status, 403);
     for (const [url, json] of cases) {
       const pending = s.request("POST", url, { json });
-      const item = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+      const item = await firstApproval(s);
       assert.deepEqual(item.risk, ["executes-code"], JSON.stringify(item));
       await s.request("POST", `/approvals/${item.id}`, { token: null, host: true, json: { reply: "deny" } });
       assert.equal((await pending).status, 403);
@@ -213,7 +212,7 @@ test("skill delete re-checks containment after the approval: a skills folder swa
   const s = await startServer({ approval: "manual", approvalTimeoutMs: 20_000, files: { ".git/objects/ab/cdef": "blob", ".opencode/skills/objects/SKILL.md": "---\nname: objects\ndescription: d\n---\n" } });
   try {
     const pending = s.request("DELETE", `/workspace/${s.workspaceId}/skills/objects`);
-    const item = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+    const item = await firstApproval(s);
     // While the host decides, .opencode/skills becomes a link into .git.
     const { rename: mv } = await import("node:fs/promises");
     await mv(path.join(s.workspace, ".opencode/skills"), path.join(s.workspace, ".opencode/skills-old"));

@@ -4,7 +4,8 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, readdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
@@ -245,6 +246,19 @@ test("the asset table skips dotfiles and odd names; ETag matching handles lists,
   assert.ok(table.has("index.html") && table.has("app.js") && table.has("views/approvals.js"));
   for (const name of table.keys()) assert.doesNotMatch(name, /(^|\/)\./);
   assert.equal((await loadAssetTable("/nonexistent/ui-folder")).size, 0);
+  // ui/ holds no dotfile, so the loop above alone could not fail: build a folder that does.
+  const dir = await mkdtemp(join(tmpdir(), "ui-assets-"));
+  try {
+    await mkdir(join(dir, "sub"));
+    await mkdir(join(dir, ".git"));
+    for (const name of ["ok.js", ".env", "bad name.js", "~backup.js", "sub/x.css", "sub/.hidden", ".git/config"]) {
+      await writeFile(join(dir, name), "x");
+    }
+    await symlink(join(dir, "ok.js"), join(dir, "link.js"));
+    assert.deepEqual([...(await loadAssetTable(dir)).keys()].sort(), ["ok.js", "sub/x.css"]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
   assert.equal(contentTypeFor("a.JS"), "text/javascript; charset=utf-8");
   assert.equal(contentTypeFor("a.bin"), "application/octet-stream");
   assert.equal(contentTypeFor("Makefile"), "application/octet-stream");

@@ -28,7 +28,7 @@ await withChromium("built-in UI in Chromium", (bin) => {
   async function show(view: string): Promise<void> {
     await page.click(`.nav-link[data-view="${view}"]`);
     await page.waitFor(`document.querySelector("main")?.dataset.view === ${JSON.stringify(view)}`, `view ${view}`);
-    await page.waitFor(`!document.querySelector("main .state-loading")`, `${view} loaded`, 10_000).catch(() => {});
+    await page.waitFor(`!document.querySelector("main .state-loading")`, `${view} loaded`, 10_000);
   }
 
   /** Screenshots the current view at every width (the page is re-laid out, not reloaded). */

@@ -79,14 +79,18 @@ async function setup(opts: { watchFn?: typeof watch; pollMs?: number } = {}) {
     p: (rel: string) => path.join(root, rel),
     async converge(mirror: TreeMirror, what: string) {
       let disk: Model = new Map();
+      const mirrored = (): Model => new Map([...mirror.entries].map(([k, e]) => [k, e.kind === "file" ? { kind: "file", revision: e.revision } : { kind: "dir" }]));
       await waitFor(
         async () => {
           disk = await walk(root);
-          return same(model, disk) && same(new Map([...mirror.entries].map(([k, e]) => [k, e.kind === "file" ? { kind: "file", revision: e.revision } : { kind: "dir" }])), disk);
+          return same(model, disk) && same(mirrored(), disk);
         },
         { timeoutMs: 15_000, what },
       ).catch((err) => {
+        // Show the difference of whichever side lags; a timeout fails even if both match by now.
         assert.deepEqual([...model].sort(), [...disk].sort(), String(err));
+        assert.deepEqual([...mirrored()].sort(), [...disk].sort(), `mirror entries: ${String(err)}`);
+        throw err;
       });
     },
     cleanup: () => rm(parent, { recursive: true, force: true }),

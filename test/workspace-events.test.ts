@@ -19,6 +19,18 @@ async function events(s: TestServer, since = 0): Promise<any[]> {
   return res.json.items;
 }
 
+/**
+ * Starts `GET …/events?since=0&wait=<waitS>` and resolves once the server holds it: a held long-poll
+ * listens for "shutdown" on the server bus (so a change made next cannot beat the request in).
+ */
+async function heldLongPoll(s: TestServer, waitS: number) {
+  const before = s.context.bus.listenerCount("shutdown");
+  const pending = s.request("GET", url(s, `events?since=0&wait=${waitS}`));
+  pending.catch(() => {}); // observed by the caller; not an unhandled rejection meanwhile
+  await waitFor(() => s.context.bus.listenerCount("shutdown") > before, { what: "long-poll held" });
+  return { pending };
+}
+
 /** Waits for an event matching `pred` after `since`. */
 function eventLike(s: TestServer, since: number, pred: (e: any) => boolean, what: string) {
   return waitFor(async () => (await events(s, since)).find(pred), { timeoutMs: 15_000, what });
@@ -198,10 +210,9 @@ test("since ahead of the buffer → reset; long-poll wait; bad since → 400", a
     assert.deepEqual(empty.json.items, []);
     assert.ok(Date.now() - t0 >= 900, "waited");
 
-    // wait answered early by a change.
+    // wait answered early by a change (written once the request is held, not before it arrives).
     const t1 = Date.now();
-    const pending = s.request("GET", url(s, "events?since=0&wait=25"));
-    await new Promise((r) => setTimeout(r, 100));
+    const { pending } = await heldLongPoll(s, 25);
     await writeFile(join(s.workspace, "opencode.jsonc"), "{}");
     const res = await pending;
     assert.equal(res.json.items.length, 1);
@@ -214,8 +225,7 @@ test("since ahead of the buffer → reset; long-poll wait; bad since → 400", a
 
 test("a held long-poll does not delay shutdown", async () => {
   const s = await startServer({});
-  const pending = s.request("GET", url(s, "events?since=0&wait=30")).catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 200));
+  const pending = (await heldLongPoll(s, 30)).pending.catch(() => undefined);
   const t0 = Date.now();
   await s.close();
   await pending;

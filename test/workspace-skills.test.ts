@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { pendingApprovals, startServer, type TestServer } from "./helpers/server.ts";
 import { snapshotTree } from "./helpers/fs-snapshot.ts";
 
 const skill = (name: string, description: string, extra = "", body = "") => `---\nname: ${name}\ndescription: ${description}\n${extra}---\n${body}`;
@@ -227,7 +227,7 @@ test("hostile names: the specified 400, nothing written anywhere", async () => {
       assert.ok([400, 404].includes(res.status), `${raw}: ${res.status}`);
     }
     assert.deepEqual([await snapshotTree(s.parent), await snapshotTree(s.home, outside)], before);
-    assert.deepEqual((await s.request("GET", "/approvals", { token: null, host: true })).json.items, []);
+    assert.deepEqual(await pendingApprovals(s), []);
     assert.equal((await s.request("GET", url(s, "skills"))).json.items.length, 1);
   } finally {
     await s.close();

@@ -5,8 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startServer, type TestServer } from "./helpers/server.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { firstApproval, pendingApprovals, startServer, type TestServer } from "./helpers/server.ts";
 import { snapshotTree } from "./helpers/fs-snapshot.ts";
 
 const COMMENTED = `{
@@ -250,7 +249,7 @@ for (const c of CASES) {
   test(`${c.action}: manual mode — validation, viewer, deny, allow`, async () => {
     const s = await startServer({ approval: "manual", approvalTimeoutMs: 20_000, files: c.files });
     try {
-      const noApprovals = async () => assert.deepEqual((await s.request("GET", "/approvals", { token: null, host: true })).json.items, []);
+      const noApprovals = async () => assert.deepEqual(await pendingApprovals(s), []);
       const viewer = await s.mintToken("viewer");
       const before = await snapshotTree(s.workspace);
       const homeBefore = await homeSnap(s);
@@ -267,7 +266,7 @@ for (const c of CASES) {
 
       // Deny: the held request answers 403 and nothing on disk changed.
       const denied = send(s, c);
-      const pending = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+      const pending = await firstApproval(s);
       assert.equal(pending.action, c.action);
       assert.equal(pending.workspaceId, s.workspaceId);
       assert.ok(pending.change !== undefined && pending.change !== null);
@@ -283,7 +282,7 @@ for (const c of CASES) {
 
       // Allow: applied.
       const allowed = send(s, c);
-      const p2 = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+      const p2 = await firstApproval(s);
       await s.request("POST", `/approvals/${p2.id}`, { token: null, host: true, json: { reply: "allow" } });
       const ar = await allowed;
       assert.equal(ar.status, 200, ar.text);
@@ -393,7 +392,7 @@ test("a file changed while its approval was pending is not overwritten (409 conf
   const s = await startServer({ approval: "manual", approvalTimeoutMs: 20_000, files: { "opencode.jsonc": COMMENTED } });
   try {
     const pendingReq = s.request("POST", url(s, "plugins"), { json: { spec: "late" } });
-    const item = await waitFor(async () => (await s.request("GET", "/approvals", { token: null, host: true })).json.items[0], { what: "approval" });
+    const item = await firstApproval(s);
     const external = '{ "plugin": ["someone-else"] }\n';
     await writeFile(join(s.workspace, "opencode.jsonc"), external);
     await s.request("POST", `/approvals/${item.id}`, { token: null, host: true, json: { reply: "allow" } });

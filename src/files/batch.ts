@@ -10,14 +10,14 @@ import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
-import type { AuditInput, Workspace, WritePlan } from "../types.ts";
+import type { AuditInput, Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 import { handleFile, normalizeRelPath, openRegularForRead, verifyDirUnchanged } from "../fs/paths.ts";
 import type { OpenedFile, PathResolver, ResolvedPath } from "../fs/paths.ts";
 import { commitTempFile, stageFile, unlinkQuiet, withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf, statBig } from "./revision.ts";
 import { base64DecodedLength, batchArray, checkViewerMayRead, holdsConfigSecrets, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
-import type { ItemError } from "./common.ts";
+import type { ItemError, PlanOrReply } from "./common.ts";
 import { getCatalogs } from "./catalog.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ export async function writeResolved(r: ResolvedPath, data: Buffer): Promise<{ re
   }
 }
 
-function executesCodeSummary(count: number, rels: string[]): string {
+function writeSummary(count: number, rels: string[]): string {
   return count === 1 ? `Write ${rels[0]}` : `Write ${count} files`;
 }
 
@@ -220,7 +220,7 @@ export async function planWriteBatch(
   server: ServerContext,
   ws: Workspace,
   body: Record<string, unknown>,
-): Promise<{ reply: { status: number; body: unknown } } | { plan: WritePlan }> {
+): Promise<PlanOrReply> {
   const raw = batchArray(body.writes, "writes", LIMITS.batchItems);
   if (body.atomic !== undefined && typeof body.atomic !== "boolean") throw new ApiError(400, "invalid_payload", "atomic must be a boolean");
   const atomic = body.atomic === true;
@@ -261,7 +261,7 @@ export async function planWriteBatch(
   const writePlan = plan({
     workspaceId: ws.id,
     action: "workspace.files.session.write",
-    summary: executesCodeSummary(prepared.length, rels),
+    summary: writeSummary(prepared.length, rels),
     paths: prepared.map((p) => p.resolved.abs),
     target: rels[0]!,
     change: {

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { realpath } from "node:fs/promises";
 import path from "node:path";
 import { isTempFileName } from "../fs/atomic.ts";
-import { isOutside } from "../fs/paths.ts";
+import { hasGitSegment, isOutside } from "../fs/paths.ts";
 import { lowerBound, TreeMirror, type MirrorEntry, type TreeChange } from "../fs/watch.ts";
 import { ApiError } from "../http/errors.ts";
 import { LIMITS } from "../limits.ts";
@@ -269,7 +269,7 @@ export class Catalogs implements Service {
     }
     return (rel) => {
       // Protected paths are invisible to sessions: never listed, never reported.
-      for (const seg of rel.split("/")) if (seg.toLowerCase() === ".git") return true;
+      if (hasGitSegment(rel.split("/"))) return true;
       if (isTempFileName(rel.slice(rel.lastIndexOf("/") + 1))) return true;
       for (const p of protectedRels) if (rel === p || rel.startsWith(p + "/")) return true;
       return false;

@@ -2,7 +2,7 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import type { ServerContext } from "../context.ts";
-import { removeStaleTempFiles } from "../fs/atomic.ts";
+import { isTempFileName, removeStaleTempFiles } from "../fs/atomic.ts";
 
 /** Bounds of the workspace scan: temp files sit next to their targets, so the scan is wide but capped. */
 const MAX_DIRS_PER_WORKSPACE = 20_000;
@@ -50,7 +50,7 @@ async function cleanTree(root: string, stop: () => boolean): Promise<number> {
       let hasTemp = false;
       for (const e of entries) {
         if (e.isDirectory() && !SKIP_DIRS.has(e.name)) next.push(path.join(dir, e.name));
-        else if (e.isFile() && (e.name.startsWith(".openwork-") || e.name.startsWith(".upload-"))) hasTemp = true;
+        else if (e.isFile() && isTempFileName(e.name)) hasTemp = true;
       }
       if (hasTemp) removed += await removeStaleTempFiles(dir);
     }

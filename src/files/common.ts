@@ -5,7 +5,7 @@ import { PathResolver, serverProtectedPaths } from "../fs/paths.ts";
 import type { ProtectedPaths, ResolvedPath } from "../fs/paths.ts";
 import path from "node:path";
 import type { ServerContext } from "../context.ts";
-import type { Workspace } from "../types.ts";
+import type { Workspace, WritePlan } from "../types.ts";
 
 /** A failed batch item: `{ok:false, path?, code, message, ...details}`. */
 export type ItemError = { ok: false; code: string; message: string; [k: string]: unknown };
@@ -84,7 +84,6 @@ export function riskFor(rels: string[]): string[] | undefined {
   return risky ? ["executes-code"] : undefined;
 }
 
-/** Root-relative "/"-path of where a resolved path really lands (symlinks followed), for risk flags. */
 /**
  * Files whose raw bytes hold the secrets that viewer redaction hides elsewhere (spec: viewers
  * never see secrets): the OpenCode and OpenWork configuration and dotenv files. Viewers may list
@@ -103,6 +102,7 @@ export function checkViewerMayRead(viewer: boolean, realRelPath: string): void {
   }
 }
 
+/** Root-relative "/"-path of where a resolved path really lands (symlinks followed), for risk flags. */
 export function realRel(r: ResolvedPath): string {
   return path.relative(r.rootReal, r.real).split(path.sep).join("/");
 }
@@ -135,6 +135,9 @@ export async function protectedPathsFor(server: ServerContext): Promise<Protecte
 export async function workspaceResolver(server: ServerContext, ws: Workspace): Promise<PathResolver> {
   return PathResolver.create(ws.path, await protectedPathsFor(server));
 }
+
+/** What a session write route plans: the final answer when nothing can run, else a WritePlan. */
+export type PlanOrReply = { reply: { status: number; body: unknown } } | { plan: WritePlan };
 
 /** Validates a batch array: 1..64 entries (400 invalid_payload). */
 export function batchArray(value: unknown, key: string, max: number): unknown[] {

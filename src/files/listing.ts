@@ -2,7 +2,7 @@
 import { lstat, mkdir, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
-import { GIT_ONLY, isOutside, isServerProtected, openRegularForRead, PathResolver, verifyDirUnchanged, type ProtectedPaths, type ResolvedPath } from "../fs/paths.ts";
+import { GIT_ONLY, hasGitSegment, isOutside, isServerProtected, openRegularForRead, PathResolver, verifyDirUnchanged, type ProtectedPaths, type ResolvedPath } from "../fs/paths.ts";
 import { isTempFileName } from "../fs/atomic.ts";
 
 export interface ListedFile {
@@ -49,7 +49,7 @@ export async function listFiles(rootReal: string, protect?: ProtectedPaths): Pro
         } else if (e.isSymbolicLink()) {
           const target = await realpath(full);
           if (isOutside(rootReal, target)) continue;
-          if (protect && (isServerProtected(protect, target) || (protect.git && path.relative(rootReal, target).split(path.sep).some((x) => x.toLowerCase() === ".git")))) continue;
+          if (protect && (isServerProtected(protect, target) || (protect.git && hasGitSegment(path.relative(rootReal, target).split(path.sep))))) continue;
           const st = await stat(target);
           if (st.isFile()) out.push({ path: childRel, name: e.name, size: st.size, updatedAt: Math.floor(st.mtimeMs) });
         }

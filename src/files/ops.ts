@@ -11,14 +11,14 @@ import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
-import type { AuditInput, Workspace, WritePlan } from "../types.ts";
+import type { AuditInput, Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 import { isInsideOrSame, normalizeRelPath, verifyDirUnchanged } from "../fs/paths.ts";
 import type { PathResolver } from "../fs/paths.ts";
 import { withPathLock, withPathLocks } from "../fs/atomic.ts";
-import { revisionOf, statBig } from "./revision.ts";
+import { currentRevision } from "./revision.ts";
 import { batchArray, fsError, itemError, realRel, riskFor, workspaceResolver } from "./common.ts";
-import type { ItemError } from "./common.ts";
+import type { ItemError, PlanOrReply } from "./common.ts";
 import { getCatalogs } from "./catalog.ts";
 
 type Op =
@@ -74,7 +74,7 @@ export async function planOps(
   server: ServerContext,
   ws: Workspace,
   body: Record<string, unknown>,
-): Promise<{ reply: { status: number; body: unknown } } | { plan: WritePlan }> {
+): Promise<PlanOrReply> {
   const raw = batchArray(body.operations, "operations", LIMITS.batchItems);
   const resolver = await workspaceResolver(server, ws);
   const results: (OpItem | undefined)[] = new Array(raw.length);
@@ -131,11 +131,6 @@ function summaryOf(op: Op): string {
   if (op.type === "mkdir") return `Create folder ${op.path}`;
   if (op.type === "delete") return `Delete ${op.path}`;
   return `Rename ${op.from} to ${op.to}`;
-}
-
-async function entryRevision(p: string): Promise<string | null> {
-  const st = await statBig(p, false);
-  return st ? revisionOf(st) : null;
 }
 
 function checkRevision(expected: string | undefined, current: string | null): void {
@@ -208,7 +203,7 @@ async function doDelete(resolver: PathResolver, op: Extract<Op, { type: "delete"
     const r = await resolver.resolveNormalized(op.path);
     resolver.checkHoldsNoProtected(r);
     if (!r.lstat) throw new ApiError(404, "file_not_found", "File not found");
-    checkRevision(op.ifMatchRevision, await entryRevision(r.entry));
+    checkRevision(op.ifMatchRevision, await currentRevision(r.entry, false));
     await verifyDirUnchanged(path.dirname(r.entry), r.rootReal);
     if (r.lstat.isDirectory()) {
       if (op.recursive) {
@@ -235,19 +230,19 @@ async function doRename(resolver: PathResolver, op: Extract<Op, { type: "rename"
     resolver.checkHoldsNoProtected(from);
     const to = await resolver.resolveNormalized(op.to, { create: true });
     if (!from.lstat) throw new ApiError(404, "file_not_found", "File not found");
-    checkRevision(op.ifMatchRevision, await entryRevision(from.entry));
-    if (from.entry === to.entry) return { from: from.rel, to: to.rel, revision: await entryRevision(to.entry) };
+    checkRevision(op.ifMatchRevision, await currentRevision(from.entry, false));
+    if (from.entry === to.entry) return { from: from.rel, to: to.rel, revision: await currentRevision(to.entry, false) };
     if (from.lstat.isDirectory() && isInsideOrSame(from.entry, to.entry)) {
       throw new ApiError(400, "invalid_operation", "Cannot move a folder into itself");
     }
     if (to.missing === 0 && !op.overwrite) {
-      throw new ApiError(409, "conflict", "Target already exists; pass overwrite: true", { currentRevision: await entryRevision(to.entry) });
+      throw new ApiError(409, "conflict", "Target already exists; pass overwrite: true", { currentRevision: await currentRevision(to.entry, false) });
     }
     const dir = path.dirname(to.entry);
     await mkdir(dir, { recursive: true });
     await verifyDirUnchanged(dir, to.rootReal);
     await verifyDirUnchanged(path.dirname(from.entry), from.rootReal);
     await rename(from.entry, to.entry);
-    return { from: from.rel, to: to.rel, revision: await entryRevision(to.entry) };
+    return { from: from.rel, to: to.rel, revision: await currentRevision(to.entry, false) };
   });
 }

@@ -28,8 +28,8 @@ export async function statBig(p: string, follow = true): Promise<BigIntStats | u
   }
 }
 
-/** The current revision of `p`, or null when it does not exist. */
-export async function currentRevision(p: string): Promise<string | null> {
-  const st = await statBig(p);
+/** The current revision of `p`, or null when it does not exist; `follow` = stat, else lstat. */
+export async function currentRevision(p: string, follow = true): Promise<string | null> {
+  const st = await statBig(p, follow);
   return st ? revisionOf(st) : null;
 }

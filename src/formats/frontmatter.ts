@@ -35,6 +35,13 @@ function isBlank(s: string): boolean {
   return /^[ \t]*$/.test(s);
 }
 
+/** Count of leading spaces (tabs never indent). */
+function indentOf(raw: string): number {
+  let n = 0;
+  while (raw.charCodeAt(n) === 32) n++;
+  return n;
+}
+
 function isSeqText(t: string): boolean {
   return t[0] === "-" && (t.length === 1 || t[1] === " " || t[1] === "\t");
 }
@@ -69,8 +76,7 @@ class YamlParser {
     const o = this.overrides.get(idx);
     if (o) return o;
     const raw = this.lines[idx]!;
-    let n = 0;
-    while (raw.charCodeAt(n) === 32) n++;
+    const n = indentOf(raw);
     return { indent: n, text: raw.slice(n) };
   }
 
@@ -107,15 +113,23 @@ class YamlParser {
     return this.value(l.text, parentInd, j, depth, false);
   }
 
+  /** The next significant line of a block collection at indentation `ind`; -1 when the block has ended. */
+  nextEntry(ind: number, what: string): number {
+    const j = this.nextSig();
+    if (j >= this.lines.length) return -1;
+    const indent = this.line(j).indent;
+    if (indent < ind) return -1;
+    if (indent > ind) this.err(`bad indentation of ${what}`, j);
+    return j;
+  }
+
   mapping(ind: number, depth: number): Record<string, unknown> {
     const obj: Record<string, unknown> = {};
     const seen = new Set<string>();
     for (;;) {
-      const j = this.nextSig();
-      if (j >= this.lines.length) break;
+      const j = this.nextEntry(ind, "a mapping entry");
+      if (j < 0) break;
       const l = this.line(j);
-      if (l.indent < ind) break;
-      if (l.indent > ind) this.err("bad indentation of a mapping entry", j);
       if (isSeqText(l.text)) this.err("a sequence item is not allowed here", j);
       const entry = this.splitKey(l.text, j);
       if (!entry) this.err("expected a 'key: value' mapping entry", j);
@@ -130,11 +144,9 @@ class YamlParser {
   sequence(ind: number, depth: number): unknown[] {
     const arr: unknown[] = [];
     for (;;) {
-      const j = this.nextSig();
-      if (j >= this.lines.length) break;
+      const j = this.nextEntry(ind, "a sequence item");
+      if (j < 0) break;
       const l = this.line(j);
-      if (l.indent < ind) break;
-      if (l.indent > ind) this.err("bad indentation of a sequence item", j);
       if (!isSeqText(l.text)) break;
       const after = l.text.slice(1);
       let sp = 0;
@@ -218,8 +230,7 @@ class YamlParser {
         k++;
         continue;
       }
-      let n = 0;
-      while (raw.charCodeAt(n) === 32) n++;
+      const n = indentOf(raw);
       if (n <= ind) break;
       const t = raw.slice(n).replace(/^\t+/, "");
       if (t[0] === "#") break;
@@ -242,14 +253,8 @@ class YamlParser {
     let lastLine = j;
     let end = q === '"' ? findDoubleEnd(buf, 1) : findSingleEnd(buf, 1);
     while (end < 0) {
-      if (this.i >= this.lines.length || this.overrides.has(this.i)) this.err("unterminated quoted string", j);
-      const raw = this.lines[this.i]!;
-      let n = 0;
-      while (raw.charCodeAt(n) === 32) n++;
-      if (!isBlank(raw) && n <= ind) this.err("unterminated quoted string", j);
-      buf += "\n" + raw;
       lastLine = this.i;
-      this.i++;
+      buf += "\n" + this.continuation(ind, j, "unterminated quoted string");
       end = q === '"' ? findDoubleEnd(buf, 1) : findSingleEnd(buf, 1);
     }
     const after = buf.slice(end + 1);
@@ -265,15 +270,18 @@ class YamlParser {
         return new FlowParser(buf, (m) => this.err(m, j)).document();
       } catch (e) {
         if (!(e instanceof FlowEof)) throw e;
-        if (this.i >= this.lines.length || this.overrides.has(this.i)) this.err("unterminated flow collection", j);
-        const raw = this.lines[this.i]!;
-        let n = 0;
-        while (raw.charCodeAt(n) === 32) n++;
-        if (!isBlank(raw) && n <= ind) this.err("unterminated flow collection", j);
-        buf += "\n" + raw;
-        this.i++;
+        buf += "\n" + this.continuation(ind, j, "unterminated flow collection");
       }
     }
+  }
+
+  /** Consumes the next raw line of a scalar or flow collection begun on line `j` (more indented than `ind`, or blank). */
+  continuation(ind: number, j: number, unterminated: string): string {
+    if (this.i >= this.lines.length || this.overrides.has(this.i)) this.err(unterminated, j);
+    const raw = this.lines[this.i]!;
+    if (!isBlank(raw) && indentOf(raw) <= ind) this.err(unterminated, j);
+    this.i++;
+    return raw;
   }
 
   blockScalar(header: string, ind: number, j: number): string {
@@ -287,9 +295,7 @@ class YamlParser {
       for (let k = this.i; k < n; k++) {
         const raw = this.lines[k]!;
         if (isBlank(raw)) continue;
-        let s = 0;
-        while (raw.charCodeAt(s) === 32) s++;
-        contentIndent = s;
+        contentIndent = indentOf(raw);
         break;
       }
       if (contentIndent <= ind) contentIndent = -1; // no content lines
@@ -300,8 +306,7 @@ class YamlParser {
       for (; k < n; k++) {
         if (this.overrides.has(k)) break;
         const raw = this.lines[k]!;
-        let s = 0;
-        while (raw.charCodeAt(s) === 32) s++;
+        const s = indentOf(raw);
         if (isBlank(raw) && s <= contentIndent) {
           lines.push({ empty: true, text: "" });
           continue;
@@ -463,6 +468,13 @@ class FlowParser {
     }
   }
 
+  /** The next significant character (whitespace and comments skipped); FlowEof at the end of the buffer. */
+  peek(): string {
+    this.ws();
+    if (this.p >= this.s.length) throw new FlowEof();
+    return this.s[this.p]!;
+  }
+
   document(): unknown {
     const v = this.value(0);
     this.ws();
@@ -472,9 +484,7 @@ class FlowParser {
 
   value(depth: number): unknown {
     if (depth > MAX_DEPTH) this.fail("nesting too deep");
-    this.ws();
-    if (this.p >= this.s.length) throw new FlowEof();
-    const c = this.s[this.p]!;
+    const c = this.peek();
     if (c === "[") return this.seq(depth);
     if (c === "{") return this.map(depth);
     if (c === '"' || c === "'") return this.quoted();
@@ -510,18 +520,15 @@ class FlowParser {
     this.p++;
     const arr: unknown[] = [];
     for (;;) {
-      this.ws();
-      if (this.p >= this.s.length) throw new FlowEof();
-      if (this.s[this.p] === "]") {
+      if (this.peek() === "]") {
         this.p++;
         return arr;
       }
       arr.push(this.value(depth + 1));
-      this.ws();
-      if (this.p >= this.s.length) throw new FlowEof();
-      if (this.s[this.p] === ":") this.fail("mappings inside flow sequences are not supported");
-      if (this.s[this.p] === ",") this.p++;
-      else if (this.s[this.p] !== "]") this.fail("expected ',' or ']' in a flow sequence");
+      const c = this.peek();
+      if (c === ":") this.fail("mappings inside flow sequences are not supported");
+      if (c === ",") this.p++;
+      else if (c !== "]") this.fail("expected ',' or ']' in a flow sequence");
     }
   }
 
@@ -530,30 +537,24 @@ class FlowParser {
     const obj: Record<string, unknown> = {};
     const seen = new Set<string>();
     for (;;) {
-      this.ws();
-      if (this.p >= this.s.length) throw new FlowEof();
-      if (this.s[this.p] === "}") {
+      const c = this.peek();
+      if (c === "}") {
         this.p++;
         return obj;
       }
-      const c = this.s[this.p]!;
       const key = c === '"' || c === "'" ? this.quoted() : (this.plain(true) as string);
       if (seen.has(key)) this.fail(`duplicate key "${key}"`);
       seen.add(key);
-      this.ws();
-      if (this.p >= this.s.length) throw new FlowEof();
       let v: unknown = null;
-      if (this.s[this.p] === ":") {
+      if (this.peek() === ":") {
         this.p++;
-        this.ws();
-        if (this.p >= this.s.length) throw new FlowEof();
-        v = this.s[this.p] === "," || this.s[this.p] === "}" ? null : this.value(depth + 1);
-        this.ws();
+        const d = this.peek();
+        if (d !== "," && d !== "}") v = this.value(depth + 1);
       }
       setDataKey(obj, key, v);
-      if (this.p >= this.s.length) throw new FlowEof();
-      if (this.s[this.p] === ",") this.p++;
-      else if (this.s[this.p] !== "}") this.fail("expected ',' or '}' in a flow mapping");
+      const e = this.peek();
+      if (e === ",") this.p++;
+      else if (e !== "}") this.fail("expected ',' or '}' in a flow mapping");
     }
   }
 }

@@ -289,14 +289,17 @@ export function parseJsonc(text: string): JsoncDocument {
 export function parseJsoncObject(text: string): Record<string, unknown> {
   const doc = parseJsonc(text);
   if (doc.value === undefined) return {};
-  if (!isPlainObject(doc.value)) {
-    const { line, column } = lineColumn(text, doc.root!.start);
-    throw new JsoncParseError([{ offset: doc.root!.start, line, column, error: "ObjectExpected" }]);
-  }
+  if (!isPlainObject(doc.value)) throw objectExpected(text, doc.root!.start);
   return doc.value;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+function objectExpected(text: string, offset: number): JsoncParseError {
+  const { line, column } = lineColumn(text, offset);
+  return new JsoncParseError([{ offset, line, column, error: "ObjectExpected" }]);
+}
+
+/** A JSON object (not null, not an array). */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
@@ -308,8 +311,7 @@ export function detectEol(text: string): "\n" | "\r\n" {
 
 /** Leading whitespace of the line holding `offset`. */
 function lineIndent(text: string, offset: number): string {
-  let s = offset;
-  while (s > 0 && text[s - 1] !== "\n" && text[s - 1] !== "\r") s--;
+  const s = lineStartOf(text, offset);
   let e = s;
   while (e < text.length && (text[e] === " " || text[e] === "\t")) e++;
   return text.slice(s, e);
@@ -338,10 +340,7 @@ export function setTopLevelKey(text: string, key: string, value: unknown): strin
     return trimmed.length === 0 || trimmed === "\ufeff" ? trimmed + body : trimmed + eol + body;
   }
   const root = doc.root;
-  if (root.type !== "object") {
-    const { line, column } = lineColumn(text, root.start);
-    throw new JsoncParseError([{ offset: root.start, line, column, error: "ObjectExpected" }]);
-  }
+  if (root.type !== "object") throw objectExpected(text, root.start);
   let existing: JsoncProperty | undefined;
   for (const p of root.props) if (p.key === key) existing = p;
   if (existing) {
@@ -377,6 +376,7 @@ export function setTopLevelKey(text: string, key: string, value: unknown): strin
   return text.slice(0, after) + insert + text.slice(after);
 }
 
+/** Offset of the start of the line holding `offset`. */
 function lineStartOf(text: string, offset: number): number {
   let s = offset;
   while (s > 0 && text[s - 1] !== "\n" && text[s - 1] !== "\r") s--;

@@ -7,7 +7,7 @@
  * (see isTempFileName) and removed at startup.
  */
 import { constants as C } from "node:fs";
-import { open, readdir, rename, rmdir, unlink, lstat, stat } from "node:fs/promises";
+import { open, readdir, rename, rmdir, unlink, lstat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
@@ -165,7 +165,7 @@ export async function writeFileAtomic(
  * Per-server tables would let two writers of the same file interleave. Entries are deleted as soon
  * as their queue drains, so the table holds only paths being written right now.
  */
-export class PathLocks {
+class PathLocks {
   private readonly tails = new Map<string, Promise<void>>();
 
   /** Runs `fn` once every earlier holder of `key` has finished; returns its result. */
@@ -189,11 +189,6 @@ export class PathLocks {
     const sorted = [...new Set(keys)].sort();
     const step = (i: number): Promise<T> => (i >= sorted.length ? fn() : this.run(sorted[i]!, () => step(i + 1)));
     return step(0);
-  }
-
-  /** Number of keys currently held or awaited (for tests). */
-  get size(): number {
-    return this.tails.size;
   }
 }
 
@@ -236,23 +231,4 @@ export async function removeStaleTempFiles(dir: string, olderThanMs = 0): Promis
     }
   }
   return removed;
-}
-
-/** True when `p` exists (any type, not following a final symlink). */
-export async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** stat that answers undefined for a missing path. */
-export async function statOrUndefined(p: string): Promise<import("node:fs").Stats | undefined> {
-  try {
-    return await stat(p);
-  } catch {
-    return undefined;
-  }
 }

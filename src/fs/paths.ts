@@ -166,7 +166,8 @@ export function isServerProtected(protect: ProtectedPaths, abs: string): boolean
   return protect.files.some((f) => fold(f) === a) || protect.dirs.some((d) => isInsideOrSame(fold(d), a));
 }
 
-function hasGitSegment(segments: string[]): boolean {
+/** True when a segment is `.git` (any case). */
+export function hasGitSegment(segments: string[]): boolean {
   // Case-insensitively: case-insensitive file systems map .GIT to .git.
   return segments.some((s) => s.toLowerCase() === ".git");
 }
@@ -408,7 +409,7 @@ export function handleFile(fh: FileHandle, stat: BigIntStats): OpenedFile {
  * the check (O_NOFOLLOW → ELOOP) and without blocking on a FIFO (O_NONBLOCK); anything that is not
  * a regular file is refused (S07).
  */
-export async function openRegularForRead(real: string): Promise<{ fh: FileHandle; stat: import("node:fs").BigIntStats }> {
+export async function openRegularForRead(real: string): Promise<{ fh: FileHandle; stat: BigIntStats }> {
   let fh: FileHandle;
   try {
     fh = await open(real, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);

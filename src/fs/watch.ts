@@ -95,7 +95,6 @@ interface Batch {
   removed: Removed[];
   /** Every added path, parents first. */
   added: string[];
-  addedTops: string[];
   modified: string[];
   /** Paths added or removed as a whole in this batch: their descendants need no own check. */
   tops: Set<string>;
@@ -359,7 +358,7 @@ export class TreeMirror {
   // ---- reconcile ----------------------------------------------------------------------------
 
   private newBatch(): Batch {
-    return { removed: [], added: [], addedTops: [], modified: [], tops: new Set(), realDirs: new Map(), rescanParents: new Set() };
+    return { removed: [], added: [], modified: [], tops: new Set(), realDirs: new Map(), rescanParents: new Set() };
   }
 
   private async reconcileBatch(dirty: Map<string, Mode>): Promise<void> {
@@ -414,7 +413,6 @@ export class TreeMirror {
     if (!st || !kind) return;
     if (!cur) {
       batch.tops.add(rel);
-      batch.addedTops.push(rel);
       await this.addTree(rel, st, batch);
       return;
     }
@@ -475,7 +473,6 @@ export class TreeMirror {
     this.watchDir("");
     for (const name of await this.list("")) {
       batch.tops.add(name);
-      batch.addedTops.push(name);
       const cst = await lstatOrUndefined(this.abs(name));
       if (cst && this.kind(cst)) await this.addTree(name, cst, batch);
     }

@@ -8,6 +8,7 @@ import type { BigIntStats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { revisionOf, mtimeMsOf } from "../files/revision.ts";
+import { etagMatches } from "./static.ts";
 
 /** `attachment; filename="<ascii-safe>"; filename*=UTF-8''<percent-encoded>` — never raw quotes, CR or LF. */
 export function contentDisposition(name: string): string {
@@ -21,12 +22,6 @@ export function contentDisposition(name: string): string {
 /** The strong ETag of a file (its revision, quoted). */
 export function etagOf(st: BigIntStats): string {
   return `"${revisionOf(st)}"`;
-}
-
-function etagMatches(header: string, etag: string): boolean {
-  if (header.trim() === "*") return true;
-  const strip = (t: string) => t.trim().replace(/^W\//, "");
-  return header.split(",").some((t) => strip(t) === etag);
 }
 
 /** Parses a single `bytes=a-b` / `bytes=a-` / `bytes=-n` range. "multi" for several; undefined to ignore. */

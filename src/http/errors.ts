@@ -105,10 +105,6 @@ export class ApiError extends Error {
   }
 }
 
-export function isApiError(value: unknown): value is ApiError {
-  return value instanceof ApiError;
-}
-
 /**
  * Resource exhaustion errors of the OS as API errors (undefined for anything else): they are
  * conditions of the machine, not bugs, so the client gets a retryable 503 / a clear 507, not a 500.

@@ -394,8 +394,8 @@ async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
 }
 
 /**
- * Parses a multipart request as a stream: the file part's bytes go straight to a staging file
- * (awaiting each write before reading on, so the socket is throttled — memory stays flat), the
+ * Parses a multipart request as a stream: the file part's bytes go to a staging file through a
+ * FileSink (batched writes; reading pauses past its high-water mark, so memory stays bounded), the
  * size limit is enforced as bytes arrive, text fields are capped. On any failure the staging file
  * is removed and the error is rethrown (ApiError 400/413 for bad input).
  */
@@ -428,8 +428,7 @@ export async function receiveMultipart(req: Readable, opts: ReceiveOptions): Pro
             fh = t.fh;
             sink = new FileSink(t.fh);
             hash = createHash("sha256");
-            file = { field: h.name, bytes: 0, sha256: "", tempPath: t.path };
-            if (h.filename !== undefined) file.filename = h.filename;
+            file = { field: h.name, filename: h.filename, bytes: 0, sha256: "", tempPath: t.path };
             if (h.contentType !== undefined) file.contentType = h.contentType;
             current = { kind: "file" };
           } else if (h.filename === undefined) {

@@ -6,7 +6,7 @@ import { ApiError } from "../http/errors.ts";
 import { lastEventId, openSse, wantsSse } from "../http/sse.ts";
 import { LIMITS } from "../limits.ts";
 import { normalizeRelPath } from "../fs/paths.ts";
-import { getCatalogs, type Catalogs, type CatalogEvent } from "../files/catalog.ts";
+import { getCatalogs, type Catalogs } from "../files/catalog.ts";
 import { requireSession } from "../files/sessions.ts";
 import type { Workspace } from "../types.ts";
 
@@ -145,7 +145,7 @@ function stream(rc: RouteContext, catalogs: Catalogs, sessionId: string, ws: Wor
         reset();
         continue;
       }
-      for (const ev of page.items as CatalogEvent[]) {
+      for (const ev of page.items) {
         if (rc.res.writableLength > SSE_HIGH_WATER) await drained(rc.res, ac.signal);
         if (sse.closed || !sse.send({ id: ev.seq, event: ev.type, data: ev })) break;
         last = ev.seq;

@@ -1,6 +1,6 @@
 // Route table: issue 4 — inbox, artifacts, file sessions, batch read/write, ops, files/content.
 import { HANDLED, json } from "../http/route.ts";
-import type { RouteContext, RouteDef } from "../http/route.ts";
+import type { HandlerResult, RouteContext, RouteDef } from "../http/route.ts";
 import { ApiError } from "../http/errors.ts";
 import { LIMITS } from "../limits.ts";
 import { boundaryFromContentType, receiveMultipart } from "../http/multipart.ts";
@@ -13,11 +13,16 @@ import { planOps } from "../files/ops.ts";
 import { ensureInbox, listInbox, openInboxItem, planInboxUpload, requireInboxEnabled, uploadTarget } from "../files/inbox.ts";
 import { listArtifacts, openArtifact, requireOutboxEnabled } from "../files/artifacts.ts";
 import { planContentWrite, readContent } from "../files/content.ts";
-import { protectedPathsFor } from "../files/common.ts";
+import { protectedPathsFor, type PlanOrReply } from "../files/common.ts";
 
 function ws(rc: RouteContext) {
   // Routes declare `workspace: true`, so the router has resolved and authorized it.
   return rc.workspace!;
+}
+
+/** A session write route's answer: the WritePlan for the approval gate, or the final reply when nothing can run. */
+function planOrReply(out: PlanOrReply): HandlerResult {
+  return "plan" in out ? out.plan : json(out.reply.body, out.reply.status);
 }
 
 async function uploadToInbox(rc: RouteContext) {
@@ -185,7 +190,7 @@ export const routes: RouteDef[] = [
       const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor);
       const body = await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes });
       const out = await planWriteBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
-      return "plan" in out ? out.plan : json(out.reply.body, out.reply.status);
+      return planOrReply(out);
     },
   },
   {
@@ -198,7 +203,7 @@ export const routes: RouteDef[] = [
       const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor);
       const body = await rc.readJson();
       const out = await planOps(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
-      return "plan" in out ? out.plan : json(out.reply.body, out.reply.status);
+      return planOrReply(out);
     },
   },
 ];

@@ -5,7 +5,7 @@
 import { sendJsonText as sendJsonTextReply } from "../http/reply.ts";
 import { HANDLED, type Handled, type RouteContext } from "../http/route.ts";
 import type { Workspace } from "../types.ts";
-import { applyEdits, readWorkspaceConfig, realInside, type FileEdit, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
+import { applyEdits, readWorkspaceConfig, realInside, relPosix, type FileEdit, type WorkspaceConfigFiles } from "../workspace/opencode-config.ts";
 import { withPathLocks } from "../fs/atomic.ts";
 import { resolveInside } from "../fs/paths.ts";
 import { scanProjectSkills, type SkillScan } from "../workspace/skills.ts";
@@ -13,7 +13,10 @@ import { listCommands, workspaceCommandsDir, type CommandRecord } from "../works
 import { pluginFiles, projectPluginsDir } from "../workspace/plugins.ts";
 import { authorizedRootFor, workspaceConfigService, type ReloadReason, type ReloadTrigger, type WorkspaceState } from "../workspace/reload-events.ts";
 import type { CacheKind } from "../workspace/cache.ts";
-import path from "node:path";
+
+/** RouteDef options shared by the workspace configuration routes: reads, and collaborator writes. */
+export const W = { auth: "client", workspace: true } as const;
+export const WRITE = { auth: "client", workspace: true, write: true, scope: "collaborator" } as const;
 
 export function ws(rc: RouteContext): Workspace {
   return rc.workspace!;
@@ -87,7 +90,7 @@ export function sendJsonText(rc: RouteContext, text: string | Buffer): Handled {
 
 /** Workspace-relative "/"-separated path. */
 export function relPath(rc: RouteContext, abs: string): string {
-  return path.relative(ws(rc).path, abs).split(path.sep).join("/");
+  return relPosix(ws(rc).path, abs);
 }
 
 /**
@@ -118,7 +121,7 @@ export async function commitWrite<T>(
  * symlink places outside the workspace fails with 403 before any approval is asked (I5).
  */
 export async function checkEditTargets(root: string, edits: FileEdit[]): Promise<void> {
-  for (const e of edits) await resolveInside(root, path.relative(root, e.path).split(path.sep).join("/"), { create: true });
+  for (const e of edits) await resolveInside(root, relPosix(root, e.path), { create: true });
 }
 
 /** Applies `edits` to files inside `root` under their path locks, as one `commitWrite`. */

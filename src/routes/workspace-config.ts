@@ -5,7 +5,7 @@ import { HANDLED, json, type RouteContext, type RouteDef } from "../http/route.t
 import { lastEventId, openSse, wantsSse } from "../http/sse.ts";
 import { LIMITS } from "../limits.ts";
 import { opencodeTarget, upstreamUrl } from "../opencode-target.ts";
-import { jsonEqual } from "../formats/jsonc.ts";
+import { isPlainObject, jsonEqual } from "../formats/jsonc.ts";
 import { plan } from "../types.ts";
 import {
   describeEdit,
@@ -13,16 +13,17 @@ import {
   openworkText,
   readGlobalOpencode,
   readWorkspaceConfig,
+  relPosix,
   valueOrThrow,
   type FileEdit,
 } from "../workspace/opencode-config.ts";
 import { checkPluginSpec, configPlugins, globalPluginsDir, normalizePluginSpec, pluginFiles, PLUGIN_LOAD_ORDER, type PluginItem } from "../workspace/plugins.ts";
 import { checkMcpConfig, checkMcpName, listMcp, mcpOf } from "../workspace/mcp.ts";
 import { redactSecrets } from "../workspace/redaction.ts";
-import { checkEditTargets, commitEdits, isViewer, loadConfig, loadPluginFiles, sendJsonText, ws, wsState } from "./workspace-common.ts";
+import { checkEditTargets, commitEdits, isViewer, loadConfig, loadPluginFiles, sendJsonText, W, WRITE, ws, wsState } from "./workspace-common.ts";
 import { routes as skillRoutes } from "./workspace-skills.ts";
 import { routes as transferRoutes } from "./workspace-transfer.ts";
-import type { ReloadEvent } from "../workspace/reload-events.ts";
+import type { ReloadEvent, ReloadReason, ReloadTrigger } from "../workspace/reload-events.ts";
 
 function flag(rc: RouteContext, name: string): boolean {
   const v = rc.query.get(name);
@@ -63,8 +64,8 @@ async function getConfig(rc: RouteContext) {
 function objectField(body: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
   const v = body[key];
   if (v === undefined) return undefined;
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ApiError(400, "invalid_payload", `${key} must be an object`);
-  return v as Record<string, unknown>;
+  if (!isPlainObject(v)) throw new ApiError(400, "invalid_payload", `${key} must be an object`);
+  return v;
 }
 
 async function patchConfig(rc: RouteContext) {
@@ -111,6 +112,31 @@ async function patchConfig(rc: RouteContext) {
   });
 }
 
+/**
+ * The plan of a one-file edit of opencode.json(c) (plugins, MCP). Any such write can make the
+ * agent run code, hence always `executes-code`.
+ */
+function opencodeEditPlan(
+  rc: RouteContext,
+  edit: FileEdit,
+  o: { action: string; summary: string; change: Record<string, unknown>; target: string; event: { reason: ReloadReason; trigger: ReloadTrigger }; answer: () => Promise<unknown> },
+) {
+  const w = ws(rc);
+  return plan({
+    workspaceId: w.id,
+    action: o.action,
+    summary: o.summary,
+    paths: [edit.path],
+    change: { ...o.change, file: describeEdit(edit) },
+    risk: ["executes-code"],
+    target: o.target,
+    apply: async () => {
+      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [o.event] });
+      return { body: await o.answer() };
+    },
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plugins
 
@@ -123,7 +149,7 @@ async function pluginsBody(rc: RouteContext, includeGlobal: boolean) {
   for (const spec of configPlugins(project)) items.push({ spec, source: "config", scope: "project" });
   if (includeGlobal) {
     const dir = globalPluginsDir(home);
-    for (const f of await pluginFiles(dir)) items.push({ spec: f, source: "dir.global", scope: "global", path: "~/" + path.relative(home, path.join(dir, f)).split(path.sep).join("/") });
+    for (const f of await pluginFiles(dir)) items.push({ spec: f, source: "dir.global", scope: "global", path: "~/" + relPosix(home, path.join(dir, f)) });
   }
   for (const f of await loadPluginFiles(rc)) items.push({ spec: f, source: "dir.project", scope: "project", path: `.opencode/plugins/${f}` });
   return { items, loadOrder: [...PLUGIN_LOAD_ORDER] };
@@ -141,18 +167,13 @@ async function addPlugin(rc: RouteContext) {
   const next = Array.isArray(raw) ? [...raw, spec] : typeof raw === "string" ? [raw, spec] : [spec];
   const edit = editOpencode(cfg.opencode, { plugin: next })!;
   await checkEditTargets(w.path, [edit]);
-  return plan({
-    workspaceId: w.id,
+  return opencodeEditPlan(rc, edit, {
     action: "plugins.add",
     summary: `Add plugin ${spec}`,
-    paths: [edit.path],
-    change: { spec, plugin: next, file: describeEdit(edit) },
-    risk: ["executes-code"],
+    change: { spec, plugin: next },
     target: spec,
-    apply: async () => {
-      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [{ reason: "plugins", trigger: { type: "plugin", name: spec, action: "added", path: edit.display } }] });
-      return { body: await pluginsBody(rc, false) };
-    },
+    event: { reason: "plugins", trigger: { type: "plugin", name: spec, action: "added", path: edit.display } },
+    answer: () => pluginsBody(rc, false),
   });
 }
 
@@ -168,18 +189,13 @@ async function removePlugin(rc: RouteContext) {
   const next = list.filter((p) => !(typeof p === "string" && normalizePluginSpec(p) === norm));
   if (next.length === list.length) throw new ApiError(404, "plugin_not_found", `Plugin not found: ${name}`);
   const edit = editOpencode(cfg.opencode, { plugin: next })!;
-  return plan({
-    workspaceId: w.id,
+  return opencodeEditPlan(rc, edit, {
     action: "plugins.remove",
     summary: `Remove plugin ${norm}`,
-    paths: [edit.path],
-    change: { name: norm, removed: list.filter((p) => !next.includes(p)), plugin: next, file: describeEdit(edit) },
-    risk: ["executes-code"],
+    change: { name: norm, removed: list.filter((p) => !next.includes(p)), plugin: next },
     target: norm,
-    apply: async () => {
-      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [{ reason: "plugins", trigger: { type: "plugin", name: norm, action: "removed", path: edit.display } }] });
-      return { body: await pluginsBody(rc, false) };
-    },
+    event: { reason: "plugins", trigger: { type: "plugin", name: norm, action: "removed", path: edit.display } },
+    answer: () => pluginsBody(rc, false),
   });
 }
 
@@ -203,19 +219,13 @@ async function addMcp(rc: RouteContext) {
   if (Object.prototype.hasOwnProperty.call(mcp, name) && jsonEqual(mcp[name], config)) return json(await mcpBody(rc));
   const edit = editOpencode(cfg.opencode, { mcp: withKey(mcp, name, config) })!;
   await checkEditTargets(w.path, [edit]);
-  return plan({
-    workspaceId: w.id,
+  return opencodeEditPlan(rc, edit, {
     action: "mcp.add",
     summary: `Add MCP server ${name} (${String(config.type)})`,
-    paths: [edit.path],
-    change: { name, config, file: describeEdit(edit) },
-    // Any write to opencode.json(c) can make the agent run code; a local server runs a command.
-    risk: ["executes-code"],
+    change: { name, config },
     target: name,
-    apply: async () => {
-      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [{ reason: "mcp", trigger: { type: "mcp", name, action: Object.prototype.hasOwnProperty.call(mcp, name) ? "updated" : "added", path: edit.display } }] });
-      return { body: await mcpBody(rc) };
-    },
+    event: { reason: "mcp", trigger: { type: "mcp", name, action: Object.prototype.hasOwnProperty.call(mcp, name) ? "updated" : "added", path: edit.display } },
+    answer: () => mcpBody(rc),
   });
 }
 
@@ -228,18 +238,13 @@ async function removeMcp(rc: RouteContext) {
   const next: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mcp)) if (k !== name) Object.defineProperty(next, k, { value: v, enumerable: true, writable: true, configurable: true });
   const edit = editOpencode(cfg.opencode, { mcp: next })!;
-  return plan({
-    workspaceId: w.id,
+  return opencodeEditPlan(rc, edit, {
     action: "mcp.remove",
     summary: `Remove MCP server ${name}`,
-    paths: [edit.path],
-    change: { name, removed: mcp[name], file: describeEdit(edit) },
-    risk: ["executes-code"],
+    change: { name, removed: mcp[name] },
     target: name,
-    apply: async () => {
-      await commitEdits(rc, w.path, [edit], { kinds: ["config"], events: [{ reason: "mcp", trigger: { type: "mcp", name, action: "removed", path: edit.display } }] });
-      return { body: await mcpBody(rc) };
-    },
+    event: { reason: "mcp", trigger: { type: "mcp", name, action: "removed", path: edit.display } },
+    answer: () => mcpBody(rc),
   });
 }
 
@@ -369,9 +374,6 @@ async function engineReload(rc: RouteContext) {
     },
   });
 }
-
-const W = { auth: "client", workspace: true } as const;
-const WRITE = { auth: "client", workspace: true, write: true, scope: "collaborator" } as const;
 
 export const routes: RouteDef[] = [
   { method: "GET", path: "/workspace/:id/config", ...W, handler: getConfig },

@@ -7,11 +7,11 @@ import { hostActor } from "../auth/actor.ts";
 import { withPathLocks } from "../fs/atomic.ts";
 import { resolveInside } from "../fs/paths.ts";
 import { plan } from "../types.ts";
-import { applyEdits, describeEdit, globalOpencodeDir, readTextIfExists, type FileEdit } from "../workspace/opencode-config.ts";
+import { applyEdits, describeEdit, globalOpencodeDir, readTextIfExists, relPosix, type FileEdit } from "../workspace/opencode-config.ts";
 import { checkSkillName, composeSkill, localSkillsDir, scanGlobalSkills, skillFilePath, type SkillScan } from "../workspace/skills.ts";
 import { commandContent, globalCommandsDir, listCommands, normalizeCommandName, validateCommand, workspaceCommandsDir, type CommandRecord } from "../workspace/commands.ts";
 import { moveAside } from "../workspace/transfer.ts";
-import { commitEdits, commitWrite, loadCommands, loadSkills, relPath, sendJsonText, ws } from "./workspace-common.ts";
+import { commitEdits, commitWrite, loadCommands, loadSkills, relPath, sendJsonText, W, WRITE, ws } from "./workspace-common.ts";
 
 async function listSkills(rc: RouteContext) {
   const { scan, json: cached } = await loadSkills(rc);
@@ -154,13 +154,16 @@ async function commandsList(rc: RouteContext, scope: "workspace" | "global"): Pr
   return { items: records.map((r) => r.item) };
 }
 
-function commandTarget(rc: RouteContext, scope: "workspace" | "global", name: string): { root: string; file: string; display: string } {
+/** The command file, the root it must stay inside, its path relative to that root, and its display name. */
+function commandTarget(rc: RouteContext, scope: "workspace" | "global", name: string): { root: string; file: string; rel: string; display: string } {
   if (scope === "global") {
     const root = globalOpencodeDir(rc.server.config.homeDir);
-    return { root, file: path.join(globalCommandsDir(rc.server.config.homeDir), `${name}.md`), display: `~/.config/opencode/commands/${name}.md` };
+    const file = path.join(globalCommandsDir(rc.server.config.homeDir), `${name}.md`);
+    return { root, file, rel: relPosix(root, file), display: `~/.config/opencode/commands/${name}.md` };
   }
   const file = path.join(workspaceCommandsDir(ws(rc).path), `${name}.md`);
-  return { root: ws(rc).path, file, display: relPath(rc, file) };
+  const rel = relPath(rc, file);
+  return { root: ws(rc).path, file, rel, display: rel };
 }
 
 async function upsertCommand(rc: RouteContext) {
@@ -169,7 +172,7 @@ async function upsertCommand(rc: RouteContext) {
   const c = validateCommand(body);
   const w = ws(rc);
   const t = commandTarget(rc, scope, c.name);
-  await resolveInside(t.root, path.relative(t.root, t.file).split(path.sep).join("/"), { create: true });
+  await resolveInside(t.root, t.rel, { create: true });
   const next = commandContent(c);
   const base = await readTextIfExists(t.file);
   if (base === next) return json(await commandsList(rc, scope));
@@ -202,7 +205,7 @@ async function deleteCommand(rc: RouteContext) {
     throw new ApiError(404, "command_not_found", `Command not found: ${name}`);
   }
   if (st.isDirectory()) throw new ApiError(404, "command_not_found", `Command not found: ${name}`);
-  await resolveInside(t.root, path.relative(t.root, t.file).split(path.sep).join("/"));
+  await resolveInside(t.root, t.rel);
   return plan({
     workspaceId: w.id,
     action: "commands.delete",
@@ -215,7 +218,7 @@ async function deleteCommand(rc: RouteContext) {
       const events = [{ reason: "commands" as const, trigger: { type: "command" as const, name, action: "removed" as const, path: t.display } }];
       await commitWrite(rc, { kinds: ["commands"], events, paths: scope === "workspace" ? [t.file] : [] }, () => withPathLocks([t.file], async () => {
         // Re-checked under the lock: a folder swapped for a symlink while the host decided.
-        await resolveInside(t.root, path.relative(t.root, t.file).split(path.sep).join("/"));
+        await resolveInside(t.root, t.rel);
         try {
           await rm(t.file);
         } catch {
@@ -226,9 +229,6 @@ async function deleteCommand(rc: RouteContext) {
     },
   });
 }
-
-const W = { auth: "client", workspace: true } as const;
-const WRITE = { auth: "client", workspace: true, write: true, scope: "collaborator" } as const;
 
 export const routes: RouteDef[] = [
   { method: "GET", path: "/workspace/:id/skills", ...W, handler: listSkills },

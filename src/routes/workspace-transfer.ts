@@ -9,7 +9,7 @@ import { applyImport, buildExport, planImport } from "../workspace/transfer.ts";
 import { authorizedRootFor, type ReloadReason, type ReloadTrigger } from "../workspace/reload-events.ts";
 import type { CacheKind } from "../workspace/cache.ts";
 import { redactSecrets } from "../workspace/redaction.ts";
-import { commitWrite, isViewer, loadCommands, loadConfig, loadSkills, ws } from "./workspace-common.ts";
+import { commitWrite, isViewer, loadCommands, loadConfig, loadSkills, W, WRITE, ws } from "./workspace-common.ts";
 
 async function exportWorkspace(rc: RouteContext) {
   const [config, skills, commands] = await Promise.all([loadConfig(rc), loadSkills(rc), loadCommands(rc)]);
@@ -60,6 +60,6 @@ async function importWorkspace(rc: RouteContext) {
 }
 
 export const routes: RouteDef[] = [
-  { method: "GET", path: "/workspace/:id/export", auth: "client", workspace: true, handler: exportWorkspace },
-  { method: "POST", path: "/workspace/:id/import", auth: "client", workspace: true, write: true, scope: "collaborator", handler: importWorkspace },
+  { method: "GET", path: "/workspace/:id/export", ...W, handler: exportWorkspace },
+  { method: "POST", path: "/workspace/:id/import", ...WRITE, handler: importWorkspace },
 ];

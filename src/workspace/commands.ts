@@ -7,6 +7,7 @@ import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
 import { RESERVED_NAMES } from "./skills.ts";
+import { globalOpencodeDir } from "./opencode-config.ts";
 
 export const COMMAND_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_COMMAND_BYTES = 1024 * 1024;
@@ -32,7 +33,7 @@ export function workspaceCommandsDir(wsPath: string): string {
 }
 
 export function globalCommandsDir(homeDir: string): string {
-  return path.join(homeDir, ".config", "opencode", "commands");
+  return path.join(globalOpencodeDir(homeDir), "commands");
 }
 
 /** Trim, strip a leading "/", then `^[A-Za-z0-9_-]{1,64}$` → else 400 invalid_command_name. */
@@ -59,19 +60,15 @@ export function parseCommand(content: string, name: string, scope: CommandItem["
   let template = fm.body;
   if (fm.hasFrontmatter) template = template.replace(/^\r?\n/, "");
   template = template.replace(/\r?\n$/, "");
-  const item: CommandItem = { name, template, model: typeof d.model === "string" ? d.model : null, scope };
-  if (typeof d.description === "string") item.description = d.description;
-  if (typeof d.agent === "string") item.agent = d.agent;
-  if (typeof d.subtask === "boolean") item.subtask = d.subtask;
   // Key order of the answer: name, description, template, agent, model, subtask, scope.
-  const ordered: CommandItem = { name: item.name } as CommandItem;
-  if (item.description !== undefined) ordered.description = item.description;
-  ordered.template = item.template;
-  if (item.agent !== undefined) ordered.agent = item.agent;
-  ordered.model = item.model;
-  if (item.subtask !== undefined) ordered.subtask = item.subtask;
-  ordered.scope = scope;
-  return ordered;
+  const item = { name } as CommandItem;
+  if (typeof d.description === "string") item.description = d.description;
+  item.template = template;
+  if (typeof d.agent === "string") item.agent = d.agent;
+  item.model = typeof d.model === "string" ? d.model : null;
+  if (typeof d.subtask === "boolean") item.subtask = d.subtask;
+  item.scope = scope;
+  return item;
 }
 
 /** Lists `<dir>/*.md` (regular files, not symlinks), sorted by name. */

@@ -4,6 +4,7 @@
  */
 import { ApiError } from "../http/errors.ts";
 import { globMatch } from "../formats/glob.ts";
+import { isPlainObject } from "../formats/jsonc.ts";
 import { RESERVED_NAMES } from "./skills.ts";
 
 export const MCP_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -17,16 +18,14 @@ export interface McpItem {
 
 /** The `mcp` object of a config ({} when absent or not an object). */
 export function mcpOf(config: Record<string, unknown>): Record<string, unknown> {
-  const m = config.mcp;
-  return typeof m === "object" && m !== null && !Array.isArray(m) ? (m as Record<string, unknown>) : {};
+  return isPlainObject(config.mcp) ? config.mcp : {};
 }
 
 /** Deny patterns: keys of `tools` whose value is false (project entries override global ones). */
 export function denyPatterns(global: Record<string, unknown>, project: Record<string, unknown>): string[] {
   const merged = new Map<string, unknown>();
   for (const cfg of [global, project]) {
-    const t = cfg.tools;
-    if (typeof t === "object" && t !== null && !Array.isArray(t)) for (const [k, v] of Object.entries(t)) merged.set(k, v);
+    if (isPlainObject(cfg.tools)) for (const [k, v] of Object.entries(cfg.tools)) merged.set(k, v);
   }
   return [...merged].filter(([, v]) => v === false).map(([k]) => k);
 }
@@ -63,8 +62,8 @@ export function checkMcpName(raw: unknown): string {
 
 /** Validates an MCP server config: local needs a non-empty string array `command`, remote an http(s) `url`. */
 export function checkMcpConfig(raw: unknown): Record<string, unknown> {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ApiError(400, "invalid_mcp_config", "MCP config must be an object");
-  const cfg = raw as Record<string, unknown>;
+  if (!isPlainObject(raw)) throw new ApiError(400, "invalid_mcp_config", "MCP config must be an object");
+  const cfg = raw;
   if (cfg.type === "local") {
     const cmd = cfg.command;
     if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((c) => typeof c === "string" && c !== "")) {

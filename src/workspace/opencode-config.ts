@@ -7,7 +7,7 @@ import { sha256Hex } from "../auth/hash.ts";
 import { mkdir, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
-import { JsoncParseError, jsonEqual, parseJsoncObject, setTopLevelKeys } from "../formats/jsonc.ts";
+import { isPlainObject, JsoncParseError, jsonEqual, parseJsoncObject, setTopLevelKeys } from "../formats/jsonc.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { isInsideOrSame, resolveInside } from "../fs/paths.ts";
 
@@ -19,6 +19,11 @@ export interface ConfigFileState {
   text: string | undefined;
   value: Record<string, unknown> | undefined;
   error: ApiError | undefined;
+}
+
+/** `to` relative to `from`, "/"-separated (how paths appear in answers, approvals and resolveInside input). */
+export function relPosix(from: string, to: string): string {
+  return path.relative(from, to).split(path.sep).join("/");
 }
 
 /** Reads a UTF-8 text file; undefined when it does not exist. */
@@ -44,8 +49,6 @@ export function fsError(err: unknown, file: string): unknown {
   if (code === "EACCES" || code === "EPERM" || code === "EROFS") return new ApiError(403, "forbidden", `${name}: permission denied`);
   return err;
 }
-
-
 
 /**
  * True when `p` exists and its real location (symlinks resolved) is inside `root`'s real
@@ -77,14 +80,19 @@ async function readContained(root: string, file: string): Promise<string | undef
   return text;
 }
 
-/** Parses OpenCode JSONC text; empty/whitespace → {}; errors → 422 invalid_jsonc with positions. */
-export function parseOpencodeText(text: string): Record<string, unknown> {
+/** Runs a JSONC operation on OpenCode config text; a parse error becomes 422 invalid_jsonc with positions. */
+function withJsonc<T>(fn: () => T): T {
   try {
-    return parseJsoncObject(text);
+    return fn();
   } catch (err) {
     if (err instanceof JsoncParseError) throw new ApiError(422, "invalid_jsonc", "Failed to parse JSONC", err.errors);
     throw err;
   }
+}
+
+/** Parses OpenCode JSONC text; empty/whitespace → {}; errors → 422 invalid_jsonc with positions. */
+export function parseOpencodeText(text: string): Record<string, unknown> {
+  return withJsonc(() => parseJsoncObject(text));
 }
 
 /** Parses strict JSON config text (openwork.json); empty → {}; errors → 422 invalid_json. */
@@ -96,10 +104,8 @@ export function parseOpenworkText(text: string): Record<string, unknown> {
   } catch (err) {
     throw new ApiError(422, "invalid_json", "Failed to parse .opencode/openwork.json", { error: (err as Error).message });
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ApiError(422, "invalid_json", ".opencode/openwork.json must hold a JSON object");
-  }
-  return value as Record<string, unknown>;
+  if (!isPlainObject(value)) throw new ApiError(422, "invalid_json", ".opencode/openwork.json must hold a JSON object");
+  return value;
 }
 
 /** `<dir>/opencode.jsonc` if it exists, else `<dir>/opencode.json` if it exists, else `<dir>/opencode.jsonc`. */
@@ -145,7 +151,7 @@ export function globalOpencodeDir(homeDir: string): string {
 export async function readGlobalOpencode(homeDir: string): Promise<ConfigFileState> {
   // The host's own global config may be a symlink (dotfile managers): not contained.
   const found = await locateOpencodeConfig(globalOpencodeDir(homeDir), false);
-  return state(found.path, "~/" + path.relative(homeDir, found.path).split(path.sep).join("/"), found.text, parseOpencodeText);
+  return state(found.path, "~/" + relPosix(homeDir, found.path), found.text, parseOpencodeText);
 }
 
 /** The parsed value, or the stored 422. */
@@ -181,13 +187,7 @@ export function editOpencode(s: ConfigFileState, updates: Record<string, unknown
   const current = valueOrThrow(s);
   const changed = Object.keys(updates).filter((k) => !(Object.prototype.hasOwnProperty.call(current, k) && jsonEqual(current[k], updates[k])));
   if (changed.length === 0) return null;
-  let next: string;
-  try {
-    next = setTopLevelKeys(s.text ?? "", updates);
-  } catch (err) {
-    if (err instanceof JsoncParseError) throw new ApiError(422, "invalid_jsonc", "Failed to parse JSONC", err.errors);
-    throw err;
-  }
+  const next = withJsonc(() => setTopLevelKeys(s.text ?? "", updates));
   if (next === s.text) return null;
   return { path: s.path, display: s.display, base: s.text, next };
 }
@@ -223,7 +223,7 @@ export async function applyEdits(wsPath: string, edits: FileEdit[]): Promise<voi
  * Returns the first folder it created (undefined when none), so a rollback can remove it.
  */
 export async function writeInside(root: string, file: string, text: string): Promise<string | undefined> {
-  const rel = path.relative(root, file).split(path.sep).join("/");
+  const rel = relPosix(root, file);
   try {
     const resolved = await resolveInside(root, rel);
     const created = await mkdir(path.dirname(resolved.real), { recursive: true });

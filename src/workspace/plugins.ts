@@ -5,6 +5,7 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
+import { globalOpencodeDir } from "./opencode-config.ts";
 
 export const PLUGIN_LOAD_ORDER = ["config.global", "config.project", "dir.global", "dir.project"] as const;
 
@@ -58,5 +59,5 @@ export function projectPluginsDir(wsPath: string): string {
 }
 
 export function globalPluginsDir(homeDir: string): string {
-  return path.join(homeDir, ".config", "opencode", "plugins");
+  return path.join(globalOpencodeDir(homeDir), "plugins");
 }

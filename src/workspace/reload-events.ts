@@ -23,8 +23,9 @@ import { LIMITS } from "../limits.ts";
 import type { ServerContext, Service } from "../context.ts";
 import type { Workspace } from "../types.ts";
 import { ConfigCache, type CacheKind } from "./cache.ts";
-import { readProjectOpencode } from "./opencode-config.ts";
+import { readProjectOpencode, relPosix } from "./opencode-config.ts";
 import { jsonEqual } from "../formats/jsonc.ts";
+import { mcpOf } from "./mcp.ts";
 
 export type ReloadReason = "plugins" | "skills" | "mcp" | "config" | "agents" | "commands";
 export type ChangeAction = "added" | "removed" | "updated";
@@ -164,10 +165,6 @@ export function mergeTriggers(a: ReloadTrigger, b: ReloadTrigger): ReloadTrigger
   return out;
 }
 
-function asObject(v: unknown): Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
 function asList(v: unknown): unknown[] {
   return Array.isArray(v) ? v : v === undefined ? [] : [v];
 }
@@ -186,8 +183,8 @@ export function refineConfigChange(
   const changed = [...keys].filter((k) => !jsonEqual(prev[k], next[k]));
   if (changed.length !== 1) return config;
   if (changed[0] === "mcp") {
-    const a = asObject(prev.mcp);
-    const b = asObject(next.mcp);
+    const a = mcpOf(prev);
+    const b = mcpOf(next);
     const names = new Set([...Object.keys(a), ...Object.keys(b)]);
     for (const n of names) {
       if (jsonEqual(a[n], b[n])) continue;
@@ -273,7 +270,7 @@ export class WorkspaceState {
     // become workspace-relative by prefixing "../" per level.
     for (const root of [this.workspace.path, ...ancestors]) {
       if (this.closed) return;
-      const up = path.relative(this.workspace.path, root).split(path.sep).join("/");
+      const up = relPosix(this.workspace.path, root);
       const toWs = (rel: string) => (up === "" || rel === "" ? up || rel : `${up}/${rel}`);
       const mirror = new TreeMirror({
         root,

@@ -6,7 +6,7 @@ import { lstat, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
-import { realInside } from "./opencode-config.ts";
+import { globalOpencodeDir, realInside } from "./opencode-config.ts";
 
 export const SKILL_NAME_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** Names that are JavaScript prototype keys are refused everywhere (they are never object keys here, but clients may use them as such). */
@@ -201,7 +201,7 @@ export async function projectSkillDirs(wsPath: string, root: string): Promise<{ 
 }
 
 export function globalSkillDirs(homeDir: string): string[] {
-  return [path.join(homeDir, ".config", "opencode", "skills"), path.join(homeDir, ".claude", "skills"), path.join(homeDir, ".agents", "skills")];
+  return [path.join(globalOpencodeDir(homeDir), "skills"), path.join(homeDir, ".claude", "skills"), path.join(homeDir, ".agents", "skills")];
 }
 
 export function displayPath(wsPath: string, homeDir: string, abs: string): string {

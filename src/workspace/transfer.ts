@@ -6,16 +6,16 @@ import { randomUUID } from "node:crypto";
 import { lstat, rename, rm, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../http/errors.ts";
-import { jsonEqual } from "../formats/jsonc.ts";
-import { removeEmptyChain, withPathLocks } from "../fs/atomic.ts";
+import { isPlainObject, jsonEqual } from "../formats/jsonc.ts";
+import { removeEmptyChain, TEMP_PREFIX, TEMP_SUFFIX, withPathLocks } from "../fs/atomic.ts";
 import { resolveInside } from "../fs/paths.ts";
-import { TEMP_PREFIX, TEMP_SUFFIX } from "../fs/atomic.ts";
 import {
   describeEdit,
   editOpencode,
   fsError,
   openworkText,
   readTextIfExists,
+  relPosix,
   valueOrThrow,
   writeInside,
   type FileEdit,
@@ -90,12 +90,8 @@ export interface ImportPlan {
 }
 
 function plainObject(v: unknown, what: string): Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ApiError(400, "invalid_payload", `${what} must be an object`);
-  return v as Record<string, unknown>;
-}
-
-function rel(wsPath: string, abs: string): string {
-  return path.relative(wsPath, abs).split(path.sep).join("/");
+  if (!isPlainObject(v)) throw new ApiError(400, "invalid_payload", `${what} must be an object`);
+  return v;
 }
 
 /** Re-throws a per-item validation error with the item's index in `details`. */
@@ -166,7 +162,7 @@ export async function planImport(
       const file = skillFilePath(wsPath, w.name);
       const base = await readTextIfExists(file);
       if (base !== w.content) {
-        edits.push({ path: file, display: rel(wsPath, file), base, next: w.content });
+        edits.push({ path: file, display: relPosix(wsPath, file), base, next: w.content });
         touches.skills.push(w.name);
       }
     }
@@ -174,7 +170,7 @@ export async function planImport(
       for (const s of current.skills) {
         if (!s.local || names.has(s.item.name)) continue;
         const dir = path.join(localSkillsDir(wsPath), s.item.name);
-        removals.push({ path: dir, display: rel(wsPath, dir) });
+        removals.push({ path: dir, display: relPosix(wsPath, dir) });
         touches.skills.push(s.item.name);
       }
     }
@@ -196,20 +192,20 @@ export async function planImport(
       const next = commandContent(c);
       const base = await readTextIfExists(file);
       if (base !== next) {
-        edits.push({ path: file, display: rel(wsPath, file), base, next });
+        edits.push({ path: file, display: relPosix(wsPath, file), base, next });
         touches.commands.push(c.name);
       }
     }
     if (mode.commands === "replace") {
       for (const c of current.commands) {
         if (names.has(c.item.name)) continue;
-        removals.push({ path: c.file, display: rel(wsPath, c.file) });
+        removals.push({ path: c.file, display: relPosix(wsPath, c.file) });
         touches.commands.push(c.item.name);
       }
     }
   }
   // Every target must stay inside the workspace by real path (a symlinked .opencode cannot redirect us).
-  for (const t of [...edits, ...removals]) await resolveInside(wsPath, rel(wsPath, t.path), { create: true });
+  for (const t of [...edits, ...removals]) await resolveInside(wsPath, relPosix(wsPath, t.path), { create: true });
   return {
     edits,
     removals,
@@ -251,7 +247,7 @@ export async function applyImport(wsPath: string, p: ImportPlan): Promise<void> 
         throw new ApiError(409, "conflict", `${r.display} changed since the import was requested`);
       }
       // Re-checked under the lock: a folder swapped for a symlink (into .git, outside) while the host decided.
-      await resolveInside(wsPath, rel(wsPath, r.path));
+      await resolveInside(wsPath, relPosix(wsPath, r.path));
     }
     const undo: (() => Promise<void>)[] = [];
     const trash: string[] = [];

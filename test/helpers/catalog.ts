@@ -82,8 +82,8 @@ export function sameModel(a: TreeModel, b: TreeModel): boolean {
 
 /**
  * Polls and replays the new events into `model` until it equals a fresh walk of the disk; on
- * timeout fails with the difference (`message` builds the assertion message from the timeout
- * error). Returns the last walk.
+ * timeout fails, with the difference when there is one (`message` builds the assertion message
+ * from the timeout error). Returns the last walk.
  */
 export async function converge(
   s: TestServer,
@@ -102,7 +102,10 @@ export async function converge(
       return sameModel(model, disk);
     },
     { timeoutMs: options.timeoutMs, what: options.what },
-  ).catch((err) => assert.deepEqual([...model].sort(), [...disk].sort(), (options.message ?? String)(err)));
+  ).catch((err) => {
+    assert.deepEqual([...model].sort(), [...disk].sort(), (options.message ?? String)(err));
+    throw err; // a timed-out wait fails even when the last walk happens to match by now
+  });
   return disk;
 }
 

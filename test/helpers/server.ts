@@ -2,7 +2,7 @@
  * Starts a real server on port 0 with a temp workspace, a temp HOME and known tokens.
  * Everything goes through the real config loader, as a user's flags and env would.
  */
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -13,6 +13,7 @@ import { workspaceId } from "../../src/workspaces.ts";
 import type { RouteDef } from "../../src/http/route.ts";
 import type { Logger, ServerContext } from "../../src/context.ts";
 import { readResponse } from "./response.ts";
+import { waitFor } from "./wait.ts";
 
 export interface StartOptions {
   approval?: "auto" | "manual";
@@ -155,4 +156,35 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     },
   };
   return ts;
+}
+
+export interface AuditLine {
+  action: string;
+  target: string;
+  summary: string;
+  [key: string]: unknown;
+}
+
+/** A workspace's audit log as written on disk (one JSON object a line); [] before its first entry. */
+export async function readAuditLog(s: TestServer, id = s.workspaceId): Promise<AuditLine[]> {
+  let text: string;
+  try {
+    text = await readFile(join(s.dataDir, "audit", `${id}.jsonl`), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as AuditLine);
+}
+
+/** The host's list of pending approvals (GET /approvals with the host token). */
+export async function pendingApprovals(s: TestServer): Promise<TestResponse["json"][]> {
+  const res = await s.request("GET", "/approvals", { token: null, host: true });
+  if (res.status !== 200) throw new Error(`GET /approvals: ${res.status} ${res.text}`);
+  return res.json.items;
+}
+
+/** Waits for the first pending approval (of a write request still in flight). */
+export function firstApproval(s: TestServer): Promise<TestResponse["json"]> {
+  return waitFor(async () => (await pendingApprovals(s))[0], { what: "approval" });
 }
