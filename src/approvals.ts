@@ -4,7 +4,7 @@
  * workspace and pushed to subscribers (SSE) as they are requested and resolved.
  */
 import { randomUUID } from "node:crypto";
-import { ApiError } from "./http/errors.ts";
+import { ApiError } from "./errors.ts";
 import { LIMITS } from "./limits.ts";
 import type { ApprovalGate, ApprovalResult, PendingApproval } from "./context.ts";
 import type { Actor, WritePlan } from "./types.ts";
@@ -30,7 +30,7 @@ export class Approvals implements ApprovalGate {
     if (signal.aborted) return Promise.resolve({ id, result: "cancelled", reason: "cancelled" });
     const sameWorkspace = [...this.pending.values()].filter((w) => w.item.workspaceId === plan.workspaceId).length;
     if (sameWorkspace >= LIMITS.pendingApprovalsPerWorkspace) {
-      throw new ApiError(429, "too_many_pending_approvals", "Too many writes are waiting for approval", {
+      throw new ApiError("too_many_pending_approvals", "Too many writes are waiting for approval", {
         max: LIMITS.pendingApprovalsPerWorkspace,
       });
     }

@@ -4,6 +4,13 @@
  */
 import type { EventEmitter } from "node:events";
 import type { Actor, AuditEntry, AuditInput, Workspace, WritePlan, Scope } from "./types.ts";
+import type { WorkspaceConfigService } from "./workspace/reload-events.ts";
+import type { FileSessions } from "./files/sessions.ts";
+import type { Catalogs } from "./files/catalog.ts";
+import type { ProxyPool } from "./http/proxy.ts";
+import type { AuthFailureLimiter } from "./auth/limiter.ts";
+import type { ProtectedPaths } from "./fs/paths.ts";
+import type { StaticAsset } from "./http/static.ts";
 
 export type TokenSource = "cli" | "env" | "file" | "generated";
 
@@ -118,11 +125,6 @@ export interface AuditLog {
   lastTimestamp(workspaceId: string): Promise<number | null>;
 }
 
-/** Anything with resources to release when the server closes. */
-export interface Service {
-  close?(): void | Promise<void>;
-}
-
 /** Open SSE streams, capped in number, closable by token (revocation). */
 export interface StreamRegistry {
   readonly size: number;
@@ -140,13 +142,28 @@ export interface ServerContext {
   approvals: ApprovalGate;
   audit: AuditLog;
   streams: StreamRegistry;
+  /** Per-workspace configuration state: watchers, cache, loaders, reload events. */
+  configs: WorkspaceConfigService;
+  /** File sessions and the catalog (index + events) behind them. */
+  sessions: FileSessions;
+  catalogs: Catalogs;
+  /** Keep-alive agents and open exchanges of the OpenCode / Router proxies. */
+  proxy: ProxyPool;
+  /** Failed authentications per client address. */
+  authLimiter: AuthFailureLimiter;
+  /** sha256 of the configured client and host tokens, computed once. */
+  digests: { client: Buffer; host: Buffer };
+  /** The server's own files that the file API must never touch (data dir, token store, server.json). */
+  protectedPaths(): Promise<ProtectedPaths>;
   /**
-   * Server-wide events: "token.revoked" (tokenHash), "workspace.removed" (workspaceId),
-   * "shutdown". Area modules listen here (e.g. file sessions end on revocation).
+   * Server-wide events: "token.revoked" (tokenHash), "workspace.removed" (workspaceId).
+   * Area modules listen here (e.g. file sessions end on revocation).
    */
   bus: EventEmitter;
-  /** A per-server singleton created on first use and closed with the server. */
-  service<T extends Service>(key: string, create: () => T): T;
+  /** The built-in UI's files, loaded once at startup (undefined when the UI is disabled). */
+  uiAssets: Promise<Map<string, StaticAsset>> | undefined;
+  /** Aborted when shutdown begins (after pending approvals were denied): held requests end. */
+  shutdown: AbortSignal;
   /** The address after listen(), e.g. http://127.0.0.1:8787 */
   url: string;
   closing: boolean;

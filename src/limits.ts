@@ -31,6 +31,15 @@ export const LIMITS = {
   sseHeartbeatMs: 15_000,
   /** Bytes queued on a slow SSE client before it is disconnected (it can resume with Last-Event-ID). */
   sseMaxBufferedBytes: 4 * 1024 * 1024,
+  /** Bytes queued on an SSE socket before a log follower waits for it to drain (events stay in the shared ring meanwhile). */
+  sseHighWaterBytes: 64 * 1024,
+  /** Events read from a ring per step of an SSE stream. */
+  sseStepEvents: 500,
+  /** How often an open catalog stream re-checks that its session is still alive (expiry; ends are pushed). */
+  sessionRecheckMs: 5_000,
+  /** Catalog snapshot page size. */
+  snapshotDefaultLimit: 2000,
+  snapshotMaxLimit: 10_000,
   /** Paths. */
   pathMaxBytes: 4096,
   pathSegmentMaxBytes: 255,

@@ -1,36 +1,48 @@
 /**
- * createServer(config) wires the parts: route tables, auth, the approval gate, the audit log,
- * SSE streams and per-server services. The request pipeline is fixed here, in one place:
- *   CORS → OPTIONS → path checks → route match (404/405) → read-only → auth/scope → workspace →
- *   handler → (write plan: approval → apply → audit) → response.
+ * createServer(config) wires the parts: every service is constructed here, where it can be seen,
+ * and the request pipeline is fixed here, in one place:
+ *   CORS → OPTIONS → Host check → route match (404/405, `/w/<id>` mounts) → read-only → auth/scope →
+ *   mount + workspace → handler → (write plan: gate → apply → events → audit) → response.
+ * WebSocket upgrades go through the same match, auth and gates.
  */
-import { EventEmitter } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
+import { lstat } from "node:fs/promises";
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { Approvals } from "./approvals.ts";
 import { createAuditLog } from "./audit.ts";
 import { authenticate } from "./auth/actor.ts";
+import { sha256 } from "./auth/hash.ts";
+import { AuthFailureLimiter } from "./auth/limiter.ts";
 import { FileTokenStore } from "./auth/tokens.ts";
 import { watchTokenLifecycle } from "./auth/token-lifecycle.ts";
+import { ApiError, isResourceError } from "./errors.ts";
+import { Catalogs } from "./files/catalog.ts";
 import { cleanupStaleTempFiles } from "./files/cleanup.ts";
-import { startWorkspaceWatchers } from "./workspace/reload-events.ts";
-import { RequestContext } from "./http/request-context.ts";
+import { ProtectedPathsCache } from "./files/common.ts";
+import { FileSessions } from "./files/sessions.ts";
+import { isOutside } from "./fs/paths.ts";
 import { applyCors } from "./http/cors.ts";
-import { ApiError, resourceError } from "./http/errors.ts";
-import { sendError, sendJson } from "./http/reply.ts";
-import { HANDLED, type HandlerResult, type RouteContext, type RouteDef } from "./http/route.ts";
-import { Router } from "./http/router.ts";
-import { SseRegistry } from "./http/sse.ts";
 import { checkHost } from "./http/guards.ts";
+import { ProxyPool, writeSocketError } from "./http/proxy.ts";
+import { sendError, sendJson } from "./http/reply.ts";
+import { RequestContext, UpgradeRequestContext } from "./http/request-context.ts";
+import { HANDLED, type RouteDef } from "./http/route.ts";
+import { Router, type RouteMatch } from "./http/router.ts";
+import { SseRegistry } from "./http/sse.ts";
+import { loadAssetTable, UI_DIR } from "./http/static.ts";
 import { LIMITS } from "./limits.ts";
 import { createLogger } from "./log.ts";
-import { allRoutes, handleUpgrade } from "./routes/index.ts";
+import { allRoutes } from "./routes/index.ts";
+import { SCOPE_RANK, type Workspace, type WritePlan } from "./types.ts";
+import { WorkspaceConfigService, type OwnWrite } from "./workspace/reload-events.ts";
 import { Workspaces } from "./workspaces.ts";
-import { SCOPE_RANK, type Actor, type Scope, type WritePlan } from "./types.ts";
-import type { Logger, ServerConfig, ServerContext, Service } from "./context.ts";
+import type { Logger, ServerConfig, ServerContext } from "./context.ts";
 
 /** Audit file for server-level actions (tokens) that belong to no workspace. */
 export const SERVER_AUDIT_ID = "_server";
@@ -51,6 +63,8 @@ export interface CreateServerOptions {
   headersTimeoutMs?: number;
   /** Tests shorten the SSE heartbeat interval instead of waiting 15 s. */
   sseHeartbeatMs?: number;
+  /** Tests shorten the wait for upstream response headers instead of waiting 30 s. */
+  proxyHeadersTimeoutMs?: number;
 }
 
 export function packageVersion(): string {
@@ -60,36 +74,41 @@ export function packageVersion(): string {
 
 export async function createServer(config: ServerConfig, options: CreateServerOptions = {}): Promise<OpenworkServer> {
   const log = options.log ?? createLogger({ format: config.logFormat, verbose: config.verbose });
-  const services = new Map<string, Service>();
   const inFlight = new Set<Promise<unknown>>();
-  const streams = new SseRegistry(options.sseHeartbeatMs);
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
+  const shutdown = new AbortController();
+  // Every held request listens to it.
+  setMaxListeners(0, shutdown.signal);
   const tokens = await FileTokenStore.open(config.tokenStorePath);
   const audit = createAuditLog(config.dataDir, log);
+  const workspaces = new Workspaces(config.workspaces, config.authorizedRoots);
+  const protectedPaths = new ProtectedPathsCache(config);
 
-  const context: ServerContext = {
+  const context = {
     config,
     version: packageVersion(),
     startedAt: Date.now(),
     log,
-    workspaces: new Workspaces(config.workspaces, config.authorizedRoots),
+    workspaces,
     tokens,
     approvals: new Approvals(config.approval),
     audit,
-    streams,
+    streams: new SseRegistry(options.sseHeartbeatMs),
+    proxy: new ProxyPool(options.proxyHeadersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.proxyHeadersTimeoutMs }),
+    authLimiter: new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000),
+    digests: { client: sha256(config.token), host: sha256(config.hostToken) },
+    protectedPaths: () => protectedPaths.get(),
+    uiAssets: config.toyUi ? loadAssetTable(UI_DIR) : undefined,
     bus,
-    service<T extends Service>(key: string, create: () => T): T {
-      let s = services.get(key) as T | undefined;
-      if (!s) {
-        s = create();
-        services.set(key, s);
-      }
-      return s;
-    },
+    shutdown: shutdown.signal,
     url: "",
     closing: false,
-  };
+  } as Omit<ServerContext, "configs" | "sessions" | "catalogs"> as ServerContext;
+  context.configs = new WorkspaceConfigService(context);
+  context.sessions = new FileSessions(context);
+  context.catalogs = new Catalogs(context);
+  const stopTokenLifecycle = watchTokenLifecycle(context);
 
   const router = new Router([...allRoutes(), ...(options.extraRoutes ?? [])]);
 
@@ -99,6 +118,31 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     p.then(done, done);
     return p;
   };
+
+  /** Match, read-only, auth/scope, mount and workspace: the checks every request and upgrade passes. */
+  async function admit(rc: RequestContext, route: RouteDef, mount: string | undefined, queryToken?: string): Promise<void> {
+    if (route.gate && !route.readOnlyAllowed && config.readOnly) throw new ApiError("read_only", "Server is read-only");
+    if (route.auth !== "none") {
+      const actor = authenticate(context, rc.req, route.auth, queryToken === undefined ? {} : { queryToken });
+      const required = route.scope ?? "viewer";
+      if (SCOPE_RANK[actor.scope] < SCOPE_RANK[required]) {
+        throw new ApiError("forbidden", "Insufficient token scope", { required, scope: actor.scope });
+      }
+      rc.actor = actor;
+    }
+    // After authentication: unauthenticated callers cannot probe workspace ids.
+    if (mount !== undefined) rc.mount = workspaces.resolve(mount);
+    if (route.workspace) rc.workspace = workspaces.resolve(rc.params.id ?? "");
+  }
+
+  function found(method: string, target: string): Extract<RouteMatch, { kind: "found" }> {
+    const match = router.match(method, requestPath(target));
+    if (match.kind === "not_found") throw new ApiError("not_found", "Not found");
+    if (match.kind === "method_not_allowed") {
+      throw new ApiError("method_not_allowed", "Method not allowed", undefined, { headers: { Allow: match.allow.join(", ") } });
+    }
+    return match;
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
@@ -114,49 +158,39 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         return;
       }
       checkHost(req, config.host);
-      const path = requestPath(req.url ?? "");
-      logPath = path;
       const method = (req.method ?? "GET").toUpperCase();
-      const match = router.match(method, path);
-      if (match.kind === "not_found") throw new ApiError(404, "not_found", "Not found");
-      if (match.kind === "method_not_allowed") {
-        throw new ApiError(405, "method_not_allowed", "Method not allowed", undefined, { Allow: match.allow.join(", ") });
-      }
-      const route = match.route;
-      if (route.write && config.readOnly) throw new ApiError(403, "read_only", "Server is read-only");
-      let actor: Actor | null = null;
-      if (route.auth === "client") {
-        actor = authenticate(context, req, "client");
-        requireScope(actor, route.scope ?? "viewer");
-      } else if (route.auth === "host") {
-        actor = authenticate(context, req, "host");
-      }
-      const workspace = route.workspace ? context.workspaces.resolve(match.params.id ?? "") : undefined;
-      const rc = new RequestContext(req, res, context, method, path, match.params, actor, workspace);
-      const result: HandlerResult = await route.handler(rc);
+      const match = found(method, req.url ?? "");
+      logPath = match.path;
+      const rc = new RequestContext(req, res, context, method, match.path, match.params);
+      await admit(rc, match.route, match.mount);
+      const result = await match.route.handler(rc);
       if (result === HANDLED) return;
       if (result.kind === "json") {
         sendJson(res, result.status, result.body, result.headers);
         return;
       }
-      if (!actor) throw new Error(`write plan from unauthenticated route ${route.method} ${route.path}`);
-      await track(runPlan(result, rc, actor));
+      await track(commit(match.route, result, rc));
     } catch (err) {
-      if (resourceError(err)) log.warn("resource exhausted", { error: String(err) });
+      if (isResourceError(err)) log.warn("resource exhausted", { error: String(err) });
       else if (!(err instanceof ApiError)) log.error("unhandled error", { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       sendError(req, res, err);
     }
   }
 
-  /** The fixed write sequence: approval → apply → audit → response. */
-  async function runPlan(p: WritePlan, rc: RouteContext, actor: Actor): Promise<void> {
+  /**
+   * The fixed write sequence: the route's gate → apply → events → audit → response. Events are
+   * derived from the plan's paths by the same classifier that turns outside edits into events.
+   */
+  async function commit(route: RouteDef, p: WritePlan, rc: RequestContext): Promise<void> {
+    const actor = rc.actor;
+    if (!route.gate || !actor) throw new Error(`write plan from an ungated route ${route.method} ${route.path}`);
     const auditId = p.workspaceId ?? SERVER_AUDIT_ID;
     const target = p.target ?? p.paths[0] ?? p.action;
     try {
       // Shutdown has begun: close() no longer waits for this write and the audit log is closing,
       // so it would be applied unaudited (or held past the denial of all pending approvals).
-      if (context.closing) throw new ApiError(503, "service_unavailable", "Server is shutting down");
-      if (p.approval !== false) {
+      if (context.closing) throw new ApiError("service_unavailable", "Server is shutting down");
+      if (route.gate === "approval") {
         const outcome = await context.approvals.request(p, actor, rc.signal);
         if (outcome.result !== "allowed") {
           await audit.append(auditId, actor, { action: `approval.${outcome.result}`, target, summary: p.summary });
@@ -164,10 +198,19 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
             rc.res.destroy();
             return;
           }
-          throw new ApiError(403, "write_denied", "Write request denied", { requestId: outcome.id, reason: outcome.reason ?? outcome.result });
+          throw new ApiError("write_denied", "Write request denied", { requestId: outcome.id, reason: outcome.reason ?? outcome.result });
         }
       }
-      const applied = await p.apply();
+      const ws = p.workspaceId === null ? undefined : workspaces.get(p.workspaceId);
+      const steps = ws ? await Promise.all((p.steps ?? p.paths.map((x) => [x])).map((step) => ownWrites(ws, step))) : [];
+      if (ws && steps.length > 0) (await context.configs.state(ws)).expectWrites(steps.flat().map((w) => w.rel));
+      let applied;
+      try {
+        applied = await p.apply();
+      } finally {
+        // Even a failed (rolled back) write may have touched files: never serve a stale cache.
+        for (const step of steps) if (ws && step.length > 0) await noteWrites(ws, step);
+      }
       const entries = applied.audit ?? [{ action: p.action, target, summary: p.summary }];
       for (const entry of entries) {
         try {
@@ -179,9 +222,48 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
           throw err;
         }
       }
-      sendJson(rc.res, applied.status ?? 200, applied.body);
+      const body = typeof applied.body === "function" ? await (applied.body as () => Promise<unknown>)() : applied.body;
+      sendJson(rc.res, applied.status ?? 200, body);
     } finally {
       if (p.release) await p.release().catch((err: unknown) => log.warn("release failed", { error: String(err) }));
+    }
+  }
+
+  /** The plan's paths inside the workspace, each with whether it exists before the write. */
+  async function ownWrites(ws: Workspace, paths: string[]): Promise<OwnWrite[]> {
+    const out: OwnWrite[] = [];
+    for (const abs of paths) {
+      if (isOutside(ws.path, abs) || path.resolve(abs) === path.resolve(ws.path)) continue;
+      const existed = await lstat(abs).then(() => true, () => false);
+      out.push({ rel: path.relative(ws.path, abs).split(path.sep).join("/"), existed });
+    }
+    return out;
+  }
+
+  /** One code path for "these files changed": reload events and caches, then the catalog. */
+  async function noteWrites(ws: Workspace, writes: OwnWrite[]): Promise<void> {
+    try {
+      await (await context.configs.state(ws)).noteWrites(writes);
+      await context.catalogs.sync(ws, writes.map((w) => w.rel));
+    } catch (err) {
+      log.warn("recording a write's events failed", { workspaceId: ws.id, error: String(err) });
+    }
+  }
+
+  /** WebSocket upgrades: the same match, Host check, auth (token also as `?token=`), gates and mounts as a request. */
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    try {
+      checkHost(req, config.host);
+      const match = found("GET", req.url ?? "");
+      if (!match.route.upgrade) throw new ApiError("not_found", "Not found");
+      const rc = new UpgradeRequestContext(req, socket, head, context, match.path, match.params);
+      // Browsers cannot set headers on a WebSocket: the token may come as a query parameter (stripped before forwarding).
+      const queryToken = rc.query.get("token") ?? undefined;
+      await admit(rc, match.route, match.mount, queryToken);
+      match.route.upgrade(rc);
+    } catch (err) {
+      if (!(err instanceof ApiError)) log.error("upgrade failed", { error: String(err) });
+      writeSocketError(socket, err);
     }
   }
 
@@ -200,27 +282,18 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     if (declared > max) {
       applyCors(req, res, config.corsOrigins);
       // The body was never read, so sendError also closes the connection.
-      sendError(req, res, new ApiError(413, "payload_too_large", "Request body is too large", { maxBytes: max }));
+      sendError(req, res, new ApiError("payload_too_large", "Request body is too large", { maxBytes: max }));
       return;
     }
     res.writeContinue();
     void handle(req, res);
   });
-  httpServer.on("upgrade", (req, socket, head) => {
-    try {
-      if (!handleUpgrade(context, req, socket, head)) socket.destroy();
-    } catch (err) {
-      log.error("upgrade failed", { error: String(err) });
-      socket.destroy();
-    }
-  });
+  httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head));
   // Slow-header clients are cut; held approvals, uploads and idle SSE streams are not.
   httpServer.headersTimeout = headersTimeoutMs;
   httpServer.requestTimeout = LIMITS.requestTimeoutMs;
   httpServer.keepAliveTimeout = LIMITS.keepAliveTimeoutMs;
   httpServer.timeout = 0;
-
-  const stopTokenLifecycle = watchTokenLifecycle(context);
 
   let closed: Promise<void> | undefined;
   return {
@@ -234,8 +307,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
           const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
           context.url = `${config.tls ? "https" : "http"}://${host}:${addr.port}`;
           void cleanupStaleTempFiles(context).catch((err: unknown) => log.warn("temp cleanup failed", { error: String(err) }));
-          // Configuration reload watchers (issue 3) start before listen() resolves: changes made before the first request are seen.
-          void startWorkspaceWatchers(context)
+          // Configuration watchers start before listen() resolves: changes made before the first request are seen.
+          void context.configs
+            .startAll()
             .catch((err: unknown) => log.warn("workspace watchers failed", { error: String(err) }))
             .finally(() => resolve(context.url));
         });
@@ -247,18 +321,16 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         stopTokenLifecycle();
         const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         context.approvals.denyAll("shutdown");
-        bus.emit("shutdown");
-        streams.closeAll();
+        shutdown.abort();
+        context.streams.closeAll();
         const grace = setTimeout(() => httpServer.closeAllConnections(), LIMITS.shutdownGraceMs - 500);
         grace.unref();
         await Promise.allSettled([...inFlight]);
-        for (const service of services.values()) {
-          try {
-            await service.close?.();
-          } catch (err) {
-            log.warn("service close failed", { error: String(err) });
-          }
-        }
+        context.catalogs.close();
+        context.sessions.close();
+        context.configs.close();
+        context.proxy.close();
+        context.authLimiter.close();
         await audit.close();
         httpServer.closeIdleConnections();
         await stopped;
@@ -269,29 +341,29 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   };
 }
 
-function requireScope(actor: Actor, required: Scope): void {
-  if (SCOPE_RANK[actor.scope] < SCOPE_RANK[required]) {
-    throw new ApiError(403, "forbidden", "Insufficient token scope", { required, scope: actor.scope });
-  }
-}
-
 /**
  * The pathname of a request target. Absolute-form targets (`GET http://host/x`) contribute only
- * their path — the target never chooses a host. Malformed percent-encoding anywhere → 400.
+ * their path — the target never chooses a host. Malformed percent-encoding anywhere → 400 (checked
+ * once, and only when the path has a `%` at all).
  */
 export function requestPath(target: string): string {
-  let raw = target;
-  const q = raw.indexOf("?");
-  if (q !== -1) raw = raw.slice(0, q);
-  const hash = raw.indexOf("#");
-  if (hash !== -1) raw = raw.slice(0, hash);
-  const absolute = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(raw);
-  if (absolute) raw = raw.slice(absolute[0].length) || "/";
-  if (!raw.startsWith("/")) throw new ApiError(400, "invalid_path", "Invalid request target");
-  try {
-    decodeURIComponent(raw);
-  } catch {
-    throw new ApiError(400, "invalid_path", "Malformed percent-encoding in path");
+  let end = target.length;
+  for (let i = 0; i < end; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 0x3f || c === 0x23) end = i; // ? or #
+  }
+  let raw = end === target.length ? target : target.slice(0, end);
+  if (raw.charCodeAt(0) !== 0x2f) {
+    const absolute = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(raw);
+    if (!absolute) throw new ApiError("invalid_path", "Invalid request target");
+    raw = raw.slice(absolute[0].length) || "/";
+  }
+  if (raw.includes("%")) {
+    try {
+      decodeURIComponent(raw);
+    } catch {
+      throw new ApiError("invalid_path", "Malformed percent-encoding in path");
+    }
   }
   return raw;
 }

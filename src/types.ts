@@ -1,5 +1,5 @@
 /**
- * Shared shapes: actors, workspaces, route definitions and write plans.
+ * Shared shapes: actors, workspaces, audit entries and write plans.
  * Domain modules import from here, never from http/ or routes/.
  */
 export type Scope = "viewer" | "collaborator" | "owner";
@@ -49,14 +49,19 @@ export interface AuditEntry extends AuditInput {
 /** What a write produced once applied. */
 export interface ApplyResult {
   status?: number;
-  body: unknown;
+  /**
+   * The answer. A function is called after the server has recorded the write's events and dropped
+   * the caches it touched, so an answer read through the cache shows the write.
+   */
+  body: unknown | (() => Promise<unknown>);
   /** Audit entries for this write; default: one entry built from the plan's action/target/summary. */
   audit?: AuditInput[];
 }
 
 /**
- * A write handler does not write: it validates and returns a plan. The router runs
- * approval(plan) → apply() → audit → response, so no write can skip the gate or the log.
+ * A write handler does not write: it validates and returns a plan. The server runs
+ * approval(plan) (when the route's gate says so) → apply() → events → audit → response, so no
+ * write can skip the gate or the log. Events are derived from `paths`, never built by hand.
  */
 export interface WritePlan {
   readonly kind: "plan";
@@ -64,20 +69,19 @@ export interface WritePlan {
   workspaceId: string | null;
   action: string;
   summary: string;
-  /** Absolute paths that will be written or removed (shown to the host). */
+  /** Absolute paths that will be written or removed (shown to the host; their changes become events). */
   paths: string[];
+  /**
+   * The order in which `paths` change, when some change together (both ends of a rename): events
+   * are recorded step by step. Default: each path is its own step, in order.
+   */
+  steps?: string[][];
   /** Exactly what will be written (spec, MCP config, file names with bytes and sha256, …). */
   change: unknown;
   /** E.g. ["executes-code"]. */
   risk?: string[];
   /** Audit target (defaults to the first path or the action). */
   target?: string;
-  /**
-   * Host-side actions (token mint/revoke, workspace delete/activate, engine reload) are taken by
-   * the host itself or need no approval by spec; they set approval:false and are still read-only
-   * gated and audited. Every workspace data write keeps the default (true).
-   */
-  approval?: boolean;
   apply(): Promise<ApplyResult>;
   /** Always called after the plan settles (allowed, denied, failed): drop staged temp files. */
   release?(): Promise<void>;
@@ -85,4 +89,16 @@ export interface WritePlan {
 
 export function plan(p: Omit<WritePlan, "kind">): WritePlan {
   return { kind: "plan", ...p };
+}
+
+/** The final answer of a write route when nothing needs writing (no approval is asked then). */
+export interface Answer {
+  readonly kind: "json";
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export function answer(body: unknown, status = 200): Answer {
+  return { kind: "json", status, body };
 }

@@ -6,9 +6,9 @@
 import { createHash } from "node:crypto";
 import { realpathSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve } from "node:path";
-import { ApiError } from "./http/errors.ts";
+import { ApiError } from "./errors.ts";
 import type { ServerConfig, WorkspaceConfig, WorkspaceRegistry } from "./context.ts";
-import { workspaceDirectory } from "./opencode-target.ts";
+import { workspaceDirectory } from "./engine.ts";
 import { redactEmbedded } from "./workspace/redaction.ts";
 import type { Workspace } from "./types.ts";
 
@@ -77,8 +77,8 @@ export class Workspaces implements WorkspaceRegistry {
 
   resolve(id: string): Workspace {
     const ws = this.get(id);
-    if (!ws) throw new ApiError(404, "workspace_not_found", "Workspace not found");
-    if (!ws.authorized) throw new ApiError(403, "workspace_unauthorized", "Workspace is outside the authorized roots");
+    if (!ws) throw new ApiError("workspace_not_found", "Workspace not found");
+    if (!ws.authorized) throw new ApiError("workspace_unauthorized", "Workspace is outside the authorized roots");
     return ws;
   }
 

@@ -8,7 +8,6 @@ import path from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { converge, EventFollower, openSession, snapshotModel, type CatalogEventJson } from "./helpers/catalog.ts";
-import { getCatalogs } from "../src/files/catalog.ts";
 
 const DEADLINE = 15_000;
 
@@ -204,17 +203,17 @@ test("reset: since from the future, since older than the ring buffer, and after 
       await Promise.all(Array.from({ length: Math.min(500, 10_050 - i) }, (_, j) => writeFile(path.join(staging, "big", `f${i + j}`), "")));
     }
     await rename(path.join(staging, "big"), path.join(s.workspace, "big"));
-    await waitFor(async () => getCatalogs(s.context).cursor(s.workspaceId) >= cursor + 10_051, { timeoutMs: 30_000, what: "10 051 events" });
+    await waitFor(async () => s.context.catalogs.cursor(s.workspaceId) >= cursor + 10_051, { timeoutMs: 30_000, what: "10 051 events" });
     const old = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${cursor}`);
     assert.equal(old.json.reset, true, "since older than the buffer");
-    const end = getCatalogs(s.context).cursor(s.workspaceId);
+    const end = s.context.catalogs.cursor(s.workspaceId);
     const recent = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${end - 10}`);
     assert.equal(recent.json.reset, undefined);
     assert.equal(recent.json.items.length, 10);
 
     // The last session ends → the index is dropped; a new session's old cursor resets.
     assert.equal((await s.request("DELETE", `/files/sessions/${sid}`)).status, 200);
-    await waitFor(() => !getCatalogs(s.context).hasIndex(s.workspaceId), { what: "index dropped" });
+    await waitFor(() => !s.context.catalogs.hasIndex(s.workspaceId), { what: "index dropped" });
     const sid2 = await openSession(s);
     const again = await s.request("GET", `/files/sessions/${sid2}/catalog/events?since=${end}`);
     assert.equal(again.json.reset, true, "changes while no index existed are unknown");

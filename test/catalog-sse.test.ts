@@ -9,7 +9,6 @@ import { startServer, type TestServer } from "./helpers/server.ts";
 import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { openSession, snapshotModel } from "./helpers/catalog.ts";
-import { getCatalogs } from "../src/files/catalog.ts";
 
 function eventsUrl(s: TestServer, sid: string, query = ""): string {
   return `${s.url}/files/sessions/${sid}/catalog/events${query}`;
@@ -59,7 +58,7 @@ test("SSE: id = seq, event = type, data = the event; Last-Event-ID resumes; garb
       assert.equal(c.events[0]!.event, "reset", bad);
       const data = JSON.parse(c.events[0]!.data);
       assert.equal(data.reset, true);
-      assert.equal(data.cursor, getCatalogs(s.context).cursor(s.workspaceId));
+      assert.equal(data.cursor, s.context.catalogs.cursor(s.workspaceId));
       c.close();
     }
     const health = await s.request("GET", "/health", { token: null });
@@ -90,13 +89,13 @@ test("SSE: a client that stops reading does not grow the server's memory; it get
       await Promise.all(Array.from({ length: 1000 }, (_, j) => writeFile(path.join(staging, "big", `file-with-a-longish-name-${i + j}.txt`), "")));
     }
     await rename(path.join(staging, "big"), path.join(s.workspace, "big"));
-    await waitFor(() => getCatalogs(s.context).cursor(s.workspaceId) >= cursor + 24_001, { timeoutMs: 40_000, what: "24 001 events" });
+    await waitFor(() => s.context.catalogs.cursor(s.workspaceId) >= cursor + 24_001, { timeoutMs: 40_000, what: "24 001 events" });
     const growth = process.memoryUsage().rss - rssBefore;
     assert.ok(growth < 200 * 1024 * 1024, `rss grew ${growth} bytes`);
     res!.setEncoding("utf8");
     res!.on("data", (c: string) => chunks.push(c));
     res!.resume();
-    const end = getCatalogs(s.context).cursor(s.workspaceId);
+    const end = s.context.catalogs.cursor(s.workspaceId);
     await waitFor(() => chunks.join("").includes(`id: ${end}\n`), { timeoutMs: 30_000, what: "caught up to the cursor" });
     const text = chunks.join("");
     assert.ok(text.includes("event: reset"), "the slow client was told to re-snapshot");
@@ -121,16 +120,16 @@ test("SSE: the stream ends when its session ends; 500 streams opened and closed 
     const other = await openSession(s);
     const c = await openSseClient(eventsUrl(s, sid), auth);
     const c2 = await openSseClient(eventsUrl(s, other), auth);
-    assert.equal(getCatalogs(s.context).hasIndex(s.workspaceId), true);
+    assert.equal(s.context.catalogs.hasIndex(s.workspaceId), true);
     const t0 = Date.now();
     assert.equal((await s.request("DELETE", `/files/sessions/${sid}`)).status, 200);
     await waitFor(() => c.closed, { timeoutMs: 15_000, what: "stream closed with its session" });
     assert.ok(Date.now() - t0 < 4_000, "closed when the session ended, not at the next periodic check");
     assert.equal(c2.closed, false, "another session's stream stays open");
-    assert.equal(getCatalogs(s.context).hasIndex(s.workspaceId), true, "the other session keeps the index");
+    assert.equal(s.context.catalogs.hasIndex(s.workspaceId), true, "the other session keeps the index");
     assert.equal((await s.request("DELETE", `/files/sessions/${other}`)).status, 200);
     await waitFor(() => c2.closed, { timeoutMs: 15_000, what: "second stream closed" });
-    assert.equal(getCatalogs(s.context).hasIndex(s.workspaceId), false, "index (and its watchers) dropped");
+    assert.equal(s.context.catalogs.hasIndex(s.workspaceId), false, "index (and its watchers) dropped");
   } finally {
     await s.close();
   }

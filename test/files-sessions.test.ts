@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { startServer } from "./helpers/server.ts";
 import { FileSessions, ttlFromSeconds } from "../src/files/sessions.ts";
-import { ApiError } from "../src/http/errors.ts";
+import { ApiError } from "../src/errors.ts";
 import type { ServerContext } from "../src/context.ts";
 import type { Actor, Workspace } from "../src/types.ts";
 
@@ -123,7 +123,7 @@ test("sessions of a revoked token end at once", async () => {
     assert.equal(rv.status, 200, rv.text);
     // the session is gone (the token itself is refused too)
     assert.equal((await s.request("POST", `/files/sessions/${sid}/renew`, { token: tok, json: {} })).status, 401);
-    const sessions = s.context.service<FileSessions>("files.sessions", () => { throw new Error("must exist"); });
+    const sessions = s.context.sessions;
     assert.throws(() => sessions.require(sid, null), (e: unknown) => e instanceof ApiError && e.code === "file_session_not_found");
     // the client token's session is untouched
     assert.equal((await s.request("POST", `/files/sessions/${keep}/renew`, { json: {} })).status, 200);

@@ -80,7 +80,7 @@ test("J11: a non-JSON Content-Type on a JSON route → 415", async () => {
   for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
     const res = await s.request("POST", gated(), { body: '{"text":"x"}', headers: { "content-type": type } });
     assert.equal(res.status, 415, type);
-    assert.equal(res.json.code, "unsupported_media_type");
+    assert.equal(res.json.code, "unsupported_media");
   }
   const bom = await s.request("POST", gated(), { body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"text":"bom"}')]), headers: { "content-type": "application/json" } });
   assert.equal(bom.status, 200, "a leading UTF-8 BOM is stripped");

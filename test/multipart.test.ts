@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MultipartParser, MultipartError, boundaryFromContentType, parsePartHeaders } from "../src/http/multipart.ts";
-import { ApiError } from "../src/http/errors.ts";
+import { ApiError } from "../src/errors.ts";
 
 interface ParsedPart {
   name: string;

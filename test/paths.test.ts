@@ -12,7 +12,7 @@ import { startServer } from "./helpers/server.ts";
 import { snapshotTree, diffSnapshots } from "./helpers/fs-snapshot.ts";
 import { prng } from "./helpers/prng.ts";
 import { normalizeRelPath, checkCreatableSegment, isOutside } from "../src/fs/paths.ts";
-import { ApiError } from "../src/http/errors.ts";
+import { ApiError } from "../src/errors.ts";
 
 interface Row {
   name: string;

@@ -10,7 +10,6 @@ import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
 import { call, rawExchange } from "./helpers/http-call.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { freePort } from "./helpers/ports.ts";
-import { PROXY_SERVICE_KEY, ProxyService } from "../src/routes/proxy.ts";
 
 let up: TestUpstream;
 let s: TestServer;
@@ -243,7 +242,7 @@ test("X12: upstream accepting but silent → 504 opencode_timeout (shortened), u
     /* never answers */
   });
   const srv = await startServer({ env: { OPENWORK_OPENCODE_BASE_URL: silent.url } });
-  srv.context.service(PROXY_SERVICE_KEY, () => new ProxyService(srv.context, { headersTimeoutMs: 300 }));
+  srv.context.proxy.headersTimeoutMs = 300;
   try {
     const res = await srv.request("GET", "/opencode/config");
     assert.equal(res.status, 504);

@@ -12,7 +12,6 @@ import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { freePort } from "./helpers/ports.ts";
 import { call } from "./helpers/http-call.ts";
-import { PROXY_SERVICE_KEY, ProxyService } from "../src/routes/proxy.ts";
 
 const bin = process.env.OPENCODE_BIN;
 
@@ -77,7 +76,7 @@ test("real OpenCode through /w/:id/opencode: config, session create/list, event 
     // Wait for its "listening" line first: opencode 1.18 leaves a request that arrives during its
     // own start-up unanswered. A shortened upstream timeout turns such a hang into a quick retry.
     await waitFor(() => exitCode !== undefined || /listening on/.test(output.join("")), { timeoutMs: 60_000, what: "opencode serve listening" });
-    s.context.service(PROXY_SERVICE_KEY, () => new ProxyService(s.context, { headersTimeoutMs: 5_000 }));
+    s.context.proxy.headersTimeoutMs = 5_000;
     const base = `${s.url}/w/${s.workspaceId}/opencode`;
     const auth = { authorization: `Bearer ${s.clientToken}` };
     const config = await waitFor(

@@ -9,14 +9,14 @@ import { startServer, type TestServer } from "./helpers/server.ts";
 import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
 import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { PROXY_SERVICE_KEY, ProxyService } from "../src/routes/proxy.ts";
+import type { ProxyPool } from "../src/http/proxy.ts";
 import type { RouteDef } from "../src/http/route.ts";
 import { json } from "../src/http/route.ts";
 
 const MB = 1024 * 1024;
 let up: TestUpstream;
 let s: TestServer;
-let proxy: ProxyService;
+let proxy: ProxyPool;
 
 /** Test-only route: shortens the HTTP server's own timeouts so "idle" can be tested in a second. */
 const shortenTimeouts: RouteDef = {
@@ -34,7 +34,8 @@ const shortenTimeouts: RouteDef = {
 before(async () => {
   up = await startUpstream();
   s = await startServer({ env: { OPENWORK_OPENCODE_BASE_URL: up.url }, extraRoutes: [shortenTimeouts], headersTimeoutMs: 300 });
-  proxy = s.context.service(PROXY_SERVICE_KEY, () => new ProxyService(s.context, { headersTimeoutMs: 300 }));
+  proxy = s.context.proxy;
+  proxy.headersTimeoutMs = 300;
   assert.equal((await s.request("POST", "/test/shorten-timeouts", { token: null })).status, 200);
 });
 
@@ -245,7 +246,7 @@ test("upstream killed mid-stream closes the client stream", async () => {
   await waitFor(() => client.events.length === 1, { what: "first event" });
   upstreamRes!.socket!.destroy();
   await waitFor(() => client.closed, { what: "client stream closed" });
-  await waitFor(() => proxy.pool.size === 0, { what: "exchange released" });
+  await waitFor(() => proxy.size === 0, { what: "exchange released" });
 });
 
 test("X15: client disconnect aborts the upstream request; nothing leaks over 50 cycles", async () => {
@@ -262,7 +263,7 @@ test("X15: client disconnect aborts the upstream request; nothing leaks over 50 
     client.close();
     await waitFor(() => upstreamClosed === i + 1, { timeoutMs: 5_000, what: `upstream request ${i} destroyed` });
   }
-  await waitFor(() => proxy.pool.size === 0, { what: "no open exchanges" });
+  await waitFor(() => proxy.size === 0, { what: "no open exchanges" });
   await waitFor(() => up.sockets.size === 0, { what: "no upstream sockets" });
 });
 

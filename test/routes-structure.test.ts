@@ -6,13 +6,11 @@ import { allRoutes } from "../src/routes/index.ts";
 import { startServer } from "./helpers/server.ts";
 
 /**
- * Non-GET routes that are deliberately not `write: true`, each with its reason.
+ * Non-GET routes that deliberately have no gate, each with its reason.
  */
 const NOT_WRITES: Record<string, string> = {
   // Answering an approval writes nothing itself; the write it releases runs through the gate.
   "POST /approvals/:id": "approval reply",
-  // Reorders the running server's list in memory only (audited through a plan).
-  "POST /workspaces/:id/activate": "in-memory activation",
   // File-session lifecycle: in-memory handles, nothing on disk.
   "POST /workspace/:id/files/sessions": "session create",
   "POST /files/sessions/:sessionId/renew": "session renew",
@@ -24,22 +22,22 @@ const NOT_WRITES: Record<string, string> = {
 /** Proxies forward every method to an engine with its own permission prompts; their handlers enforce read-only mode (tested in the proxy tests). */
 const isProxy = (path: string) => /\/opencode(-router)?\/\*$/.test(path);
 
-test("every non-GET route is write: true unless it is on the commented allow-list", () => {
+test("every non-GET route has a gate unless it is on the commented allow-list", () => {
   const offenders: string[] = [];
   for (const r of allRoutes()) {
     if (r.method === "GET" || r.method === "HEAD") continue;
     if (r.method === "*" && isProxy(r.path)) continue;
     const key = `${r.method} ${r.path}`;
-    if (!r.write && !(key in NOT_WRITES)) offenders.push(key);
+    if (!r.gate && !(key in NOT_WRITES)) offenders.push(key);
   }
   assert.deepEqual(offenders, []);
 });
 
-test("no GET route is marked write, and write routes are never unauthenticated or viewer-scoped", () => {
+test("no GET route is gated, and gated routes are never unauthenticated or viewer-scoped", () => {
   for (const r of allRoutes()) {
     const key = `${r.method} ${r.path}`;
-    if (r.method === "GET") assert.ok(!r.write, key);
-    if (r.write) {
+    if (r.method === "GET") assert.ok(!r.gate, key);
+    if (r.gate) {
       assert.notEqual(r.auth, "none", key);
       if (r.auth === "client") assert.ok(r.scope === "collaborator" || r.scope === "owner", `${key} needs collaborator scope`);
     }
@@ -64,7 +62,7 @@ test("no two routes share a method and path", () => {
 test("on a read-only server every write route answers 403 read_only before anything else", async () => {
   const s = await startServer({ readOnly: true });
   try {
-    const writes = allRoutes().filter((r) => r.write);
+    const writes = allRoutes().filter((r) => r.gate && !r.readOnlyAllowed);
     assert.ok(writes.length > 0);
     for (const r of writes) {
       const path = r.path

@@ -134,8 +134,10 @@ test("activate moves a workspace first; delete removes it and persists to server
     assert.equal(saved.workspaces.length, 2);
     const audit = await readFile(join(s.dataDir, "audit", `${workspaceId(a)}.jsonl`), "utf8");
     assert.match(audit, /"action":"workspace.delete"/);
+    // An unknown id is a 404, as in the reference (spec 40 §8.4).
     const again = await s.request("DELETE", `/workspaces/${workspaceId(a)}`, { token: null, host: true });
-    assert.equal(again.json.deleted, false);
+    assert.equal(again.status, 404);
+    assert.equal(again.json.code, "workspace_not_found");
   } finally {
     await s.close();
   }

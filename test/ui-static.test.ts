@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { UI_CSP, UI_DIR } from "../src/routes/ui.ts";
+import { UI_CSP } from "../src/routes/ui.ts";
+import { UI_DIR } from "../src/http/static.ts";
 import { contentTypeFor, etagMatches, loadAssetTable } from "../src/http/static.ts";
 
 let s: TestServer;

@@ -6,7 +6,7 @@ import { appendFile, lstat, mkdir, mkdtemp, readdir, realpath, rename, rm, symli
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { TreeMirror, type TreeChange } from "../src/fs/watch.ts";
-import { revisionOf } from "../src/files/revision.ts";
+import { revisionOf } from "../src/fs/revision.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 type Model = Map<string, { kind: string; revision?: string }>;

@@ -21,13 +21,14 @@ async function events(s: TestServer, since = 0): Promise<any[]> {
 
 /**
  * Starts `GET …/events?since=0&wait=<waitS>` and resolves once the server holds it: a held long-poll
- * listens for "shutdown" on the server bus (so a change made next cannot beat the request in).
+ * waits on the workspace's event log (so a change made next cannot beat the request in).
  */
 async function heldLongPoll(s: TestServer, waitS: number) {
-  const before = s.context.bus.listenerCount("shutdown");
+  const log = (await s.context.configs.state(s.context.workspaces.get(s.workspaceId)!)).log;
+  const before = log.waiting;
   const pending = s.request("GET", url(s, `events?since=0&wait=${waitS}`));
   pending.catch(() => {}); // observed by the caller; not an unhandled rejection meanwhile
-  await waitFor(() => s.context.bus.listenerCount("shutdown") > before, { what: "long-poll held" });
+  await waitFor(() => log.waiting > before, { what: "long-poll held" });
   return { pending };
 }
 

@@ -3,10 +3,9 @@
  * Node keeps the first of duplicate Authorization headers; we never join them.
  */
 import type { IncomingMessage } from "node:http";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { digestEquals, sha256 } from "./hash.ts";
 import { LIMITS } from "../limits.ts";
-import { AuthFailureLimiter } from "../http/guards.ts";
 import type { ServerContext } from "../context.ts";
 import type { Actor } from "../types.ts";
 
@@ -27,28 +26,13 @@ function clientId(req: IncomingMessage): string | undefined {
   return /^[\x20-\x7e]+$/.test(raw) ? raw : undefined;
 }
 
-/** Digests of the configured secrets, computed once per server instead of on every request. */
-class ConfiguredDigests {
-  readonly client: Buffer;
-  readonly host: Buffer;
-  constructor(server: ServerContext) {
-    this.client = sha256(server.config.token);
-    this.host = sha256(server.config.hostToken);
-  }
-  close(): void {}
-}
-
-function configuredDigests(server: ServerContext): ConfiguredDigests {
-  return server.service("configured-digests", () => new ConfiguredDigests(server));
-}
-
 /** Resolves a Bearer secret (client token or scoped token) into an actor, or undefined. */
 export function actorFromBearer(server: ServerContext, token: string, req: IncomingMessage): Actor | undefined {
   // The presented secret is hashed once; every comparison and the actor's tokenHash use that digest.
   const digest = sha256(token);
   const tokenHash = digest.toString("hex");
   let actor: Actor | undefined;
-  if (digestEquals(digest, configuredDigests(server).client)) {
+  if (digestEquals(digest, server.digests.client)) {
     actor = { type: "remote", scope: "collaborator", tokenHash };
   } else {
     // Scoped tokens are found by the hash of the presented secret; no secret is compared directly.
@@ -65,20 +49,18 @@ export function hostActor(server: ServerContext, req: IncomingMessage): Actor | 
   const header = req.headers["x-openwork-host-token"];
   if (typeof header !== "string" || header === "") return undefined;
   const digest = sha256(header);
-  if (!digestEquals(digest, configuredDigests(server).host)) return undefined;
+  if (!digestEquals(digest, server.digests.host)) return undefined;
   const actor: Actor = { type: "host", scope: "owner", tokenHash: digest.toString("hex") };
   const id = clientId(req);
   if (id) actor.clientId = id;
   return actor;
 }
 
-const UNAUTHORIZED_HEADERS = { "WWW-Authenticate": "Bearer" };
-
 /** Client routes: a valid Bearer (the host header alone does not open them). */
 export function authenticateClient(server: ServerContext, req: IncomingMessage, queryToken?: string): Actor {
   const token = bearerToken(req) ?? queryToken;
   const actor = token === undefined ? undefined : actorFromBearer(server, token, req);
-  if (!actor) throw new ApiError(401, "unauthorized", "Invalid bearer token", undefined, UNAUTHORIZED_HEADERS);
+  if (!actor) throw new ApiError("unauthorized", "Invalid bearer token");
   return actor;
 }
 
@@ -89,7 +71,7 @@ export function authenticateHost(server: ServerContext, req: IncomingMessage): A
   const token = bearerToken(req);
   const actor = token === undefined ? undefined : actorFromBearer(server, token, req);
   if (actor && actor.scope === "owner") return actor;
-  throw new ApiError(401, "unauthorized", "Invalid host token", undefined, UNAUTHORIZED_HEADERS);
+  throw new ApiError("unauthorized", "Invalid host token");
 }
 
 /**
@@ -103,7 +85,7 @@ export function authenticate(
   auth: "client" | "host",
   options: { queryToken?: string } = {},
 ): Actor {
-  const limiter = server.service("auth-failures", () => new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000));
+  const limiter = server.authLimiter;
   const address = req.socket.remoteAddress ?? "unknown";
   limiter.check(address);
   try {

@@ -10,6 +10,7 @@ import type { ServerContext } from "../context.ts";
 export function watchTokenLifecycle(server: ServerContext): () => void {
   server.bus.on("token.revoked", (tokenHash: string) => {
     server.streams.closeByToken(tokenHash);
+    server.proxy.closeByToken(tokenHash);
     server.approvals.denyByToken(tokenHash, "revoked");
   });
   const expiredNotified = new Set<string>();

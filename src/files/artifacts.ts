@@ -2,7 +2,7 @@
  * Artifacts (outbox): `<ws>/.opencode/openwork/outbox/`, where the agent leaves results.
  * Listing is recursive and newest first; ids are base64url of the outbox-relative path.
  */
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import type { Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 import { PathResolver, type ProtectedPaths } from "../fs/paths.ts";
@@ -10,7 +10,7 @@ import { decodeItemId, encodeItemId, listFiles, openListedItem, openworkDir } fr
 
 /** 404 outbox_disabled unless the outbox is enabled. */
 export function requireOutboxEnabled(server: ServerContext): void {
-  if (!server.config.outboxEnabled) throw new ApiError(404, "outbox_disabled", "Outbox is disabled");
+  if (!server.config.outboxEnabled) throw new ApiError("outbox_disabled", "Outbox is disabled");
 }
 
 /** `{"items":[{"id","path","size","updatedAt"}]}`; a missing outbox → no items. */
@@ -24,17 +24,17 @@ export async function listArtifacts(ws: Workspace, protect?: ProtectedPaths): Pr
 /** Opens an artifact by id: 400 invalid_artifact, 404 artifact_not_found, 403 path_outside_workspace. */
 export async function openArtifact(ws: Workspace, id: string, protect?: ProtectedPaths) {
   const rel = decodeItemId(id);
-  if (rel === undefined) throw new ApiError(400, "invalid_artifact", "Invalid artifact id");
+  if (rel === undefined) throw new ApiError("invalid_artifact", "Invalid artifact id");
   const dir = await openworkDir(ws.path, "outbox", false);
-  if (!dir) throw new ApiError(404, "artifact_not_found", "Artifact not found");
+  if (!dir) throw new ApiError("artifact_not_found", "Artifact not found");
   // Protected paths apply: an outbox symlinked onto a project folder must not serve its .git or token store.
   const resolver = await PathResolver.create(dir, protect);
   let r;
   try {
     r = await resolver.resolve(rel);
   } catch (err) {
-    if (err instanceof ApiError && err.code === "invalid_path") throw new ApiError(400, "invalid_artifact", "Invalid artifact id");
+    if (err instanceof ApiError && err.code === "invalid_path") throw new ApiError("invalid_artifact", "Invalid artifact id");
     throw err;
   }
-  return openListedItem(r, () => new ApiError(404, "artifact_not_found", "Artifact not found"));
+  return openListedItem(r, () => new ApiError("artifact_not_found", "Artifact not found"));
 }

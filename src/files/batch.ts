@@ -7,7 +7,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
 import type { AuditInput, Workspace } from "../types.ts";
@@ -15,10 +15,9 @@ import type { ServerContext } from "../context.ts";
 import { handleFile, normalizeRelPath, openRegularForRead, verifyDirUnchanged } from "../fs/paths.ts";
 import type { OpenedFile, PathResolver, ResolvedPath } from "../fs/paths.ts";
 import { commitTempFile, stageFile, unlinkQuiet, withPathLock, withPathLocks } from "../fs/atomic.ts";
-import { mtimeMsOf, revisionOf, statBig } from "./revision.ts";
+import { mtimeMsOf, revisionOf, statBig } from "../fs/revision.ts";
 import { base64DecodedLength, batchArray, checkViewerMayRead, holdsConfigSecrets, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
 import type { ItemError, PlanOrReply } from "./common.ts";
-import { getCatalogs } from "./catalog.ts";
 
 // ---------------------------------------------------------------------------------------------
 // read-batch
@@ -47,7 +46,7 @@ async function readOne(resolver: PathResolver, rel: string, viewer: boolean): Pr
       }
     } else {
       const r = await resolver.resolveNormalized(rel);
-      if (r.missing > 0) throw new ApiError(404, "file_not_found", "File not found");
+      if (r.missing > 0) throw new ApiError("file_not_found", "File not found");
       checkViewerMayRead(viewer, realRel(r));
       const { fh, stat } = await openRegularForRead(r.real);
       opened = { rel: r.rel, file: handleFile(fh, stat) };
@@ -56,7 +55,7 @@ async function readOne(resolver: PathResolver, rel: string, viewer: boolean): Pr
     try {
       const size = Number(file.stat.size);
       if (size > LIMITS.sessionFileBytes) {
-        throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
+        throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
       }
       const data = await readKnownSize(file, size);
       return {
@@ -118,18 +117,18 @@ export type WriteItem =
 
 /** Validates the item fields (strict base64, types) and decodes the content. */
 function validateWrite(w: WriteRequest): { data: Buffer; ifMatchRevision?: string; ifNoneMatch: boolean; force: boolean } {
-  if (typeof w.contentBase64 !== "string") throw new ApiError(400, "invalid_payload", "contentBase64 must be a base64 string");
+  if (typeof w.contentBase64 !== "string") throw new ApiError("invalid_payload", "contentBase64 must be a base64 string");
   if (w.ifMatchRevision !== undefined && typeof w.ifMatchRevision !== "string") {
-    throw new ApiError(400, "invalid_payload", "ifMatchRevision must be a string");
+    throw new ApiError("invalid_payload", "ifMatchRevision must be a string");
   }
-  if (w.ifNoneMatch !== undefined && w.ifNoneMatch !== "*") throw new ApiError(400, "invalid_payload", 'ifNoneMatch must be "*"');
-  if (w.force !== undefined && typeof w.force !== "boolean") throw new ApiError(400, "invalid_payload", "force must be a boolean");
+  if (w.ifNoneMatch !== undefined && w.ifNoneMatch !== "*") throw new ApiError("invalid_payload", 'ifNoneMatch must be "*"');
+  if (w.force !== undefined && typeof w.force !== "boolean") throw new ApiError("invalid_payload", "force must be a boolean");
   // Size is judged before decoding so a huge string is never turned into a buffer.
   if (w.contentBase64.length % 4 === 0 && base64DecodedLength(w.contentBase64) > LIMITS.sessionFileBytes) {
-    throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size: base64DecodedLength(w.contentBase64) });
+    throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size: base64DecodedLength(w.contentBase64) });
   }
   const data = decodeStrictBase64(w.contentBase64);
-  if (!data) throw new ApiError(400, "invalid_payload", "contentBase64 is not valid base64");
+  if (!data) throw new ApiError("invalid_payload", "contentBase64 is not valid base64");
   const out: { data: Buffer; ifMatchRevision?: string; ifNoneMatch: boolean; force: boolean } = {
     data,
     ifNoneMatch: w.ifNoneMatch === "*",
@@ -155,12 +154,12 @@ export async function checkWritePreconditions(
     throw fsError(err);
   }
   const current = st ? revisionOf(st) : null;
-  if (st && !st.isFile()) throw new ApiError(409, "not_a_file", "Path is not a regular file", { currentRevision: current });
+  if (st && !st.isFile()) throw new ApiError("not_a_file", "Path is not a regular file", { currentRevision: current });
   if (pre.ifNoneMatch && st) {
-    throw new ApiError(409, "conflict", "File already exists", { expectedRevision: null, currentRevision: current });
+    throw new ApiError("conflict", "File already exists", { expectedRevision: null, currentRevision: current });
   }
   if (pre.ifMatchRevision !== undefined && !pre.force && pre.ifMatchRevision !== current) {
-    throw new ApiError(409, "conflict", "File changed since the expected revision", {
+    throw new ApiError("conflict", "File changed since the expected revision", {
       expectedRevision: pre.ifMatchRevision,
       currentRevision: current,
     });
@@ -179,7 +178,7 @@ export async function writeResolved(r: ResolvedPath, data: Buffer): Promise<{ re
       await mkdir(dir, { recursive: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" || code === "ENOTDIR") throw new ApiError(409, "conflict", "A parent of the path is a file, not a folder");
+      if (code === "EEXIST" || code === "ENOTDIR") throw new ApiError("conflict", "A parent of the path is a file, not a folder");
       throw err;
     }
     await verifyDirUnchanged(dir, r.rootReal);
@@ -201,7 +200,7 @@ export async function writeResolved(r: ResolvedPath, data: Buffer): Promise<{ re
       throw err;
     }
     const st = await statBig(r.real, false);
-    if (!st) throw new ApiError(409, "conflict", "File vanished right after the write");
+    if (!st) throw new ApiError("conflict", "File vanished right after the write");
     return { revision: revisionOf(st), updatedAt: mtimeMsOf(st) };
   } catch (err) {
     throw fsError(err);
@@ -222,17 +221,17 @@ export async function planWriteBatch(
   body: Record<string, unknown>,
 ): Promise<PlanOrReply> {
   const raw = batchArray(body.writes, "writes", LIMITS.batchItems);
-  if (body.atomic !== undefined && typeof body.atomic !== "boolean") throw new ApiError(400, "invalid_payload", "atomic must be a boolean");
+  if (body.atomic !== undefined && typeof body.atomic !== "boolean") throw new ApiError("invalid_payload", "atomic must be a boolean");
   const atomic = body.atomic === true;
   const requests: WriteRequest[] = raw.map((w, index) => {
-    if (!w || typeof w !== "object" || Array.isArray(w)) throw new ApiError(400, "invalid_payload", "Each write must be an object");
+    if (!w || typeof w !== "object" || Array.isArray(w)) throw new ApiError("invalid_payload", "Each write must be an object");
     const o = w as Record<string, unknown>;
     return { index, rel: normalizeRelPath(o.path), contentBase64: o.contentBase64, ifMatchRevision: o.ifMatchRevision, ifNoneMatch: o.ifNoneMatch, force: o.force };
   });
   // The same path twice in one batch has no well-defined result (J14).
   const seen = new Set<string>();
   for (const r of requests) {
-    if (seen.has(r.rel)) throw new ApiError(400, "invalid_payload", "The same path appears twice in the batch", { path: r.rel });
+    if (seen.has(r.rel)) throw new ApiError("invalid_payload", "The same path appears twice in the batch", { path: r.rel });
     seen.add(r.rel);
   }
   const resolver = await workspaceResolver(server, ws);
@@ -250,10 +249,10 @@ export async function planWriteBatch(
   }
   const failures = results.filter((r): r is ItemError => r !== undefined && !r.ok);
   if (atomic && failures.length > 0) {
-    throw new ApiError(409, "conflict", "Batch not applied: some items failed", { items: indexFailures(results) });
+    throw new ApiError("conflict", "Batch not applied: some items failed", { items: indexFailures(results) });
   }
   if (prepared.length === 0) {
-    return { reply: { status: 200, body: { items: results, cursor: getCatalogs(server).cursor(ws.id) } } };
+    return { reply: { status: 200, body: { items: results, cursor: server.catalogs.cursor(ws.id) } } };
   }
   const rels = prepared.map((p) => p.rel);
   // Judged on where the bytes really land too: `plug/x.js` through `plug -> .opencode/plugins` runs code.
@@ -290,7 +289,7 @@ async function applyWrites(
   results: (WriteItem | undefined)[],
   atomic: boolean,
 ): Promise<{ status?: number; body: unknown; audit: AuditInput[] }> {
-  const catalogs = getCatalogs(server);
+  const catalogs = server.catalogs;
   // Indexed by request position: parallel writes finish in any order, audit and events keep request order.
   const audit: (AuditInput | undefined)[] = [];
   const applied: (string | undefined)[] = [];
@@ -316,7 +315,7 @@ async function applyWrites(
         }
       }
       if (fresh.length !== prepared.length) {
-        throw new ApiError(409, "conflict", "Batch not applied: some items failed", { items: indexFailures(failed) });
+        throw new ApiError("conflict", "Batch not applied: some items failed", { items: indexFailures(failed) });
       }
       for (const f of fresh) {
         try {
@@ -332,7 +331,6 @@ async function applyWrites(
       }
     });
     if (midway) {
-      for (const rel of applied) if (rel !== undefined) await catalogs.noteChange(ws, rel).catch(() => {});
       const stopped = midway;
       const relAt = new Map(prepared.map((p) => [p.index, p.rel]));
       const items = results.map((r, index) => ({ index, ...(r ?? { ok: false, path: relAt.get(index), code: stopped.code, message: "Not written: the batch stopped at an earlier item" }) }));
@@ -357,6 +355,6 @@ async function applyWrites(
       }
     });
   }
-  for (const rel of applied) if (rel !== undefined) await catalogs.noteChange(ws, rel).catch(() => {});
-  return { body: { items: results, cursor: catalogs.cursor(ws.id) }, audit: audit.filter((a): a is AuditInput => a !== undefined) };
+  // The cursor is read after the server recorded this write's events (the body is lazy).
+  return { body: async () => ({ items: results, cursor: catalogs.cursor(ws.id) }), audit: audit.filter((a): a is AuditInput => a !== undefined) };
 }

@@ -6,25 +6,22 @@
  * Event sequence numbers are per workspace, start at 1 and never repeat while the server runs
  * (they survive the index being dropped; a rebuild skips one number so an old cursor resets).
  */
-import { randomUUID } from "node:crypto";
 import { realpath } from "node:fs/promises";
 import path from "node:path";
 import { isTempFileName } from "../fs/atomic.ts";
 import { hasGitSegment, isOutside } from "../fs/paths.ts";
 import { lowerBound, TreeMirror, type MirrorEntry, type TreeChange } from "../fs/watch.ts";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
-import type { ServerContext, Service } from "../context.ts";
+import type { ServerContext } from "../context.ts";
 import type { Workspace } from "../types.ts";
-import { revisionOf } from "./revision.ts";
-import { getFileSessions } from "./sessions.ts";
+import { revisionOf } from "../fs/revision.ts";
+import { EventLog, type LoggedEvent } from "../event-log.ts";
+import type { FileSessions } from "./sessions.ts";
 
 export type CatalogEventType = "write" | "delete" | "mkdir" | "rename";
 
-export interface CatalogEvent {
-  id: string;
-  seq: number;
-  workspaceId: string;
+export interface CatalogEvent extends LoggedEvent {
   type: CatalogEventType;
   path: string;
   toPath?: string;
@@ -32,7 +29,6 @@ export interface CatalogEvent {
   revision?: string;
   size?: number;
   mtimeMs?: number;
-  timestamp: number;
 }
 
 export interface CatalogItem {
@@ -60,12 +56,6 @@ export interface Snapshot {
   items: CatalogItem[];
 }
 
-export interface EventsPage {
-  items: CatalogEvent[];
-  cursor: number;
-  reset?: true;
-}
-
 /** Directories `excludeHeavyDirectories` drops (at any depth). */
 const HEAVY_DIRS = ["node_modules"];
 
@@ -79,77 +69,12 @@ function isHeavy(rel: string): boolean {
   return false;
 }
 
-/** The event log of one workspace: a ring buffer that outlives the index. */
-export class EventLog {
-  seq = 0;
-  /** The smallest `since` that can still be answered completely. */
-  floor = 0;
-  private readonly ring: CatalogEvent[] = [];
-  private start = 0;
-  private readonly listeners = new Set<() => void>();
-
-  constructor(readonly workspaceId: string, private readonly capacity: number = LIMITS.catalogEventBuffer) {}
-
-  append(e: Omit<CatalogEvent, "id" | "seq" | "workspaceId" | "timestamp">, timestamp: number): CatalogEvent {
-    const event: CatalogEvent = { id: randomUUID(), seq: ++this.seq, workspaceId: this.workspaceId, ...e, timestamp };
-    if (this.ring.length < this.capacity) this.ring.push(event);
-    else {
-      this.floor = this.ring[this.start]!.seq;
-      this.ring[this.start] = event;
-      this.start = (this.start + 1) % this.capacity;
-    }
-    return event;
-  }
-
-  /** Wakes every waiter (after appends, on drop and on shutdown). */
-  notify(): void {
-    for (const l of [...this.listeners]) l();
-  }
-
-  /** Forgets the buffered events; skips one seq so no earlier cursor can be mistaken for current. */
-  gap(): void {
-    this.ring.length = 0;
-    this.start = 0;
-    this.seq += 1;
-    this.floor = this.seq;
-  }
-
-  /** Events with seq > since, or reset when `since` is older than the buffer or from the future. */
-  read(since: number, max = Infinity): EventsPage {
-    if (!Number.isSafeInteger(since) || since < this.floor || since > this.seq) return { items: [], cursor: this.seq, reset: true };
-    const n = this.ring.length;
-    const items: CatalogEvent[] = [];
-    if (n > 0) {
-      // seq is contiguous inside the ring: index of the first event with seq > since.
-      const first = this.ring[this.start]!.seq;
-      const skip = Math.max(0, since - first + 1);
-      for (let i = skip; i < n && items.length < max; i++) items.push(this.ring[(this.start + i) % n]!);
-    }
-    return { items, cursor: items.length ? items[items.length - 1]!.seq : this.seq };
-  }
-
-  /** Resolves on the next notify, the timeout, or the abort signal. */
-  wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.listeners.delete(done);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.listeners.add(done);
-      signal?.addEventListener("abort", done, { once: true });
-    });
-  }
-}
-
 /** The live index of one workspace. */
 class WorkspaceIndex {
   readonly mirror: TreeMirror;
   readonly ready: Promise<void>;
 
-  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: ServerContext) {
+  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: Pick<ServerContext, "log">) {
     this.mirror = new TreeMirror({
       root,
       exclude,
@@ -162,43 +87,37 @@ class WorkspaceIndex {
 }
 
 /** Per-server catalog service: one index + event log per workspace with live sessions. */
-export class Catalogs implements Service {
-  private readonly logs = new Map<string, EventLog>();
+export class Catalogs {
+  private readonly logs = new Map<string, EventLog<CatalogEvent>>();
   private readonly indexes = new Map<string, Promise<WorkspaceIndex>>();
   private readonly onIdle: (workspaceId: string) => void;
   private readonly onRemoved: (workspaceId: string) => void;
-  private readonly onShutdown: () => void;
   private readonly onSessionEnded: (session: { id: string }) => void;
   /** Callbacks to run when a given session ends (its event streams close). */
   private readonly sessionWatchers = new Map<string, Set<() => void>>();
   private closed = false;
-  private readonly sessions: ReturnType<typeof getFileSessions>;
+  private readonly sessions: FileSessions;
 
-  constructor(readonly server: ServerContext) {
+  constructor(readonly server: Pick<ServerContext, "bus" | "log" | "config" | "sessions">) {
     this.onIdle = (id) => this.drop(id);
     this.onRemoved = (id) => {
       this.drop(id);
       this.logs.get(id)?.notify();
     };
-    // Long-polls wake up at once on shutdown instead of holding it for their whole `wait`.
-    this.onShutdown = () => {
-      for (const log of this.logs.values()) log.notify();
-    };
     this.onSessionEnded = (session) => {
       for (const fn of [...(this.sessionWatchers.get(session.id) ?? [])]) fn();
       this.sessionWatchers.delete(session.id);
     };
-    this.sessions = getFileSessions(server);
+    this.sessions = server.sessions;
     this.sessions.on("workspace-idle", this.onIdle);
     this.sessions.on("session-ended", this.onSessionEnded);
     server.bus.on("workspace.removed", this.onRemoved);
-    server.bus.on("shutdown", this.onShutdown);
   }
 
   /** The event log of a workspace (created empty on first use). */
-  log(workspaceId: string): EventLog {
+  log(workspaceId: string): EventLog<CatalogEvent> {
     let log = this.logs.get(workspaceId);
-    if (!log) this.logs.set(workspaceId, (log = new EventLog(workspaceId)));
+    if (!log) this.logs.set(workspaceId, (log = new EventLog<CatalogEvent>(workspaceId, LIMITS.catalogEventBuffer)));
     return log;
   }
 
@@ -225,7 +144,7 @@ export class Catalogs implements Service {
 
   /** The workspace's index, built by one walk on first use. */
   async index(ws: Workspace): Promise<WorkspaceIndex> {
-    if (this.closed) throw new ApiError(503, "service_unavailable", "Server is shutting down");
+    if (this.closed) throw new ApiError("service_unavailable", "Server is shutting down");
     let p = this.indexes.get(ws.id);
     if (!p) {
       p = this.build(ws);
@@ -246,7 +165,7 @@ export class Catalogs implements Service {
     try {
       root = await realpath(ws.path);
     } catch {
-      throw new ApiError(404, "file_not_found", "Workspace folder does not exist");
+      throw new ApiError("file_not_found", "Workspace folder does not exist");
     }
     const exclude = await this.excluder(root);
     const log = this.log(ws.id);
@@ -277,7 +196,7 @@ export class Catalogs implements Service {
   }
 
   /** Turns confirmed tree changes into events. */
-  private record(log: EventLog, changes: TreeChange[]): void {
+  private record(log: EventLog<CatalogEvent>, changes: TreeChange[]): void {
     const now = Date.now();
     for (const c of changes) {
       switch (c.type) {
@@ -294,28 +213,24 @@ export class Catalogs implements Service {
           break;
       }
     }
-    log.notify();
   }
 
   /**
-   * Records a change the server itself just made (write, delete, mkdir) so its event exists
-   * before the response; the watcher's echo then finds the index current and adds nothing.
+   * Records changes the server itself just made (write, delete, mkdir, both ends of a rename) so
+   * their events exist before the response; the watcher's echo then finds the index current.
    */
-  async noteChange(ws: Workspace, relPath: string): Promise<void> {
-    await this.sync(ws, [relPath]);
-  }
-
-  /** Records a rename the server itself just made (reported as one `rename` event). */
-  async noteRename(ws: Workspace, fromRel: string, toRel: string): Promise<void> {
-    await this.sync(ws, [fromRel, toRel]);
-  }
-
-  private async sync(ws: Workspace, rels: string[]): Promise<void> {
+  async sync(ws: Workspace, rels: string[]): Promise<void> {
     const p = this.indexes.get(ws.id);
     if (!p) return; // no session has an index: nobody to tell
     const idx = await p;
     await idx.ready;
-    await idx.mirror.sync(rels.map((r) => r.replace(/\\/g, "/").replace(/^\/+|\/+$/g, "")).filter((r) => r !== ""));
+    // Folders created on the way (mkdir -p, a write's missing parents) are reported too.
+    const all = new Set<string>();
+    for (const rel of rels) {
+      const segs = rel.split("/").filter((s) => s !== "");
+      for (let i = 1; i <= segs.length; i++) all.add(segs.slice(0, i).join("/"));
+    }
+    await idx.mirror.sync([...all]);
   }
 
   /** A page of the index in code-unit order. */
@@ -378,7 +293,6 @@ export class Catalogs implements Service {
     const log = this.logs.get(workspaceId);
     if (log) {
       log.gap();
-      log.notify();
     }
   }
 
@@ -387,14 +301,8 @@ export class Catalogs implements Service {
     this.sessions.off("workspace-idle", this.onIdle);
     this.sessions.off("session-ended", this.onSessionEnded);
     this.server.bus.off("workspace.removed", this.onRemoved);
-    this.server.bus.off("shutdown", this.onShutdown);
     this.sessionWatchers.clear();
     for (const id of [...this.indexes.keys()]) this.drop(id);
     for (const log of this.logs.values()) log.notify();
   }
-}
-
-/** The per-server catalog service. */
-export function getCatalogs(server: ServerContext): Catalogs {
-  return server.service("catalog", () => new Catalogs(server));
 }

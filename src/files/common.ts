@@ -1,5 +1,5 @@
 /** Small helpers shared by the file modules: item errors, strict base64, risk flags, resolvers. */
-import { ApiError, resourceError } from "../http/errors.ts";
+import { ApiError, apiErrorOf } from "../errors.ts";
 import { access } from "node:fs/promises";
 import { PathResolver, serverProtectedPaths } from "../fs/paths.ts";
 import type { ProtectedPaths, ResolvedPath } from "../fs/paths.ts";
@@ -13,42 +13,12 @@ export type ItemError = { ok: false; code: string; message: string; [k: string]:
 /** Turns an error into a per-item failure (ApiError details that are plain objects are spread in). */
 export function itemError(err0: unknown, extra: Record<string, unknown> = {}): ItemError {
   // Unexpected fs conditions of one item (EIO, ELOOP, …) fail that item, not the whole batch.
-  const err = fsError(err0);
+  const err = apiErrorOf(err0);
   const details = err.details && typeof err.details === "object" && !Array.isArray(err.details) ? (err.details as Record<string, unknown>) : {};
   return { ok: false, ...extra, code: err.code, message: err.message, ...details };
 }
 
-/** Maps an fs error of an apply step to an ApiError (never a raw 500 for expected conditions). */
-export function fsError(err: unknown): ApiError {
-  if (err instanceof ApiError) return err;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  switch (code) {
-    case "ENOENT":
-      return new ApiError(404, "file_not_found", "File not found");
-    case "EEXIST":
-      return new ApiError(409, "conflict", "Target already exists");
-    case "ENOTEMPTY":
-      return new ApiError(409, "directory_not_empty", "Directory is not empty");
-    case "ENOTDIR":
-      return new ApiError(409, "not_a_directory", "A parent of the path is not a directory");
-    case "EISDIR":
-      return new ApiError(409, "not_a_file", "Path is a directory");
-    case "EACCES":
-    case "EPERM":
-    case "EROFS":
-      return new ApiError(403, "forbidden", "Permission denied");
-    case "ELOOP":
-      return new ApiError(403, "path_outside_workspace", "Path is outside the workspace");
-    case "EXDEV":
-    case "EINVAL":
-      return new ApiError(400, "invalid_operation", "Operation not possible on this path");
-    case "ENAMETOOLONG":
-      return new ApiError(400, "invalid_path", "Path is too long");
-    default:
-      // ENOSPC/EDQUOT → 507, EMFILE/ENFILE → 503 (shared with the server's last-resort translation).
-      return resourceError(err) ?? new ApiError(500, "internal_error", "Unexpected server error");
-  }
-}
+export { apiErrorOf as fsError } from "../errors.ts";
 
 const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -98,7 +68,7 @@ export function holdsConfigSecrets(realRelPath: string): boolean {
 /** Throws 403 protected_path when a viewer asks for a file that holds configuration secrets. */
 export function checkViewerMayRead(viewer: boolean, realRelPath: string): void {
   if (viewer && holdsConfigSecrets(realRelPath)) {
-    throw new ApiError(403, "protected_path", "Viewer tokens cannot read files that hold configuration secrets");
+    throw new ApiError("protected_path", "Viewer tokens cannot read files that hold configuration secrets");
   }
 }
 
@@ -107,33 +77,33 @@ export function realRel(r: ResolvedPath): string {
   return path.relative(r.rootReal, r.real).split(path.sep).join("/");
 }
 
-/** Per-server cache of the protected paths (see protectedPathsFor). */
-class ProtectedCache {
-  value: Promise<ProtectedPaths> | undefined;
-  settled = false;
-  at = 0;
-  close(): void {}
-}
-
 /**
- * The server's protected paths, computed once per server (two realpath calls); recomputed while
- * the data dir or the token store does not exist yet, since their real form may still change.
+ * The server's protected paths, computed once per server (two realpath calls); recomputed — at
+ * most once a second — while the data dir or the token store does not exist yet, since their real
+ * form may still change.
  */
-export async function protectedPathsFor(server: ServerContext): Promise<ProtectedPaths> {
-  const cache = server.service("files.protected", () => new ProtectedCache());
-  // Unsettled entries are refreshed at most once a second (not on every request).
-  if (cache.value && (cache.settled || Date.now() - cache.at < 1_000)) return cache.value;
-  const value = serverProtectedPaths(server.config);
-  cache.value = value;
-  cache.at = Date.now();
-  const present = await Promise.all([server.config.dataDir, server.config.tokenStorePath, server.config.configPath].map((p) => access(p).then(() => true, () => false)));
-  cache.settled = present.every(Boolean);
-  return value;
+export class ProtectedPathsCache {
+  private value: Promise<ProtectedPaths> | undefined;
+  private settled = false;
+  private at = 0;
+
+  constructor(private readonly config: { dataDir: string; tokenStorePath: string; configPath: string }) {}
+
+  async get(): Promise<ProtectedPaths> {
+    if (this.value && (this.settled || Date.now() - this.at < 1_000)) return this.value;
+    const value = serverProtectedPaths(this.config);
+    this.value = value;
+    this.at = Date.now();
+    const { dataDir, tokenStorePath, configPath } = this.config;
+    const present = await Promise.all([dataDir, tokenStorePath, configPath].map((p) => access(p).then(() => true, () => false)));
+    this.settled = present.every(Boolean);
+    return value;
+  }
 }
 
 /** A resolver for a workspace with the server's protected paths. */
 export async function workspaceResolver(server: ServerContext, ws: Workspace): Promise<PathResolver> {
-  return PathResolver.create(ws.path, await protectedPathsFor(server));
+  return PathResolver.create(ws.path, await server.protectedPaths());
 }
 
 /** What a session write route plans: the final answer when nothing can run, else a WritePlan. */
@@ -141,8 +111,8 @@ export type PlanOrReply = { reply: { status: number; body: unknown } } | { plan:
 
 /** Validates a batch array: 1..64 entries (400 invalid_payload). */
 export function batchArray(value: unknown, key: string, max: number): unknown[] {
-  if (!Array.isArray(value) || value.length === 0) throw new ApiError(400, "invalid_payload", `${key} must be a non-empty array`);
-  if (value.length > max) throw new ApiError(400, "invalid_payload", `At most ${max} ${key} per request`, { max });
+  if (!Array.isArray(value) || value.length === 0) throw new ApiError("invalid_payload", `${key} must be a non-empty array`);
+  if (value.length > max) throw new ApiError("invalid_payload", `At most ${max} ${key} per request`, { max });
   return value;
 }
 

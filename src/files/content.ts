@@ -2,35 +2,34 @@
  * Single-file convenience used by the UI: GET/POST /workspace/:id/files/content.
  * Same path rules, protected paths, revisions and atomic writes as file sessions.
  */
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
 import type { Workspace, WritePlan } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 import { openRegularForRead } from "../fs/paths.ts";
 import { withPathLock } from "../fs/atomic.ts";
-import { mtimeMsOf, revisionOf } from "./revision.ts";
+import { mtimeMsOf, revisionOf } from "../fs/revision.ts";
 import { checkViewerMayRead, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
 import { checkWritePreconditions, writeResolved } from "./batch.ts";
-import { getCatalogs } from "./catalog.ts";
 
 /** `{"path","content","bytes","updatedAt","revision"}` for a UTF-8 text file (binary → 415 unsupported_media). */
 export async function readContent(server: ServerContext, ws: Workspace, input: unknown, options: { viewer: boolean }) {
   const resolver = await workspaceResolver(server, ws);
   const r = await resolver.resolve(input);
-  if (r.missing > 0) throw new ApiError(404, "file_not_found", "File not found");
+  if (r.missing > 0) throw new ApiError("file_not_found", "File not found");
   checkViewerMayRead(options.viewer, realRel(r));
   const { fh, stat } = await openRegularForRead(r.real);
   try {
     const size = Number(stat.size);
-    if (size > LIMITS.sessionFileBytes) throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
+    if (size > LIMITS.sessionFileBytes) throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
     const data = await fh.readFile();
     let content: string;
     try {
       if (data.includes(0)) throw new Error("binary");
       content = new TextDecoder("utf-8", { fatal: true }).decode(data);
     } catch {
-      throw new ApiError(415, "unsupported_media", "File is not UTF-8 text");
+      throw new ApiError("unsupported_media", "File is not UTF-8 text");
     }
     return { path: r.rel, content, bytes: data.length, updatedAt: mtimeMsOf(stat), revision: revisionOf(stat) };
   } finally {
@@ -40,13 +39,13 @@ export async function readContent(server: ServerContext, ws: Workspace, input: u
 
 /** Validates `{"path","content","baseRevision"?,"force"?}` and returns the plan (409 conflict when baseRevision is stale). */
 export async function planContentWrite(server: ServerContext, ws: Workspace, body: Record<string, unknown>): Promise<WritePlan> {
-  if (typeof body.content !== "string") throw new ApiError(400, "invalid_payload", "content must be a string");
+  if (typeof body.content !== "string") throw new ApiError("invalid_payload", "content must be a string");
   if (body.baseRevision !== undefined && body.baseRevision !== null && typeof body.baseRevision !== "string") {
-    throw new ApiError(400, "invalid_payload", "baseRevision must be a string");
+    throw new ApiError("invalid_payload", "baseRevision must be a string");
   }
-  if (body.force !== undefined && typeof body.force !== "boolean") throw new ApiError(400, "invalid_payload", "force must be a boolean");
+  if (body.force !== undefined && typeof body.force !== "boolean") throw new ApiError("invalid_payload", "force must be a boolean");
   const data = Buffer.from(body.content, "utf8");
-  if (data.length > LIMITS.sessionFileBytes) throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size: data.length });
+  if (data.length > LIMITS.sessionFileBytes) throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size: data.length });
   const pre: { ifMatchRevision?: string; force: boolean } = { force: body.force === true };
   if (typeof body.baseRevision === "string") pre.ifMatchRevision = body.baseRevision;
   const resolver = await workspaceResolver(server, ws);
@@ -70,7 +69,6 @@ export async function planContentWrite(server: ServerContext, ws: Workspace, bod
         const out = await writeResolved(r, data);
         return { path: r.rel, bytes: data.length, updatedAt: out.updatedAt, revision: out.revision, previousRevision: prev };
       });
-      await getCatalogs(server).noteChange(ws, result.path).catch(() => {});
       return { body: { ok: true, ...result } };
     },
   });

@@ -5,23 +5,22 @@
  */
 import { mkdir, realpath } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { plan } from "../types.ts";
 import type { Workspace, WritePlan } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 import { normalizeRelPath, PathResolver, verifyDirUnchanged, type ProtectedPaths } from "../fs/paths.ts";
 import { commitTempFile, removeEmptyChain, unlinkQuiet, withPathLock } from "../fs/atomic.ts";
 
-import { fsError, protectedPathsFor, riskFor } from "./common.ts";
-import { currentRevision } from "./revision.ts";
-import { getCatalogs } from "./catalog.ts";
+import { fsError, riskFor } from "./common.ts";
+import { currentRevision } from "../fs/revision.ts";
 import { decodeItemId, encodeItemId, listFiles, openListedItem, openworkDir, openworkDirCreated } from "./listing.ts";
 
 export const INBOX_REL = ".opencode/openwork/inbox";
 
 /** 404 inbox_disabled unless the inbox is enabled. */
 export function requireInboxEnabled(server: ServerContext): void {
-  if (!server.config.inbox.enabled) throw new ApiError(404, "inbox_disabled", "Inbox is disabled");
+  if (!server.config.inbox.enabled) throw new ApiError("inbox_disabled", "Inbox is disabled");
 }
 
 /**
@@ -37,7 +36,7 @@ export async function ensureInbox(ws: Workspace): Promise<{ real: string; undo: 
 
 /** A resolver rooted at the inbox with the server's protected paths. */
 export async function inboxResolver(server: ServerContext, inboxReal: string): Promise<PathResolver> {
-  return PathResolver.create(inboxReal, await protectedPathsFor(server));
+  return PathResolver.create(inboxReal, await server.protectedPaths());
 }
 
 /** Basename of a client file name (`C:\x\y.pdf`, `../../y.pdf` → `y.pdf`); 400 invalid_path when nothing usable is left. */
@@ -79,7 +78,7 @@ export async function planInboxUpload(
   let landed = false;
   const resolver = await inboxResolver(server, inboxReal);
   const first = await resolver.resolveNormalized(targetRel, { create: true });
-  if (first.lstat?.isDirectory()) throw new ApiError(409, "not_a_file", "Target is a folder");
+  if (first.lstat?.isDirectory()) throw new ApiError("not_a_file", "Target is a folder");
   const wsRel = `${INBOX_REL}/${first.rel}`;
   // What the host approves is "replace this version" (or "create"): re-checked right before the rename (M32).
   const approvedRevision = await currentRevision(first.real);
@@ -97,10 +96,10 @@ export async function planInboxUpload(
     apply: async () => {
       const r = await withPathLock(first.real, async () => {
         const r = await resolver.resolveNormalized(targetRel, { create: true });
-        if (r.lstat?.isDirectory()) throw new ApiError(409, "not_a_file", "Target is a folder");
+        if (r.lstat?.isDirectory()) throw new ApiError("not_a_file", "Target is a folder");
         const now = await currentRevision(r.real);
         if (now !== approvedRevision) {
-          throw new ApiError(409, "conflict", "The inbox file changed while the upload waited for approval", { expectedRevision: approvedRevision, currentRevision: now });
+          throw new ApiError("conflict", "The inbox file changed while the upload waited for approval", { expectedRevision: approvedRevision, currentRevision: now });
         }
         const dir = path.dirname(r.real);
         try {
@@ -114,7 +113,6 @@ export async function planInboxUpload(
         }
         return r;
       });
-      await getCatalogs(server).noteChange(ws, `${INBOX_REL}/${r.rel}`).catch(() => {});
       return {
         body: { ok: true, path: r.rel, bytes: staged.bytes, sha256: staged.sha256 },
         audit: [{ action: "workspace.inbox.upload", target: `${INBOX_REL}/${r.rel}`, summary: `Uploaded ${r.rel} (${staged.bytes} bytes)` }],
@@ -138,11 +136,11 @@ export async function listInbox(ws: Workspace, protect?: ProtectedPaths): Promis
 /** Opens an inbox item for download by id (400 invalid_path, 404 inbox_file_not_found, 403 outside). */
 export async function openInboxItem(server: ServerContext, ws: Workspace, id: string) {
   const rel = decodeItemId(id);
-  if (rel === undefined) throw new ApiError(400, "invalid_path", "Invalid inbox item id");
+  if (rel === undefined) throw new ApiError("invalid_path", "Invalid inbox item id");
   const dir = await openworkDir(ws.path, "inbox", false);
-  if (!dir) throw new ApiError(404, "inbox_file_not_found", "Inbox file not found");
+  if (!dir) throw new ApiError("inbox_file_not_found", "Inbox file not found");
   const resolver = await inboxResolver(server, dir);
-  return openListedItem(await resolver.resolve(rel), () => new ApiError(404, "inbox_file_not_found", "Inbox file not found"));
+  return openListedItem(await resolver.resolve(rel), () => new ApiError("inbox_file_not_found", "Inbox file not found"));
 }
 
 

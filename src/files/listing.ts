@@ -1,7 +1,7 @@
 /** Recursive listing of the inbox and outbox (bounded; symlinks that leave the root are not listed). */
 import { lstat, mkdir, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { GIT_ONLY, hasGitSegment, isOutside, isServerProtected, openRegularForRead, PathResolver, verifyDirUnchanged, type ProtectedPaths, type ResolvedPath } from "../fs/paths.ts";
 import { isTempFileName } from "../fs/atomic.ts";
 
@@ -121,7 +121,7 @@ export async function openworkDirCreated(
     return createdTop === undefined ? { real: r.real } : { real: r.real, createdTop };
   }
   const st = await stat(r.real);
-  if (!st.isDirectory()) throw new ApiError(409, "not_a_directory", `The ${name} path is not a folder`);
+  if (!st.isDirectory()) throw new ApiError("not_a_directory", `The ${name} path is not a folder`);
   return { real: r.real };
 }
 

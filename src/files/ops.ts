@@ -8,7 +8,7 @@
  */
 import { lstat, mkdir, readdir, rename, rm, rmdir, unlink } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
 import type { AuditInput, Workspace } from "../types.ts";
@@ -16,10 +16,9 @@ import type { ServerContext } from "../context.ts";
 import { isInsideOrSame, normalizeRelPath, verifyDirUnchanged } from "../fs/paths.ts";
 import type { PathResolver } from "../fs/paths.ts";
 import { withPathLock, withPathLocks } from "../fs/atomic.ts";
-import { currentRevision } from "./revision.ts";
+import { currentRevision } from "../fs/revision.ts";
 import { batchArray, fsError, itemError, realRel, riskFor, workspaceResolver } from "./common.ts";
 import type { ItemError, PlanOrReply } from "./common.ts";
-import { getCatalogs } from "./catalog.ts";
 
 type Op =
   | { index: number; type: "mkdir"; path: string }
@@ -30,19 +29,19 @@ export type OpItem = ({ ok: true; type: string } & Record<string, unknown>) | (I
 
 function optBool(o: Record<string, unknown>, key: string): boolean {
   const v = o[key];
-  if (v !== undefined && typeof v !== "boolean") throw new ApiError(400, "invalid_operation", `${key} must be a boolean`);
+  if (v !== undefined && typeof v !== "boolean") throw new ApiError("invalid_operation", `${key} must be a boolean`);
   return v === true;
 }
 
 function optRevision(o: Record<string, unknown>): string | undefined {
   const v = o.ifMatchRevision;
-  if (v !== undefined && typeof v !== "string") throw new ApiError(400, "invalid_operation", "ifMatchRevision must be a string");
+  if (v !== undefined && typeof v !== "string") throw new ApiError("invalid_operation", "ifMatchRevision must be a string");
   return v as string | undefined;
 }
 
 /** Parses one op; a malformed path fails the whole request (400 invalid_path), a bad shape fails the item. */
 function parseOp(raw: unknown, index: number): Op {
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ApiError(400, "invalid_operation", "Operation must be an object");
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ApiError("invalid_operation", "Operation must be an object");
   const o = raw as Record<string, unknown>;
   switch (o.type) {
     case "mkdir":
@@ -60,7 +59,7 @@ function parseOp(raw: unknown, index: number): Op {
       return op;
     }
     default:
-      throw new ApiError(400, "invalid_operation", "Unknown operation type");
+      throw new ApiError("invalid_operation", "Unknown operation type");
   }
 }
 
@@ -94,7 +93,7 @@ export async function planOps(
       else if (op.type === "delete") resolver.checkHoldsNoProtected(await resolver.resolveNormalized(op.path));
       else {
         if (op.to.startsWith(op.from + "/")) {
-          throw new ApiError(400, "invalid_operation", "Cannot move a folder into itself");
+          throw new ApiError("invalid_operation", "Cannot move a folder into itself");
         }
         resolver.checkHoldsNoProtected(await resolver.resolveNormalized(op.from));
         realTargets.push(realRel(await resolver.resolveNormalized(op.to, { create: true })));
@@ -105,7 +104,7 @@ export async function planOps(
     }
   }
   if (ops.length === 0) {
-    return { reply: { status: 200, body: { items: results, cursor: getCatalogs(server).cursor(ws.id) } } };
+    return { reply: { status: 200, body: { items: results, cursor: server.catalogs.cursor(ws.id) } } };
   }
   const touched = ops.flatMap((op) => (op.type === "rename" ? [op.from, op.to] : [op.path]));
   // Where a rename or mkdir really lands counts too (a symlinked folder onto .opencode/plugins).
@@ -115,6 +114,7 @@ export async function planOps(
     action: "workspace.files.session.ops",
     summary: ops.length === 1 ? summaryOf(ops[0]!) : `${ops.length} file operations`,
     paths: touched.map((rel) => path.join(ws.path, rel)),
+    steps: ops.map((op) => (op.type === "rename" ? [op.from, op.to] : [op.path]).map((rel) => path.join(ws.path, rel))),
     target: touched[0]!,
     change: { operations: ops.map(({ index: _i, ...rest }) => rest) },
     ...(risk ? { risk } : {}),
@@ -135,7 +135,7 @@ function summaryOf(op: Op): string {
 
 function checkRevision(expected: string | undefined, current: string | null): void {
   if (expected !== undefined && expected !== current) {
-    throw new ApiError(409, "conflict", "Path changed since the expected revision", { expectedRevision: expected, currentRevision: current });
+    throw new ApiError("conflict", "Path changed since the expected revision", { expectedRevision: expected, currentRevision: current });
   }
 }
 
@@ -146,7 +146,7 @@ async function applyOps(
   ops: Op[],
   results: (OpItem | undefined)[],
 ): Promise<{ body: unknown; audit: AuditInput[] }> {
-  const catalogs = getCatalogs(server);
+  const catalogs = server.catalogs;
   const audit: AuditInput[] = [];
   // In request order: later ops may depend on earlier ones.
   for (const op of ops) {
@@ -154,26 +154,22 @@ async function applyOps(
       if (op.type === "mkdir") {
         const created = await doMkdir(resolver, op.path);
         results[op.index] = { ok: true, type: "mkdir", path: op.path, created: created.length > 0 };
-        if (created.length > 0) {
-          audit.push({ action: "workspace.files.session.ops", target: op.path, summary: `Created folder ${op.path}` });
-          for (const rel of created) await catalogs.noteChange(ws, rel).catch(() => {});
-        }
+        if (created.length > 0) audit.push({ action: "workspace.files.session.ops", target: op.path, summary: `Created folder ${op.path}` });
       } else if (op.type === "delete") {
         const rel = await doDelete(resolver, op);
         results[op.index] = { ok: true, type: "delete", path: rel };
         audit.push({ action: "workspace.files.session.ops", target: rel, summary: `Deleted ${rel}` });
-        await catalogs.noteChange(ws, rel).catch(() => {});
       } else {
         const r = await doRename(resolver, op);
         results[op.index] = { ok: true, type: "rename", from: r.from, to: r.to, revision: r.revision };
         audit.push({ action: "workspace.files.session.ops", target: r.from, summary: `Renamed ${r.from} to ${r.to}` });
-        await catalogs.noteRename(ws, r.from, r.to).catch(() => {});
       }
     } catch (err) {
       results[op.index] = (itemError(fsError(err), { type: op.type, ...describe(op) }) as OpItem);
     }
   }
-  return { body: { items: results, cursor: catalogs.cursor(ws.id) }, audit };
+  // The cursor is read after the server recorded this batch's events (the body is lazy).
+  return { body: async () => ({ items: results, cursor: catalogs.cursor(ws.id) }), audit };
 }
 
 /** Recursive, idempotent mkdir. Returns the relative paths of the folders it created (top first). */
@@ -184,7 +180,7 @@ async function doMkdir(resolver: PathResolver, rel0: string): Promise<string[]> 
     if (r.missing === 0) {
       const st = await lstat(r.real);
       if (st.isDirectory()) return [];
-      throw new ApiError(409, "not_a_directory", "A file already exists at this path");
+      throw new ApiError("not_a_directory", "A file already exists at this path");
     }
     const existing = path.resolve(r.real, ...Array<string>(r.missing).fill(".."));
     await verifyDirUnchanged(existing, r.rootReal);
@@ -202,7 +198,7 @@ async function doDelete(resolver: PathResolver, op: Extract<Op, { type: "delete"
   return withPathLock(first.entry, async () => {
     const r = await resolver.resolveNormalized(op.path);
     resolver.checkHoldsNoProtected(r);
-    if (!r.lstat) throw new ApiError(404, "file_not_found", "File not found");
+    if (!r.lstat) throw new ApiError("file_not_found", "File not found");
     checkRevision(op.ifMatchRevision, await currentRevision(r.entry, false));
     await verifyDirUnchanged(path.dirname(r.entry), r.rootReal);
     if (r.lstat.isDirectory()) {
@@ -211,7 +207,7 @@ async function doDelete(resolver: PathResolver, op: Extract<Op, { type: "delete"
         await rm(r.entry, { recursive: true });
       } else {
         const names = await readdir(r.entry);
-        if (names.length > 0) throw new ApiError(409, "directory_not_empty", "Directory is not empty; pass recursive: true");
+        if (names.length > 0) throw new ApiError("directory_not_empty", "Directory is not empty; pass recursive: true");
         await rmdir(r.entry);
       }
     } else {
@@ -229,14 +225,14 @@ async function doRename(resolver: PathResolver, op: Extract<Op, { type: "rename"
     const from = await resolver.resolveNormalized(op.from);
     resolver.checkHoldsNoProtected(from);
     const to = await resolver.resolveNormalized(op.to, { create: true });
-    if (!from.lstat) throw new ApiError(404, "file_not_found", "File not found");
+    if (!from.lstat) throw new ApiError("file_not_found", "File not found");
     checkRevision(op.ifMatchRevision, await currentRevision(from.entry, false));
     if (from.entry === to.entry) return { from: from.rel, to: to.rel, revision: await currentRevision(to.entry, false) };
     if (from.lstat.isDirectory() && isInsideOrSame(from.entry, to.entry)) {
-      throw new ApiError(400, "invalid_operation", "Cannot move a folder into itself");
+      throw new ApiError("invalid_operation", "Cannot move a folder into itself");
     }
     if (to.missing === 0 && !op.overwrite) {
-      throw new ApiError(409, "conflict", "Target already exists; pass overwrite: true", { currentRevision: await currentRevision(to.entry, false) });
+      throw new ApiError("conflict", "Target already exists; pass overwrite: true", { currentRevision: await currentRevision(to.entry, false) });
     }
     const dir = path.dirname(to.entry);
     await mkdir(dir, { recursive: true });

@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import { SCOPE_RANK } from "../types.ts";
 import type { Actor, Workspace } from "../types.ts";
@@ -44,7 +44,7 @@ export function sessionView(s: FileSession): FileSessionView {
 export function ttlFromSeconds(value: unknown): number {
   if (value === undefined || value === null) return LIMITS.sessionTtlDefaultMs;
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new ApiError(400, "invalid_payload", "ttlSeconds must be a number");
+    throw new ApiError("invalid_payload", "ttlSeconds must be a number");
   }
   const ms = Math.round(value * 1000);
   return Math.min(LIMITS.sessionTtlMaxMs, Math.max(LIMITS.sessionTtlMinMs, ms));
@@ -64,7 +64,7 @@ export class FileSessions extends EventEmitter<SessionRegistryEvents> {
   private readonly onRevoked: (tokenHash: string) => void;
   private readonly onWorkspaceRemoved: (workspaceId: string) => void;
 
-  constructor(private readonly server: ServerContext, private readonly now: () => number = Date.now) {
+  constructor(private readonly server: Pick<ServerContext, "bus" | "config">, private readonly now: () => number = Date.now) {
     super();
     this.onRevoked = (tokenHash) => this.endWhere((s) => s.tokenHash === tokenHash, "revoked");
     this.onWorkspaceRemoved = (workspaceId) => this.endWhere((s) => s.workspaceId === workspaceId, "workspace-removed");
@@ -79,17 +79,17 @@ export class FileSessions extends EventEmitter<SessionRegistryEvents> {
   create(ws: Workspace, actor: Actor, input: { ttlSeconds?: unknown; write?: unknown }): FileSession {
     const ttlMs = ttlFromSeconds(input.ttlSeconds);
     if (input.write !== undefined && typeof input.write !== "boolean") {
-      throw new ApiError(400, "invalid_payload", "write must be a boolean");
+      throw new ApiError("invalid_payload", "write must be a boolean");
     }
     this.purgeExpired();
     let mine = 0;
     for (const s of this.sessions.values()) if (s.tokenHash === actor.tokenHash) mine++;
     // Caps refuse the newcomer; evicting would let one client kill another's mirror.
     if (mine >= LIMITS.sessionsPerToken) {
-      throw new ApiError(429, "too_many_sessions", "Too many file sessions for this token", { limit: LIMITS.sessionsPerToken });
+      throw new ApiError("too_many_sessions", "Too many file sessions for this token", { limit: LIMITS.sessionsPerToken });
     }
     if (this.sessions.size >= LIMITS.sessionsTotal) {
-      throw new ApiError(429, "too_many_sessions", "Too many file sessions", { limit: LIMITS.sessionsTotal });
+      throw new ApiError("too_many_sessions", "Too many file sessions", { limit: LIMITS.sessionsTotal });
     }
     const now = this.now();
     // A viewer or a read-only server silently gets a read session (as the reference does).
@@ -113,13 +113,13 @@ export class FileSessions extends EventEmitter<SessionRegistryEvents> {
    */
   require(id: string, actor: Actor | null): FileSession {
     const s = this.sessions.get(id);
-    if (!s) throw new ApiError(404, "file_session_not_found", "File session not found");
+    if (!s) throw new ApiError("file_session_not_found", "File session not found");
     if (s.expiresAt <= this.now()) {
       this.end(s, "expired");
-      throw new ApiError(404, "file_session_not_found", "File session not found");
+      throw new ApiError("file_session_not_found", "File session not found");
     }
     if (!actor || actor.tokenHash !== s.tokenHash) {
-      throw new ApiError(403, "forbidden", "File session does not belong to this token");
+      throw new ApiError("forbidden", "File session does not belong to this token");
     }
     return s;
   }
@@ -185,25 +185,22 @@ export class FileSessions extends EventEmitter<SessionRegistryEvents> {
   }
 }
 
-/** The server's session registry (created on first use, closed with the server). */
-export function getFileSessions(server: ServerContext): FileSessions {
-  return server.service("files.sessions", () => new FileSessions(server));
-}
-
 /**
  * For routes keyed by `:sessionId`: the caller's live session, or 404 file_session_not_found /
  * 403 forbidden "File session does not belong to this token". Also proves the workspace still
  * exists and is authorized.
  */
-export function requireSession(server: ServerContext, sessionId: string, actor: Actor | null): FileSession {
-  const s = getFileSessions(server).require(sessionId, actor);
+export function requireSession(server: ServerContext, sessionId: string, actor: Actor | null, mount?: Workspace): FileSession {
+  const s = server.sessions.require(sessionId, actor);
+  // Under a mounted base URL the session must belong to that workspace (unknown and foreign sessions keep their codes above).
+  if (mount && mount.id !== s.workspaceId) throw new ApiError("file_session_not_found", "File session not found");
   server.workspaces.resolve(s.workspaceId);
   return s;
 }
 
 /** requireSession plus the write permission of the session (403 forbidden otherwise). */
-export function requireWritableSession(server: ServerContext, sessionId: string, actor: Actor | null): FileSession {
-  const s = requireSession(server, sessionId, actor);
-  if (!s.canWrite) throw new ApiError(403, "forbidden", "File session is read-only");
+export function requireWritableSession(server: ServerContext, sessionId: string, actor: Actor | null, mount?: Workspace): FileSession {
+  const s = requireSession(server, sessionId, actor, mount);
+  if (!s.canWrite) throw new ApiError("forbidden", "File session is read-only");
   return s;
 }

@@ -7,7 +7,7 @@
  * (see isTempFileName) and removed at startup.
  */
 import { constants as C } from "node:fs";
-import { open, readdir, rename, rmdir, unlink, lstat } from "node:fs/promises";
+import { open, readdir, rename, rm, rmdir, unlink, lstat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
@@ -231,4 +231,16 @@ export async function removeStaleTempFiles(dir: string, olderThanMs = 0): Promis
     }
   }
   return removed;
+}
+
+/** Moves `p` aside (same folder, a temp name the watcher and listings ignore); returns the new path. */
+export async function moveAside(p: string): Promise<string> {
+  const tmp = tempPathFor(path.dirname(p));
+  await rename(p, tmp);
+  return tmp;
+}
+
+/** Removes a tree without following symlinks (links are removed, their targets untouched). */
+export function removeTree(p: string): Promise<void> {
+  return rm(p, { recursive: true, force: true });
 }

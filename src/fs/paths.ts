@@ -12,7 +12,7 @@ import type { BigIntStats, Stats } from "node:fs";
 import { lstat, open, readdir, readlink, realpath } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 
 const TRAVERSAL = "Path traversal is not allowed";
@@ -44,20 +44,20 @@ export function isInsideOrSame(base: string, target: string): boolean {
  * Throws 400 invalid_path. Never touches the disk.
  */
 export function normalizeRelPath(input: unknown): string {
-  if (typeof input !== "string") throw new ApiError(400, "invalid_path", "Path is required");
+  if (typeof input !== "string") throw new ApiError("invalid_path", "Path is required");
   // A cheap bound before any per-character work (NFC, regexes) on a possibly huge client string.
-  if (input.length > LIMITS.pathMaxBytes * 2) throw new ApiError(400, "invalid_path", `Path exceeds ${LIMITS.pathMaxBytes} bytes`);
+  if (input.length > LIMITS.pathMaxBytes * 2) throw new ApiError("invalid_path", `Path exceeds ${LIMITS.pathMaxBytes} bytes`);
   let p = input.trim();
-  if (p === "") throw new ApiError(400, "invalid_path", "Path is required");
-  if (p.includes("\u0000")) throw new ApiError(400, "invalid_path", "Path must not contain NUL bytes");
-  if (CONTROL_RE.test(p)) throw new ApiError(400, "invalid_path", "Path must not contain control characters");
+  if (p === "") throw new ApiError("invalid_path", "Path is required");
+  if (p.includes("\u0000")) throw new ApiError("invalid_path", "Path must not contain NUL bytes");
+  if (CONTROL_RE.test(p)) throw new ApiError("invalid_path", "Path must not contain control characters");
   // Lone surrogates cannot be encoded to UTF-8 file names; refusing them keeps names round-trippable.
-  if (LONE_SURROGATE_RE.test(p)) throw new ApiError(400, "invalid_path", "Path is not valid Unicode");
+  if (LONE_SURROGATE_RE.test(p)) throw new ApiError("invalid_path", "Path is not valid Unicode");
   // NFC: one spelling per visible name, so é (NFD) and é (NFC) cannot become two files (P18).
   p = p.normalize("NFC");
   p = p.replace(/\\/g, "/");
   // A Windows drive path ("C:\\x", "C:/x") is absolute elsewhere; refusing it beats creating a "C:" folder (P10).
-  if (/^[A-Za-z]:(\/|$)/.test(p)) throw new ApiError(400, "invalid_path", "Path must be relative");
+  if (/^[A-Za-z]:(\/|$)/.test(p)) throw new ApiError("invalid_path", "Path must be relative");
   // Absolute paths are read relative to the root, like the reference (leading "/" and "./" removed).
   for (;;) {
     if (p.startsWith("/")) p = p.slice(1);
@@ -66,16 +66,16 @@ export function normalizeRelPath(input: unknown): string {
   }
   const segments = p.split("/").filter((s) => s !== "");
   for (const seg of segments) {
-    if (seg === "." || seg === "..") throw new ApiError(400, "invalid_path", TRAVERSAL);
+    if (seg === "." || seg === "..") throw new ApiError("invalid_path", TRAVERSAL);
   }
-  if (segments.length === 0) throw new ApiError(400, "invalid_path", "Path must point to a file");
+  if (segments.length === 0) throw new ApiError("invalid_path", "Path must point to a file");
   for (const seg of segments) {
     if (Buffer.byteLength(seg) > LIMITS.pathSegmentMaxBytes) {
-      throw new ApiError(400, "invalid_path", `Path segment exceeds ${LIMITS.pathSegmentMaxBytes} bytes`);
+      throw new ApiError("invalid_path", `Path segment exceeds ${LIMITS.pathSegmentMaxBytes} bytes`);
     }
   }
   const rel = segments.join("/");
-  if (Buffer.byteLength(rel) > LIMITS.pathMaxBytes) throw new ApiError(400, "invalid_path", `Path exceeds ${LIMITS.pathMaxBytes} bytes`);
+  if (Buffer.byteLength(rel) > LIMITS.pathMaxBytes) throw new ApiError("invalid_path", `Path exceeds ${LIMITS.pathMaxBytes} bytes`);
   return rel;
 }
 
@@ -85,9 +85,9 @@ export function normalizeRelPath(input: unknown): string {
  * Existing names are not checked (the agent may have made them; they can still be read/deleted).
  */
 export function checkCreatableSegment(seg: string): void {
-  if (WINDOWS_DEVICE_RE.test(seg)) throw new ApiError(400, "invalid_path", "File name is reserved on Windows");
-  if (/[. ]$/.test(seg)) throw new ApiError(400, "invalid_path", "File name must not end with a dot or a space");
-  if (DECEPTIVE_RE.test(seg)) throw new ApiError(400, "invalid_path", "File name contains invisible or bidirectional control characters");
+  if (WINDOWS_DEVICE_RE.test(seg)) throw new ApiError("invalid_path", "File name is reserved on Windows");
+  if (/[. ]$/.test(seg)) throw new ApiError("invalid_path", "File name must not end with a dot or a space");
+  if (DECEPTIVE_RE.test(seg)) throw new ApiError("invalid_path", "File name contains invisible or bidirectional control characters");
 }
 
 /** Paths the file API must never touch even when they lie inside the workspace. */
@@ -128,11 +128,11 @@ function errno(err: unknown): string | undefined {
 }
 
 function outside(): ApiError {
-  return new ApiError(403, "path_outside_workspace", "Path is outside the workspace");
+  return new ApiError("path_outside_workspace", "Path is outside the workspace");
 }
 
 function protectedErr(): ApiError {
-  return new ApiError(403, "protected_path", "Path is protected");
+  return new ApiError("protected_path", "Path is protected");
 }
 
 async function realOrResolved(p: string): Promise<string> {
@@ -212,7 +212,7 @@ export class PathResolver {
     try {
       rootReal = await realpath(rootAbs);
     } catch {
-      throw new ApiError(404, "file_not_found", "Root folder does not exist");
+      throw new ApiError("file_not_found", "Root folder does not exist");
     }
     return new PathResolver(rootAbs, rootReal, protect);
   }
@@ -304,8 +304,8 @@ export class PathResolver {
         }
         if (code === "ENOTDIR") blocked = true;
         if (code === "ENOENT" || code === "ENOTDIR") break;
-        if (code === "ENAMETOOLONG") throw new ApiError(400, "invalid_path", "Path is too long");
-        if (code === "EACCES" || code === "EPERM") throw new ApiError(403, "forbidden", "Permission denied");
+        if (code === "ENAMETOOLONG") throw new ApiError("invalid_path", "Path is too long");
+        if (code === "EACCES" || code === "EPERM") throw new ApiError("forbidden", "Permission denied");
         throw err;
       }
       entry = next;
@@ -328,10 +328,10 @@ export class PathResolver {
           }
           const lexical = path.resolve(cur, link);
           if (isOutside(rootReal, lexical)) throw outside();
-          if (depth >= MAX_LINK_DEPTH) throw new ApiError(400, "invalid_path", "Too many levels of symbolic links");
+          if (depth >= MAX_LINK_DEPTH) throw new ApiError("invalid_path", "Too many levels of symbolic links");
           const targetRel = path.relative(rootReal, lexical).split(path.sep).filter((x) => x !== "");
           const rest = [...targetRel, ...segments.slice(i + 1)];
-          if (rest.length === 0) throw new ApiError(400, "invalid_path", "Path must point to a file");
+          if (rest.length === 0) throw new ApiError("invalid_path", "Path must point to a file");
           const inner = await this.resolveNormalized(rest.join("/"), opts, depth + 1);
           const rel = segments.join("/");
           const abs = path.join(this.root, ...segments);
@@ -353,7 +353,7 @@ export class PathResolver {
     const missing = segments.length - i;
     const real = path.join(cur, ...segments.slice(i));
     if (isOutside(rootReal, real)) throw outside();
-    if (path.relative(rootReal, real) === "") throw new ApiError(400, "invalid_path", "Path must point to a file");
+    if (path.relative(rootReal, real) === "") throw new ApiError("invalid_path", "Path must point to a file");
     if (missing > 0) {
       entry = real;
       entryStat = undefined;
@@ -363,7 +363,7 @@ export class PathResolver {
     if (protect) checkProtected(protect, segments, [abs, real, entry], rootReal);
     if (opts.create) {
       // A file where a folder would have to be created: the tree conflicts with the request.
-      if (blocked) throw new ApiError(409, "conflict", "A parent of the path is a file, not a folder");
+      if (blocked) throw new ApiError("conflict", "A parent of the path is a file, not a folder");
       for (const seg of segments.slice(segments.length - missing)) checkCreatableSegment(seg);
     }
     return { rel, abs, real, entry, rootReal, lstat: entryStat, missing };
@@ -415,15 +415,15 @@ export async function openRegularForRead(real: string): Promise<{ fh: FileHandle
     fh = await open(real, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch (err) {
     const code = errno(err);
-    if (code === "ENOENT" || code === "ENOTDIR") throw new ApiError(404, "file_not_found", "File not found");
+    if (code === "ENOENT" || code === "ENOTDIR") throw new ApiError("file_not_found", "File not found");
     if (code === "ELOOP") throw outside();
-    if (code === "EISDIR") throw new ApiError(404, "file_not_found", "File not found");
-    if (code === "EACCES" || code === "EPERM") throw new ApiError(403, "forbidden", "Permission denied");
+    if (code === "EISDIR") throw new ApiError("file_not_found", "File not found");
+    if (code === "EACCES" || code === "EPERM") throw new ApiError("forbidden", "Permission denied");
     throw err;
   }
   try {
     const st = await fh.stat({ bigint: true });
-    if (!st.isFile()) throw new ApiError(404, "file_not_found", "File not found");
+    if (!st.isFile()) throw new ApiError("file_not_found", "File not found");
     return { fh, stat: st };
   } catch (err) {
     await fh.close().catch(() => {});
@@ -440,7 +440,7 @@ export async function verifyDirUnchanged(dir: string, rootReal: string): Promise
   try {
     now = await realpath(dir);
   } catch {
-    throw new ApiError(409, "conflict", "The target folder changed during the write");
+    throw new ApiError("conflict", "The target folder changed during the write");
   }
   if (now !== dir || isOutside(rootReal, now)) throw outside();
 }

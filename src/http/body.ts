@@ -8,7 +8,7 @@
  *   (JSON.parse semantics) and what will be written is shown to the host in the approval.
  */
 import type { IncomingMessage } from "node:http";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
@@ -30,7 +30,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
 }
 
 function tooLarge(maxBytes: number): ApiError {
-  return new ApiError(413, "payload_too_large", "Request body is too large", { maxBytes });
+  return new ApiError("payload_too_large", "Request body is too large", { maxBytes });
 }
 
 /** True for application/json and any +json type (parameters ignored). */
@@ -47,7 +47,7 @@ function isJsonContentType(value: string): boolean {
 export async function readJsonObject(req: IncomingMessage, maxBytes: number = LIMITS.jsonBodyBytes): Promise<Record<string, unknown>> {
   const contentType = req.headers["content-type"];
   if (contentType !== undefined && contentType !== "" && !isJsonContentType(contentType)) {
-    throw new ApiError(415, "unsupported_media_type", "Expected Content-Type: application/json");
+    throw new ApiError("unsupported_media", "Expected Content-Type: application/json");
   }
   const bytes = await readBody(req, maxBytes);
   return parseJsonObject(bytes);
@@ -59,25 +59,25 @@ export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw new ApiError(400, "invalid_json", "Request body is not valid UTF-8");
+    throw new ApiError("invalid_json", "Request body is not valid UTF-8");
   }
   if (text.trim() === "") return {};
   const depth = maxNesting(text);
   if (depth > LIMITS.jsonMaxDepth) {
-    throw new ApiError(400, "invalid_json", `JSON is nested deeper than ${LIMITS.jsonMaxDepth} levels`);
+    throw new ApiError("invalid_json", `JSON is nested deeper than ${LIMITS.jsonMaxDepth} levels`);
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ApiError(400, "invalid_json", "Request body is not valid JSON");
+    throw new ApiError("invalid_json", "Request body is not valid JSON");
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new ApiError(400, "invalid_json", "Request body must be a JSON object");
+    throw new ApiError("invalid_json", "Request body must be a JSON object");
   }
   const bad = findForbiddenKey(value);
   if (bad !== undefined) {
-    throw new ApiError(400, "invalid_json", "Request body contains a forbidden key", { key: bad });
+    throw new ApiError("invalid_json", "Request body contains a forbidden key", { key: bad });
   }
   return value as Record<string, unknown>;
 }

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BigIntStats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
-import { revisionOf, mtimeMsOf } from "../files/revision.ts";
+import { revisionOf, mtimeMsOf } from "../fs/revision.ts";
 import { etagMatches } from "./static.ts";
 
 /** `attachment; filename="<ascii-safe>"; filename*=UTF-8''<percent-encoded>` — never raw quotes, CR or LF. */

@@ -12,7 +12,7 @@ import type { Hash } from "node:crypto";
 import { unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 
 export interface PartHeaders {
@@ -40,7 +40,7 @@ export class MultipartError extends Error {
 }
 
 export function malformed(reason?: string): ApiError {
-  return new ApiError(400, "invalid_payload", "Malformed multipart/form-data", reason ? { reason } : undefined);
+  return new ApiError("invalid_payload", "Malformed multipart/form-data", reason ? { reason } : undefined);
 }
 
 const CR = 0x0d;
@@ -58,7 +58,7 @@ const BOUNDARY_RE = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
 export function boundaryFromContentType(contentType: string | undefined): string {
   const [typeRaw, ...params] = splitParams(contentType ?? "");
   if ((typeRaw ?? "").trim().toLowerCase() !== "multipart/form-data") {
-    throw new ApiError(400, "invalid_payload", "Expected multipart/form-data");
+    throw new ApiError("invalid_payload", "Expected multipart/form-data");
   }
   let boundary: string | undefined;
   for (const p of params) {
@@ -423,7 +423,7 @@ export async function receiveMultipart(req: Readable, opts: ReceiveOptions): Pro
         if (ev.type === "part") {
           const h = ev.headers;
           if (h.filename !== undefined && h.name === opts.fileField) {
-            if (file) throw new ApiError(400, "invalid_payload", "Only one file part is allowed");
+            if (file) throw new ApiError("invalid_payload", "Only one file part is allowed");
             const t = await opts.createTemp();
             fh = t.fh;
             sink = new FileSink(t.fh);
@@ -440,7 +440,7 @@ export async function receiveMultipart(req: Readable, opts: ReceiveOptions): Pro
           if (current?.kind === "file") {
             file!.bytes += ev.data.length;
             if (file!.bytes > opts.maxFileBytes) {
-              throw new ApiError(413, "file_too_large", "File is too large", { maxBytes: opts.maxFileBytes });
+              throw new ApiError("file_too_large", "File is too large", { maxBytes: opts.maxFileBytes });
             }
             hash!.update(ev.data);
             await sink!.push(ev.data);

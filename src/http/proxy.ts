@@ -8,7 +8,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus legacy ones; they describe one connection, not the message. */
@@ -103,7 +103,7 @@ export function forwardResponseHeaders(headers: IncomingHttpHeaders, options: Re
  */
 export function assertSafeProxyPath(rest: string): void {
   if (rest === "") return;
-  const bad = () => new ApiError(400, "invalid_path", "Invalid proxied path");
+  const bad = () => new ApiError("invalid_path", "Invalid proxied path");
   if (!rest.startsWith("/")) throw bad();
   const segments = rest.slice(1).split("/");
   for (let i = 0; i < segments.length; i++) {
@@ -153,7 +153,8 @@ interface Exchange {
  * and shutdown can close proxied event streams and WebSockets).
  */
 export class ProxyPool {
-  readonly headersTimeoutMs: number;
+  /** Time for upstream response headers (tests shorten it). */
+  headersTimeoutMs: number;
   private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 512, scheduling: "lifo" });
   private readonly https = new HttpsAgent({ keepAlive: true, maxSockets: 512, scheduling: "lifo" });
   private readonly open = new Set<Exchange>();
@@ -208,7 +209,7 @@ function startRequest(url: URL, options: { method: string; headers: OutgoingHttp
   try {
     return request(url, { method: options.method, headers: options.headers, agent: options.agent });
   } catch (err) {
-    if (isHeaderError(err)) throw new ApiError(400, "invalid_payload", "Request headers cannot be forwarded");
+    if (isHeaderError(err)) throw new ApiError("invalid_payload", "Request headers cannot be forwarded");
     throw errors.unreachable(causeOf(err));
   }
 }
@@ -329,7 +330,7 @@ export function proxyHttp(
 
 /** Writes a JSON error on a raw socket (upgrade requests have no ServerResponse). */
 export function writeSocketError(socket: Duplex, err: unknown): void {
-  const apiError = err instanceof ApiError ? err : new ApiError(500, "internal_error", "Unexpected server error");
+  const apiError = err instanceof ApiError ? err : new ApiError("internal_error", "Unexpected server error");
   if (!socket.writable) {
     socket.destroy();
     return;

@@ -1,6 +1,6 @@
 /** Writing JSON answers and errors. */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ApiError, resourceError } from "./errors.ts";
+import { ApiError, fromFsError, isResourceError } from "../errors.ts";
 
 /** Compact JSON with an exact Content-Length; `undefined` fields are omitted by JSON.stringify. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
@@ -29,7 +29,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
     res.destroy();
     return;
   }
-  const apiError = err instanceof ApiError ? err : (resourceError(err) ?? new ApiError(500, "internal_error", "Unexpected server error"));
+  const apiError = err instanceof ApiError ? err : isResourceError(err) ? (fromFsError(err) as ApiError) : new ApiError("internal_error", "Unexpected server error");
   if (!req.complete) {
     res.shouldKeepAlive = false;
     res.setHeader("Connection", "close");

@@ -4,15 +4,19 @@
  * pauses (p99 latency) on every request.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { readJsonObject } from "./body.ts";
 import { LIMITS } from "../limits.ts";
-import type { RouteContext } from "./route.ts";
+import type { RouteContext, UpgradeContext } from "./route.ts";
 import type { ServerContext } from "../context.ts";
 import type { Actor, Workspace } from "../types.ts";
 
 export class RequestContext implements RouteContext {
   private abortController: AbortController | undefined;
   private parsedQuery: URLSearchParams | undefined;
+  actor: Actor | null = null;
+  workspace: Workspace | undefined = undefined;
+  mount: Workspace | undefined = undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -21,8 +25,6 @@ export class RequestContext implements RouteContext {
     readonly method: string,
     readonly path: string,
     readonly params: Record<string, string>,
-    readonly actor: Actor | null,
-    readonly workspace: Workspace | undefined,
   ) {}
 
   /** Parsed on first use: most routes never read the query string. */
@@ -34,15 +36,36 @@ export class RequestContext implements RouteContext {
   get signal(): AbortSignal {
     if (!this.abortController) {
       const controller = (this.abortController = new AbortController());
+      const abort = () => controller.abort();
       const res = this.res;
-      if (this.req.socket.destroyed && !res.writableFinished) controller.abort();
-      else res.on("close", () => !res.writableFinished && controller.abort());
+      if (this.req.socket.destroyed && !res.writableFinished) abort();
+      else res.on("close", () => !res.writableFinished && abort());
+      // Long-polls and held requests end at shutdown instead of holding it for their whole wait.
+      const shutdown = this.server.shutdown;
+      if (shutdown.aborted) abort();
+      else {
+        shutdown.addEventListener("abort", abort, { once: true });
+        controller.signal.addEventListener("abort", () => shutdown.removeEventListener("abort", abort), { once: true });
+        res.once("close", () => shutdown.removeEventListener("abort", abort));
+      }
     }
     return this.abortController.signal;
   }
 
   readJson(options?: { maxBytes?: number }): Promise<Record<string, unknown>> {
     return readJsonObject(this.req, options?.maxBytes ?? LIMITS.jsonBodyBytes);
+  }
+}
+
+/** The context of a WebSocket upgrade: no response object, a socket instead. */
+export class UpgradeRequestContext extends RequestContext implements UpgradeContext {
+  constructor(req: IncomingMessage, readonly socket: Duplex, readonly head: Buffer, server: ServerContext, path: string, params: Record<string, string>) {
+    // Upgrades have no ServerResponse; handlers of upgrade routes never touch `res`.
+    super(req, undefined as unknown as ServerResponse, server, "GET", path, params);
+  }
+
+  override get signal(): AbortSignal {
+    return AbortSignal.any([this.server.shutdown]);
   }
 }
 

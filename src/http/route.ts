@@ -1,22 +1,24 @@
 /**
- * Routes are data: each routes/*.ts exports a table of RouteDef. The router applies
- * auth, scope, read-only mode, workspace resolution and (for write plans) the approval
- * gate and audit log itself, so a handler cannot forget them.
+ * Routes are data: each routes/*.ts exports a table of RouteDef. The server applies auth, scope,
+ * read-only mode, workspace and mount resolution, and — for write plans — the route's gate, the
+ * audit log and the write's events itself, so a handler cannot forget them.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Actor, Scope, Workspace, WritePlan } from "../types.ts";
+import type { Duplex } from "node:stream";
+import type { Actor, Answer, Scope, Workspace, WritePlan } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** none: no credential; client: a valid Bearer; host: host-token header or an owner Bearer. */
 export type AuthClass = "none" | "client" | "host";
+/**
+ * How a mutating route is gated. "approval": the host allows or denies each plan (every workspace
+ * data write). "audit": the caller's own action — the host's, or one the spec applies without
+ * asking (engine reload, a chat message) — applied at once and audited.
+ */
+export type Gate = "approval" | "audit";
 
-export interface JsonReply {
-  readonly kind: "json";
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type JsonReply = Answer;
 
 /** Returned by handlers that wrote the response themselves (downloads, SSE, proxy). */
 export const HANDLED: unique symbol = Symbol("handled");
@@ -29,7 +31,7 @@ export interface RouteContext {
   res: ServerResponse;
   server: ServerContext;
   method: string;
-  /** Raw (still percent-encoded) pathname, known to decode cleanly. */
+  /** Raw (still percent-encoded) pathname, known to decode cleanly; without a `/w/<id>` mount prefix. */
   path: string;
   /** Decoded path parameters; `*` holds the raw rest of a wildcard route. */
   params: Record<string, string>;
@@ -38,10 +40,18 @@ export interface RouteContext {
   actor: Actor | null;
   /** Resolved and authorized when the route declares `workspace: true`. */
   workspace: Workspace | undefined;
-  /** Aborted when the client goes away before the response is finished. */
+  /** The workspace of a mounted base URL (`/w/<id>/…`), resolved and authorized. */
+  mount: Workspace | undefined;
+  /** Aborted when the client goes away before the response is finished, or the server shuts down. */
   signal: AbortSignal;
   /** Reads and strictly parses a JSON object body (byte limit, depth limit, no prototype keys). */
   readJson(options?: { maxBytes?: number }): Promise<Record<string, unknown>>;
+}
+
+/** A WebSocket upgrade that passed the same pipeline as a request: the socket and its first bytes. */
+export interface UpgradeContext extends RouteContext {
+  socket: Duplex;
+  head: Buffer;
 }
 
 export interface RouteDef {
@@ -52,10 +62,14 @@ export interface RouteDef {
   auth: AuthClass;
   /** Minimum scope for client routes (default viewer). */
   scope?: Scope;
-  /** Mutating route: read-only mode answers 403 before anything else, and the handler must return a WritePlan (or a no-op JsonReply). */
-  write?: boolean;
+  /** Set on every mutating route; read-only mode answers 403 before anything else (unless `readOnlyAllowed`). */
+  gate?: Gate;
+  /** An audited action that read-only mode still allows (activation, a chat message, a run record). */
+  readOnlyAllowed?: true;
   /** The `:id` param names a workspace to resolve (404 workspace_not_found / 403 workspace_unauthorized). */
   workspace?: boolean;
+  /** WebSocket upgrades of this path (same auth; the token may also come as `?token=`). */
+  upgrade?(rc: UpgradeContext): void;
   handler(rc: RouteContext): Promise<HandlerResult>;
 }
 

@@ -3,8 +3,12 @@
  * Params are decoded inside try/catch (a bad `%` is a 400, never a crash); a trailing `*`
  * captures the raw rest of the path for proxies. 404 for unknown paths, 405 + Allow for
  * known paths with another method.
+ *
+ * Mounted base URLs: `/w/<M>/<rest>` is matched as `<rest>` with `mount` = the decoded `M`, so
+ * every route also works under a worker's base URL without a copy of the table. A route that names
+ * a workspace (`/workspace/:id…`, `/workspaces/:id…`) must name `M` itself, else 404.
  */
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../errors.ts";
 import type { RouteDef } from "./route.ts";
 
 interface CompiledRoute {
@@ -14,14 +18,14 @@ interface CompiledRoute {
 }
 
 export type RouteMatch =
-  | { kind: "found"; route: RouteDef; params: Record<string, string> }
+  | { kind: "found"; route: RouteDef; params: Record<string, string>; path: string; mount: string | undefined }
   | { kind: "method_not_allowed"; allow: string[] }
   | { kind: "not_found" };
 
 export class Router {
   private readonly compiled: CompiledRoute[];
 
-  constructor(routes: readonly RouteDef[]) {
+  constructor(readonly routes: readonly RouteDef[]) {
     this.compiled = routes.map((def) => {
       const parts = def.path.split("/").slice(1);
       const wildcard = parts[parts.length - 1] === "*";
@@ -32,14 +36,22 @@ export class Router {
 
   /** `path` is the raw pathname (percent-encoded), already known to decode cleanly. */
   match(method: string, path: string): RouteMatch {
-    const segments = path.split("/").slice(1);
+    let segments = path.split("/").slice(1);
+    let mount: string | undefined;
+    if (segments[0] === "w" && segments.length >= 2) {
+      mount = decodeParam(segments[1]!);
+      segments = segments.slice(2);
+      // `/w/M`, `/w/M/` and a mount inside a mount name nothing.
+      if (mount === "" || segments.length === 0 || segments[0] === "" || segments[0] === "w") return { kind: "not_found" };
+    }
     const allow = new Set<string>();
     for (const route of this.compiled) {
       const params = matchSegments(route, segments);
       if (!params) continue;
       const m = route.def.method;
       if (m === "*" || m === method || (method === "HEAD" && m === "GET")) {
-        return { kind: "found", route: route.def, params };
+        if (mount !== undefined && names(route) && params.id !== mount) return { kind: "not_found" };
+        return { kind: "found", route: route.def, params, path: mount === undefined ? path : "/" + segments.join("/"), mount };
       }
       allow.add(m);
       if (m === "GET") allow.add("HEAD");
@@ -47,6 +59,11 @@ export class Router {
     if (allow.size > 0) return { kind: "method_not_allowed", allow: [...allow, "OPTIONS"] };
     return { kind: "not_found" };
   }
+}
+
+/** True for routes whose `:id` names a workspace (the mount must name the same one). */
+function names(route: CompiledRoute): boolean {
+  return route.segments[1] === ":id" && (route.segments[0] === "workspace" || route.segments[0] === "workspaces");
 }
 
 function matchSegments(route: CompiledRoute, segments: string[]): Record<string, string> | undefined {
@@ -75,6 +92,6 @@ export function decodeParam(raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw new ApiError(400, "invalid_path", "Malformed percent-encoding in path");
+    throw new ApiError("invalid_path", "Malformed percent-encoding in path");
   }
 }

@@ -4,7 +4,8 @@
  * when it is revoked.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../errors.ts";
+import type { EventLog, LoggedEvent } from "../event-log.ts";
 import { LIMITS } from "../limits.ts";
 import type { RouteContext } from "./route.ts";
 import type { StreamRegistry } from "../context.ts";
@@ -33,7 +34,7 @@ export class SseStream {
   constructor(
     private readonly res: ServerResponse,
     readonly tokenHash: string | undefined,
-    heartbeatMs: number,
+    private readonly heartbeatMs: number,
   ) {
     res.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
@@ -81,6 +82,54 @@ export class SseStream {
     return true;
   }
 
+  /** Resolves once queued bytes drop below the high-water mark (or the stream closes). */
+  drained(): Promise<void> {
+    if (this.done || this.res.writableLength <= LIMITS.sseHighWaterBytes) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.res.off("drain", done);
+        resolve();
+      };
+      this.res.once("drain", done);
+      this.onClose(done);
+    });
+  }
+
+  /**
+   * The one way an event log reaches a client: from `start` (a seq; undefined = live; "reset" = the
+   * client's cursor is unusable) onwards, in order, waiting for the socket to drain past the
+   * high-water mark so events stay in the shared ring rather than in our memory. A client that
+   * falls behind the ring gets a `reset` event (it must refetch) instead of a growing queue.
+   */
+  follow<E extends LoggedEvent>(log: EventLog<E>, o: { start: number | "reset" | undefined; event(e: E): string; reset(cursor: number): unknown; alive?(): boolean }): void {
+    let last = log.seq;
+    const reset = () => {
+      last = log.seq;
+      this.send({ id: last, event: "reset", data: o.reset(last) });
+    };
+    if (o.start === "reset" || (o.start !== undefined && log.read(o.start, 0).reset)) reset();
+    else if (o.start !== undefined) last = o.start;
+    const ac = new AbortController();
+    this.onClose(() => ac.abort());
+    const pump = async () => {
+      while (!this.done) {
+        if (o.alive && !o.alive()) return this.close();
+        const page = log.read(last, LIMITS.sseStepEvents);
+        if (page.reset) {
+          reset();
+          continue;
+        }
+        for (const ev of page.items) {
+          await this.drained();
+          if (!this.send({ id: ev.seq, event: o.event(ev), data: ev })) return;
+          last = ev.seq;
+        }
+        if (page.items.length === 0) await log.wait(this.heartbeatMs, ac.signal);
+      }
+    };
+    pump().catch(() => this.close());
+  }
+
   onClose(listener: () => void): void {
     if (this.done) listener();
     else this.closeListeners.push(listener);
@@ -120,13 +169,13 @@ export class SseRegistry implements StreamRegistry {
    */
   open(res: ServerResponse, tokenHash: string | undefined, heartbeatMs: number, options: { host?: boolean } = {}): SseStream {
     if (this.streams.size >= LIMITS.sseStreamsTotal) {
-      throw new ApiError(429, "too_many_streams", "Too many open event streams");
+      throw new ApiError("too_many_streams", "Too many open event streams");
     }
     if (!options.host && tokenHash !== undefined) {
       let mine = 0;
       for (const s of this.streams) if (s.tokenHash === tokenHash) mine++;
       if (mine >= LIMITS.sseStreamsPerToken) {
-        throw new ApiError(429, "too_many_streams", "Too many open event streams for this token", { maxPerToken: LIMITS.sseStreamsPerToken });
+        throw new ApiError("too_many_streams", "Too many open event streams for this token", { maxPerToken: LIMITS.sseStreamsPerToken });
       }
     }
     const stream = new SseStream(res, tokenHash, heartbeatMs);

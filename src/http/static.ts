@@ -7,6 +7,13 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { fileURLToPath } from "node:url";
+
+/**
+ * <pkg>/ui/ — resolved from this module's own location, so it is the same folder whether the
+ * server runs from src/http/ (tsx) or dist/http/ (the published package).
+ */
+export const UI_DIR = fileURLToPath(new URL("../../ui/", import.meta.url));
 
 export interface StaticAsset {
   /** Folder-relative name with "/" separators, e.g. "views/files.js". */

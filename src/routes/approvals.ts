@@ -1,5 +1,5 @@
 // Route table: pending approvals for the host (list, live SSE feed, reply).
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { HANDLED, json, type RouteDef } from "../http/route.ts";
 import { openSse } from "../http/sse.ts";
 
@@ -37,7 +37,7 @@ export const routes: RouteDef[] = [
       // Anything other than exactly "allow" denies.
       const allow = body.reply === "allow";
       if (!rc.server.approvals.reply(rc.params.id!, allow)) {
-        throw new ApiError(404, "approval_not_found", "Approval not found or already resolved");
+        throw new ApiError("approval_not_found", "Approval not found or already resolved");
       }
       return json({ ok: true, allowed: allow });
     },

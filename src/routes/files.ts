@@ -1,19 +1,19 @@
 // Route table: issue 4 — inbox, artifacts, file sessions, batch read/write, ops, files/content.
 import { HANDLED, json } from "../http/route.ts";
 import type { HandlerResult, RouteContext, RouteDef } from "../http/route.ts";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import { boundaryFromContentType, receiveMultipart } from "../http/multipart.ts";
 import { sendFile } from "../http/download.ts";
 import { normalizeRelPath } from "../fs/paths.ts";
 import { openExclusive, uploadTempPathFor, unlinkQuiet } from "../fs/atomic.ts";
-import { getFileSessions, requireSession, requireWritableSession, sessionView } from "../files/sessions.ts";
+import { requireSession, requireWritableSession, sessionView } from "../files/sessions.ts";
 import { readBatch, planWriteBatch } from "../files/batch.ts";
 import { planOps } from "../files/ops.ts";
 import { ensureInbox, listInbox, openInboxItem, planInboxUpload, requireInboxEnabled, uploadTarget } from "../files/inbox.ts";
 import { listArtifacts, openArtifact, requireOutboxEnabled } from "../files/artifacts.ts";
 import { planContentWrite, readContent } from "../files/content.ts";
-import { protectedPathsFor, type PlanOrReply } from "../files/common.ts";
+import type { PlanOrReply } from "../files/common.ts";
 
 function ws(rc: RouteContext) {
   // Routes declare `workspace: true`, so the router has resolved and authorized it.
@@ -53,7 +53,7 @@ async function uploadToInbox(rc: RouteContext) {
       },
     });
     const file = received.file;
-    if (!file) throw new ApiError(400, "file_required", "A file part named \"file\" is required");
+    if (!file) throw new ApiError("file_required", "A file part named \"file\" is required");
     staged = file.tempPath;
     const target = uploadTarget(queryPath, received.fields.get("path"), file.filename);
     return await planInboxUpload(server, workspace, inbox.real, target, { tempPath: file.tempPath, bytes: file.bytes, sha256: file.sha256 }, inbox.undo);
@@ -72,7 +72,7 @@ export const routes: RouteDef[] = [
     path: "/workspace/:id/inbox",
     auth: "client",
     scope: "collaborator",
-    write: true,
+    gate: "approval",
     workspace: true,
     handler: uploadToInbox,
   },
@@ -83,7 +83,7 @@ export const routes: RouteDef[] = [
     workspace: true,
     handler: async (rc) => {
       requireInboxEnabled(rc.server);
-      return json(await listInbox(ws(rc), await protectedPathsFor(rc.server)));
+      return json(await listInbox(ws(rc), await rc.server.protectedPaths()));
     },
   },
   {
@@ -106,7 +106,7 @@ export const routes: RouteDef[] = [
     workspace: true,
     handler: async (rc) => {
       requireOutboxEnabled(rc.server);
-      return json(await listArtifacts(ws(rc), await protectedPathsFor(rc.server)));
+      return json(await listArtifacts(ws(rc), await rc.server.protectedPaths()));
     },
   },
   {
@@ -116,7 +116,7 @@ export const routes: RouteDef[] = [
     workspace: true,
     handler: async (rc) => {
       requireOutboxEnabled(rc.server);
-      const file = await openArtifact(ws(rc), rc.params.artifactId ?? "", await protectedPathsFor(rc.server));
+      const file = await openArtifact(ws(rc), rc.params.artifactId ?? "", await rc.server.protectedPaths());
       await sendFile(rc.req, rc.res, file);
       return HANDLED;
     },
@@ -134,7 +134,7 @@ export const routes: RouteDef[] = [
     path: "/workspace/:id/files/content",
     auth: "client",
     scope: "collaborator",
-    write: true,
+    gate: "approval",
     workspace: true,
     handler: async (rc) => planContentWrite(rc.server, ws(rc), await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes })),
   },
@@ -146,7 +146,7 @@ export const routes: RouteDef[] = [
     workspace: true,
     handler: async (rc) => {
       const body = await rc.readJson();
-      const session = getFileSessions(rc.server).create(ws(rc), rc.actor!, { ttlSeconds: body.ttlSeconds, write: body.write });
+      const session = rc.server.sessions.create(ws(rc), rc.actor!, { ttlSeconds: body.ttlSeconds, write: body.write });
       return json({ session: sessionView(session) });
     },
   },
@@ -156,8 +156,8 @@ export const routes: RouteDef[] = [
     auth: "client",
     handler: async (rc) => {
       const body = await rc.readJson();
-      const sessions = getFileSessions(rc.server);
-      const session = sessions.renew(rc.params.sessionId ?? "", rc.actor, body.ttlSeconds);
+      requireSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
+      const session = rc.server.sessions.renew(rc.params.sessionId ?? "", rc.actor, body.ttlSeconds);
       return json({ session: sessionView(session) });
     },
   },
@@ -166,7 +166,8 @@ export const routes: RouteDef[] = [
     path: "/files/sessions/:sessionId",
     auth: "client",
     handler: async (rc) => {
-      getFileSessions(rc.server).close(rc.params.sessionId ?? "", rc.actor);
+      requireSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
+      rc.server.sessions.close(rc.params.sessionId ?? "", rc.actor);
       return json({ ok: true });
     },
   },
@@ -175,7 +176,7 @@ export const routes: RouteDef[] = [
     path: "/files/sessions/:sessionId/read-batch",
     auth: "client",
     handler: async (rc) => {
-      const session = requireSession(rc.server, rc.params.sessionId ?? "", rc.actor);
+      const session = requireSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
       const body = await rc.readJson();
       return json(await readBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body, { viewer: rc.actor!.scope === "viewer" }));
     },
@@ -185,9 +186,9 @@ export const routes: RouteDef[] = [
     path: "/files/sessions/:sessionId/write-batch",
     auth: "client",
     scope: "collaborator",
-    write: true,
+    gate: "approval",
     handler: async (rc) => {
-      const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor);
+      const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
       const body = await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes });
       const out = await planWriteBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
       return planOrReply(out);
@@ -198,9 +199,9 @@ export const routes: RouteDef[] = [
     path: "/files/sessions/:sessionId/ops",
     auth: "client",
     scope: "collaborator",
-    write: true,
+    gate: "approval",
     handler: async (rc) => {
-      const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor);
+      const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
       const body = await rc.readJson();
       const out = await planOps(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
       return planOrReply(out);

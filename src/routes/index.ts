@@ -4,13 +4,12 @@ import { routes as statusRoutes } from "./status.ts";
 import { routes as workspaceRoutes } from "./workspaces.ts";
 import { routes as tokenRoutes } from "./tokens.ts";
 import { routes as approvalRoutes } from "./approvals.ts";
-import { routes as workspaceConfigRoutes } from "./workspace-config.ts";
+import { routes as configRoutes } from "./config.ts";
+import { routes as skillRoutes } from "./skills.ts";
 import { routes as fileRoutes } from "./files.ts";
 import { routes as catalogRoutes } from "./catalog.ts";
 import { routes as proxyRoutes } from "./proxy.ts";
 import { routes as uiRoutes } from "./ui.ts";
-
-export { handleUpgrade } from "./proxy.ts";
 
 export function allRoutes(): RouteDef[] {
   return [
@@ -18,7 +17,8 @@ export function allRoutes(): RouteDef[] {
     ...workspaceRoutes,
     ...tokenRoutes,
     ...approvalRoutes,
-    ...workspaceConfigRoutes,
+    ...configRoutes,
+    ...skillRoutes,
     ...fileRoutes,
     ...catalogRoutes,
     ...proxyRoutes,

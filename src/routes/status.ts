@@ -67,13 +67,11 @@ function capabilities(server: ServerContext) {
   });
 }
 
+// Under a mounted base URL (`/w/<id>/…`) health stays credential-free (an unknown id is still a
+// 404 so clients notice a stale id) and status describes that workspace only.
 export const routes: RouteDef[] = [
   { method: "GET", path: "/health", auth: "none", handler: async (rc) => health(rc.server) },
-  // Health stays credential-free; an unknown id is still a 404 so clients notice a stale id.
-  { method: "GET", path: "/w/:id/health", auth: "none", workspace: true, handler: async (rc) => health(rc.server) },
-  { method: "GET", path: "/status", auth: "client", handler: async (rc) => status(rc) },
-  { method: "GET", path: "/w/:id/status", auth: "client", workspace: true, handler: async (rc) => status(rc, rc.workspace) },
+  { method: "GET", path: "/status", auth: "client", handler: async (rc) => status(rc, rc.mount) },
   { method: "GET", path: "/capabilities", auth: "client", handler: async (rc) => capabilities(rc.server) },
-  { method: "GET", path: "/w/:id/capabilities", auth: "client", workspace: true, handler: async (rc) => capabilities(rc.server) },
   { method: "GET", path: "/whoami", auth: "client", handler: async (rc) => json({ ok: true, actor: rc.actor }) },
 ];

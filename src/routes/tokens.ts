@@ -1,5 +1,6 @@
-// Route table: scoped tokens (host only). Minting and revoking are read-only-gated and audited.
-import { ApiError } from "../http/errors.ts";
+// Route table: scoped tokens (host only). Minting and revoking are the host's own actions
+// (gate "audit": nobody else to ask), read-only-gated and audited.
+import { ApiError } from "../errors.ts";
 import { json, type RouteDef } from "../http/route.ts";
 import { LIMITS } from "../limits.ts";
 import { SCOPES, plan, type Scope } from "../types.ts";
@@ -27,20 +28,20 @@ export const routes: RouteDef[] = [
     method: "POST",
     path: "/tokens",
     auth: "host",
-    write: true,
+    gate: "audit",
     handler: async (rc) => {
       const body = await rc.readJson();
       if (typeof body.scope !== "string" || !SCOPES.includes(body.scope as Scope)) {
-        throw new ApiError(400, "invalid_scope", "scope must be owner, collaborator or viewer");
+        throw new ApiError("invalid_scope", "scope must be owner, collaborator or viewer");
       }
       const scope = body.scope as Scope;
       const label = body.label;
       if (label !== undefined && (typeof label !== "string" || label.length > LIMITS.tokenLabelMaxChars)) {
-        throw new ApiError(400, "invalid_payload", `label must be a string of at most ${LIMITS.tokenLabelMaxChars} characters`);
+        throw new ApiError("invalid_payload", `label must be a string of at most ${LIMITS.tokenLabelMaxChars} characters`);
       }
       const ttl = body.ttlSeconds;
       if (ttl !== undefined && (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS)) {
-        throw new ApiError(400, "invalid_payload", "ttlSeconds must be a positive number of seconds");
+        throw new ApiError("invalid_payload", "ttlSeconds must be a positive number of seconds");
       }
       const summary = `Mint ${scope} token${label ? ` "${label}"` : ""}`;
       return plan({
@@ -49,8 +50,6 @@ export const routes: RouteDef[] = [
         summary,
         paths: [],
         change: { scope, label, ttlSeconds: ttl },
-        // The host mints its own tokens: there is nobody else to ask.
-        approval: false,
         apply: async () => {
           const input: { scope: Scope; label?: string; ttlSeconds?: number } = { scope };
           if (typeof label === "string") input.label = label;
@@ -69,11 +68,11 @@ export const routes: RouteDef[] = [
     method: "DELETE",
     path: "/tokens/:id",
     auth: "host",
-    write: true,
+    gate: "audit",
     handler: async (rc) => {
       const id = rc.params.id!;
       const record = rc.server.tokens.list().find((r) => r.id === id);
-      if (!record) throw new ApiError(404, "token_not_found", "Token not found");
+      if (!record) throw new ApiError("token_not_found", "Token not found");
       const summary = `Revoke ${record.scope} token${record.label ? ` "${record.label}"` : ""}`;
       return plan({
         workspaceId: null,
@@ -82,10 +81,9 @@ export const routes: RouteDef[] = [
         target: id,
         paths: [],
         change: { id, scope: record.scope, label: record.label },
-        approval: false,
         apply: async () => {
           const revoked = await rc.server.tokens.revoke(id);
-          if (!revoked) throw new ApiError(404, "token_not_found", "Token not found");
+          if (!revoked) throw new ApiError("token_not_found", "Token not found");
           // Effective at once: open streams close and file sessions end.
           rc.server.bus.emit("token.revoked", revoked.hash);
           return { body: { ok: true } };

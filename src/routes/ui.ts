@@ -1,16 +1,9 @@
-// Route table: issue 5 — the built-in UI (`/ui`, `/w/:id/ui`, `/ui/assets/<file>`).
-import { fileURLToPath } from "node:url";
+// Route table: the built-in UI (`/ui`, `/ui/assets/<file>`; under a mount `/w/<id>/ui` too).
 import type { RouteContext, RouteDef, HandlerResult } from "../http/route.ts";
 import { HANDLED } from "../http/route.ts";
-import { ApiError } from "../http/errors.ts";
-import { loadAssetTable, sendAsset, type StaticAsset } from "../http/static.ts";
+import { ApiError } from "../errors.ts";
+import { sendAsset, type StaticAsset } from "../http/static.ts";
 import type { ServerContext } from "../context.ts";
-
-/**
- * <pkg>/ui/ — resolved from this module's own location, so it is the same folder whether the
- * server runs from src/routes/ (tsx) or dist/routes/ (the published package).
- */
-export const UI_DIR = fileURLToPath(new URL("../../ui/", import.meta.url));
 
 /** The page may only load its own scripts and styles and talk to its own origin; nobody may frame it. */
 export const UI_CSP =
@@ -35,26 +28,15 @@ const ASSET_HEADERS: Record<string, string> = {
 /** Redirects carry no HTML at all and a CSP that forbids everything (hostile input P21). */
 const REDIRECT_CSP = "default-src 'none'";
 
-/** The per-server asset table, loaded once from ui/ (asynchronously, never per request). */
-class UiAssets {
-  readonly ready: Promise<Map<string, StaticAsset>>;
-  constructor(dir: string) {
-    this.ready = loadAssetTable(dir);
-  }
-  close(): void {
-    /* nothing to release: the table is plain memory */
-  }
-}
-
 function assets(server: ServerContext): Promise<Map<string, StaticAsset>> {
-  if (!server.config.toyUi) throw new ApiError(404, "ui_disabled", "The built-in UI is disabled");
-  return server.service("ui.assets", () => new UiAssets(UI_DIR)).ready;
+  if (!server.uiAssets) throw new ApiError("ui_disabled", "The built-in UI is disabled");
+  return server.uiAssets;
 }
 
 async function servePage(rc: RouteContext): Promise<HandlerResult> {
   const table = await assets(rc.server);
   const page = table.get("index.html");
-  if (!page) throw new ApiError(404, "not_found", "The UI is not installed (ui/index.html missing)");
+  if (!page) throw new ApiError("not_found", "The UI is not installed (ui/index.html missing)");
   sendAsset(rc.req, rc.res, page, HTML_HEADERS);
   return HANDLED;
 }
@@ -73,7 +55,8 @@ function redirect(rc: RouteContext, location: string): HandlerResult {
 async function serveUnderUi(rc: RouteContext): Promise<HandlerResult> {
   const table = await assets(rc.server);
   const rest = rc.params["*"] ?? ""; // raw, with its leading "/"
-  if (rest === "" || rest === "/") return redirect(rc, "/ui");
+  // Under a mount the id is re-encoded, so nothing from the URL is injected into Location.
+  if (rest === "" || rest === "/") return redirect(rc, rc.mount ? `/w/${encodeURIComponent(rc.mount.id)}/ui` : "/ui");
   // Exact match of the raw (undecoded) rest against the table: `..`, `%2e`, `//`, trailing
   // slashes and dotfiles cannot name anything (P16, P22), and no directory is ever listed (P21).
   if (rest.startsWith("/assets/")) {
@@ -83,22 +66,11 @@ async function serveUnderUi(rc: RouteContext): Promise<HandlerResult> {
       return HANDLED;
     }
   }
-  throw new ApiError(404, "not_found", "Not found");
-}
-
-/** `/w/:id/ui/` → `/w/:id/ui` (the id re-encoded, so nothing from the URL is injected). */
-async function serveUnderWorkspaceUi(rc: RouteContext): Promise<HandlerResult> {
-  await assets(rc.server);
-  const rest = rc.params["*"] ?? "";
-  if (rest === "" || rest === "/") return redirect(rc, `/w/${encodeURIComponent(rc.params.id ?? "")}/ui`);
-  throw new ApiError(404, "not_found", "Not found");
+  throw new ApiError("not_found", "Not found");
 }
 
 // GET only: the router answers HEAD from GET routes and 405 + Allow for every other method (P23).
 export const routes: RouteDef[] = [
   { method: "GET", path: "/ui", auth: "none", handler: servePage },
   { method: "GET", path: "/ui/*", auth: "none", handler: serveUnderUi },
-  // Like /w/:id/health, the mounted form resolves the workspace first (404 workspace_not_found).
-  { method: "GET", path: "/w/:id/ui", auth: "none", workspace: true, handler: servePage },
-  { method: "GET", path: "/w/:id/ui/*", auth: "none", workspace: true, handler: serveUnderWorkspaceUi },
 ];

@@ -1,27 +1,32 @@
 // Route table: list, activate and remove workspaces.
+import { ApiError } from "../errors.ts";
 import { json, type RouteDef } from "../http/route.ts";
 import { plan } from "../types.ts";
 import { removeWorkspaceFromConfigFile } from "../config.ts";
 import { serializeWorkspace } from "../workspaces.ts";
 import type { RouteContext } from "../http/route.ts";
 
+/** The list; under a mounted base URL only that workspace, as the active one. */
 function listBody(rc: RouteContext): { items: Record<string, unknown>[]; activeId: string | null } {
   const { server } = rc;
   const redact = rc.actor?.scope === "viewer";
+  const items = rc.mount ? [rc.mount] : server.workspaces.list();
   return {
-    items: server.workspaces.list().map((ws) => serializeWorkspace(server.config, ws, { redact })),
-    activeId: server.workspaces.active()?.id ?? null,
+    items: items.map((ws) => serializeWorkspace(server.config, ws, { redact })),
+    activeId: rc.mount ? rc.mount.id : (server.workspaces.active()?.id ?? null),
   };
 }
 
 export const routes: RouteDef[] = [
   { method: "GET", path: "/workspaces", auth: "client", handler: async (rc) => json(listBody(rc)) },
   {
-    // Not `write: true`: activation only reorders the running server's list (nothing persisted,
-    // allow-listed in the structural test); it is still audited through the plan.
+    // The host's own action, audited; it only reorders the running server's list (nothing is
+    // persisted), so read-only mode allows it.
     method: "POST",
     path: "/workspaces/:id/activate",
     auth: "host",
+    gate: "audit",
+    readOnlyAllowed: true,
     workspace: true,
     handler: async (rc) => {
       const ws = rc.workspace!;
@@ -32,7 +37,6 @@ export const routes: RouteDef[] = [
         target: ws.path,
         paths: [],
         change: { activeId: ws.id },
-        approval: false, // the host itself asks
         apply: async () => {
           const active = rc.server.workspaces.activate(ws.id);
           return { body: { activeId: active.id, workspace: serializeWorkspace(rc.server.config, active, { redact: false }) } };
@@ -44,11 +48,12 @@ export const routes: RouteDef[] = [
     method: "DELETE",
     path: "/workspaces/:id",
     auth: "host",
-    write: true,
+    gate: "audit",
     handler: async (rc) => {
       const id = rc.params.id!;
       const ws = rc.server.workspaces.get(id);
-      if (!ws) return json({ ok: true, deleted: false, persisted: false, ...listBody(rc) });
+      // As the reference: an unknown id is a 404 (after host auth and the read-only check).
+      if (!ws) throw new ApiError("workspace_not_found", "Workspace not found");
       const { config } = rc.server;
       return plan({
         workspaceId: ws.id,
@@ -57,7 +62,6 @@ export const routes: RouteDef[] = [
         target: ws.path,
         paths: config.configFileExists ? [config.configPath] : [],
         change: { id: ws.id, path: ws.path },
-        approval: false, // the host itself asks; the folder is not touched
         apply: async () => {
           const deleted = rc.server.workspaces.remove(ws.id);
           const persisted = config.configFileExists ? await removeWorkspaceFromConfigFile(config.configPath, ws.path) : false;

@@ -2,12 +2,16 @@
  * Commands: `<dir>/<name>.md`, frontmatter (name, description, agent, model, subtask) and the
  * template as body. Workspace dir `<ws>/.opencode/commands`, global `~/.config/opencode/commands`.
  */
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
+import { withPathLocks } from "../fs/atomic.ts";
+import { resolveInside } from "../fs/paths.ts";
+import { answer, plan, type Answer, type WritePlan } from "../types.ts";
 import { RESERVED_NAMES } from "./skills.ts";
-import { globalOpencodeDir } from "./opencode-config.ts";
+import { globalOpencodeDir, planEdits, readTextIfExists } from "./opencode-config.ts";
+import type { WorkspaceState } from "./reload-events.ts";
 
 export const COMMAND_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_COMMAND_BYTES = 1024 * 1024;
@@ -38,10 +42,10 @@ export function globalCommandsDir(homeDir: string): string {
 
 /** Trim, strip a leading "/", then `^[A-Za-z0-9_-]{1,64}$` → else 400 invalid_command_name. */
 export function normalizeCommandName(raw: unknown): string {
-  if (typeof raw !== "string") throw new ApiError(400, "invalid_command_name", "Command name is required");
+  if (typeof raw !== "string") throw new ApiError("invalid_command_name", "Command name is required");
   const name = raw.trim().replace(/^\//, "");
   if (!COMMAND_NAME_RE.test(name) || RESERVED_NAMES.has(name)) {
-    throw new ApiError(400, "invalid_command_name", "Command name must match ^[A-Za-z0-9_-]{1,64}$");
+    throw new ApiError("invalid_command_name", "Command name must match ^[A-Za-z0-9_-]{1,64}$");
   }
   return name;
 }
@@ -110,7 +114,7 @@ export interface CommandInput {
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {
   const v = body[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "string") throw new ApiError(400, "invalid_payload", `${key} must be a string`);
+  if (typeof v !== "string") throw new ApiError("invalid_payload", `${key} must be a string`);
   return v;
 }
 
@@ -118,7 +122,7 @@ function optionalString(body: Record<string, unknown>, key: string): string | un
 export function validateCommand(body: Record<string, unknown>): CommandInput {
   const name = normalizeCommandName(body.name);
   if (typeof body.template !== "string" || body.template.trim() === "") {
-    throw new ApiError(400, "invalid_command_template", "Command template is required");
+    throw new ApiError("invalid_command_template", "Command template is required");
   }
   const input: CommandInput = { name, template: body.template, subtask: false };
   const description = optionalString(body, "description");
@@ -128,7 +132,7 @@ export function validateCommand(body: Record<string, unknown>): CommandInput {
   if (agent !== undefined) input.agent = agent;
   if (model !== undefined) input.model = model;
   if (body.subtask !== undefined && body.subtask !== null) {
-    if (typeof body.subtask !== "boolean") throw new ApiError(400, "invalid_payload", "subtask must be a boolean");
+    if (typeof body.subtask !== "boolean") throw new ApiError("invalid_payload", "subtask must be a boolean");
     input.subtask = body.subtask;
   }
   return input;
@@ -142,4 +146,66 @@ export function commandContent(c: CommandInput): string {
   if (c.model !== undefined) data.model = c.model;
   data.subtask = c.subtask;
   return stringifyFrontmatter(data, `\n${c.template}\n`);
+}
+
+export type CommandScope = "workspace" | "global";
+
+/** The command file, the root it must stay inside, and its display name (`~/…` for global ones). */
+export function commandTarget(wsPath: string, homeDir: string, scope: CommandScope, name: string): { root: string; file: string; display: string } {
+  if (scope === "global") {
+    return { root: globalOpencodeDir(homeDir), file: path.join(globalCommandsDir(homeDir), `${name}.md`), display: `~/.config/opencode/commands/${name}.md` };
+  }
+  const file = path.join(workspaceCommandsDir(wsPath), `${name}.md`);
+  return { root: wsPath, file, display: path.relative(wsPath, file).split(path.sep).join("/") };
+}
+
+/** The list answer: cached for the workspace, read from disk for the global folder. */
+export async function commandsList(state: WorkspaceState, homeDir: string, scope: CommandScope): Promise<Record<string, unknown>> {
+  if (scope === "workspace") return (await state.commands()).body;
+  return { items: (await listCommands(globalCommandsDir(homeDir), "global")).map((r) => r.item) };
+}
+
+/** Upsert of a command file; the same text already there → the list, no write. */
+export async function planCommandUpsert(state: WorkspaceState, homeDir: string, scope: CommandScope, body: Record<string, unknown>): Promise<WritePlan | Answer> {
+  const c = validateCommand(body);
+  const t = commandTarget(state.workspace.path, homeDir, scope, c.name);
+  const next = commandContent(c);
+  const base = await readTextIfExists(t.file);
+  if (base === next) return answer(await commandsList(state, homeDir, scope));
+  return planEdits(state.workspace, [{ path: t.file, display: t.display, base, next }], {
+    action: "commands.upsert",
+    summary: `${base === undefined ? "Create" : "Update"} ${scope === "global" ? "global " : ""}command /${c.name}`,
+    change: { name: c.name, scope },
+    root: t.root,
+    answer: () => commandsList(state, homeDir, scope),
+  });
+}
+
+/** Deletes a command file; missing → 404 before anybody is asked. */
+export async function planCommandDelete(state: WorkspaceState, homeDir: string, scope: CommandScope, rawName: unknown): Promise<WritePlan> {
+  const name = normalizeCommandName(rawName);
+  const t = commandTarget(state.workspace.path, homeDir, scope, name);
+  const st = await lstat(t.file).catch(() => undefined);
+  if (!st || st.isDirectory()) throw new ApiError("command_not_found", `Command not found: ${name}`);
+  const rel = path.relative(t.root, t.file).split(path.sep).join("/");
+  await resolveInside(t.root, rel);
+  return plan({
+    workspaceId: state.workspace.id,
+    action: "commands.delete",
+    summary: `Delete ${scope === "global" ? "global " : ""}command /${name}`,
+    paths: [t.file],
+    change: { name, scope, path: t.display, bytes: st.size },
+    risk: [],
+    target: t.display,
+    apply: async () => {
+      await withPathLocks([t.file], async () => {
+        // Re-checked under the lock: a folder swapped for a symlink while the host decided.
+        await resolveInside(t.root, rel);
+        await rm(t.file).catch(() => {
+          throw new ApiError("conflict", `${t.display} changed since the delete was requested`);
+        });
+      });
+      return { body: { ok: true } };
+    },
+  });
 }

@@ -2,9 +2,13 @@
  * MCP servers: the `mcp` object of the workspace and global OpenCode configs, validation of a
  * new entry, and `disabledByTools` (deny patterns in `tools`, matched with our glob).
  */
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { globMatch } from "../formats/glob.ts";
-import { isPlainObject } from "../formats/jsonc.ts";
+import { isPlainObject, jsonEqual } from "../formats/jsonc.ts";
+import { answer, type Answer, type WritePlan } from "../types.ts";
+import { editOpencode, globalConfig, planEdits, readWorkspaceConfig, valueOrThrow, withKey } from "./opencode-config.ts";
+import { redactSecrets } from "./redaction.ts";
+import type { WorkspaceState } from "./reload-events.ts";
 import { RESERVED_NAMES } from "./skills.ts";
 
 export const MCP_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -21,18 +25,28 @@ export function mcpOf(config: Record<string, unknown>): Record<string, unknown> 
   return isPlainObject(config.mcp) ? config.mcp : {};
 }
 
-/** Deny patterns: keys of `tools` whose value is false (project entries override global ones). */
+/**
+ * Deny patterns of a global and a project config, in both forms in use: OpenCode's own `tools`
+ * map (keys whose value is `false`, project overriding global per key) and the reference's
+ * `tools.deny` array of globs (both arrays count).
+ */
 export function denyPatterns(global: Record<string, unknown>, project: Record<string, unknown>): string[] {
   const merged = new Map<string, unknown>();
+  const arrays: string[] = [];
   for (const cfg of [global, project]) {
-    if (isPlainObject(cfg.tools)) for (const [k, v] of Object.entries(cfg.tools)) merged.set(k, v);
+    if (!isPlainObject(cfg.tools)) continue;
+    for (const [k, v] of Object.entries(cfg.tools)) {
+      if (k === "deny") {
+        if (Array.isArray(v)) arrays.push(...v.filter((p): p is string => typeof p === "string"));
+      } else merged.set(k, v);
+    }
   }
-  return [...merged].filter(([, v]) => v === false).map(([k]) => k);
+  return [...arrays, ...[...merged].filter(([, v]) => v === false).map(([k]) => k)];
 }
 
-/** True when a deny pattern matches mcp.<name>, mcp.<name>.*, mcp:<name> or mcp:<name>:*. */
+/** True when a deny pattern matches mcp.<name>, mcp.<name>.*, mcp:<name> or mcp:<name>:* — or is `mcp.*` / `mcp:*` itself. */
 export function disabledByTools(name: string, patterns: string[]): boolean {
-  const candidates = [`mcp.${name}`, `mcp.${name}.*`, `mcp:${name}`, `mcp:${name}:*`];
+  const candidates = [`mcp.${name}`, `mcp.${name}.*`, `mcp:${name}`, `mcp:${name}:*`, "mcp.*", "mcp:*"];
   return patterns.some((p) => candidates.some((c) => globMatch(p, c)));
 }
 
@@ -55,19 +69,19 @@ export function listMcp(global: Record<string, unknown>, project: Record<string,
 /** 400 invalid_mcp_name unless `^[A-Za-z0-9_-]{1,64}$` and not starting with "-". */
 export function checkMcpName(raw: unknown): string {
   if (typeof raw !== "string" || !MCP_NAME_RE.test(raw) || raw.startsWith("-") || RESERVED_NAMES.has(raw)) {
-    throw new ApiError(400, "invalid_mcp_name", "MCP name must match ^[A-Za-z0-9_-]{1,64}$ and not start with '-'");
+    throw new ApiError("invalid_mcp_name", "MCP name must match ^[A-Za-z0-9_-]{1,64}$ and not start with '-'");
   }
   return raw;
 }
 
 /** Validates an MCP server config: local needs a non-empty string array `command`, remote an http(s) `url`. */
 export function checkMcpConfig(raw: unknown): Record<string, unknown> {
-  if (!isPlainObject(raw)) throw new ApiError(400, "invalid_mcp_config", "MCP config must be an object");
+  if (!isPlainObject(raw)) throw new ApiError("invalid_mcp_config", "MCP config must be an object");
   const cfg = raw;
   if (cfg.type === "local") {
     const cmd = cfg.command;
     if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((c) => typeof c === "string" && c !== "")) {
-      throw new ApiError(400, "invalid_mcp_config", "A local MCP server needs a non-empty string array `command`");
+      throw new ApiError("invalid_mcp_config", "A local MCP server needs a non-empty string array `command`");
     }
   } else if (cfg.type === "remote") {
     let ok = false;
@@ -79,9 +93,54 @@ export function checkMcpConfig(raw: unknown): Record<string, unknown> {
         ok = false;
       }
     }
-    if (!ok) throw new ApiError(400, "invalid_mcp_config", "A remote MCP server needs an http(s) `url`");
+    if (!ok) throw new ApiError("invalid_mcp_config", "A remote MCP server needs an http(s) `url`");
   } else {
-    throw new ApiError(400, "invalid_mcp_config", "MCP config `type` must be \"local\" or \"remote\"");
+    throw new ApiError("invalid_mcp_config", "MCP config `type` must be \"local\" or \"remote\"");
   }
   return cfg;
+}
+
+/** The list answer; viewers get every config with its secrets redacted. */
+export async function mcpList(state: WorkspaceState, homeDir: string, viewer: boolean): Promise<{ items: McpItem[] }> {
+  const items = listMcp(await globalConfig(homeDir), valueOrThrow((await state.config()).opencode));
+  return { items: viewer ? items.map((i) => ({ ...i, config: redactSecrets(i.config) })) : items };
+}
+
+/** Sets `mcp[name]`; the same config already there → the list, no write. */
+export async function planMcpAdd(state: WorkspaceState, homeDir: string, body: Record<string, unknown>): Promise<WritePlan | Answer> {
+  const name = checkMcpName(body.name);
+  const config = checkMcpConfig(body.config);
+  const ws = state.workspace;
+  const cfg = await readWorkspaceConfig(ws.path);
+  const mcp = mcpOf(valueOrThrow(cfg.opencode));
+  const exists = Object.prototype.hasOwnProperty.call(mcp, name);
+  if (exists && jsonEqual(mcp[name], config)) return answer(await mcpList(state, homeDir, false));
+  return planEdits(ws, [editOpencode(cfg.opencode, { mcp: withKey(mcp, name, config) })!], {
+    action: "mcp.add",
+    summary: `Add MCP server ${name} (${String(config.type)})`,
+    change: { name, config },
+    // Any edit of opencode.json(c) can make the agent run code.
+    risk: ["executes-code"],
+    target: name,
+    answer: () => mcpList(state, homeDir, false),
+  });
+}
+
+/** Removes the project entry; absent (as the reference) → 200 with the unchanged list, no approval. */
+export async function planMcpRemove(state: WorkspaceState, homeDir: string, rawName: unknown): Promise<WritePlan | Answer> {
+  const name = checkMcpName(rawName);
+  const ws = state.workspace;
+  const cfg = await readWorkspaceConfig(ws.path);
+  const mcp = mcpOf(valueOrThrow(cfg.opencode));
+  if (!Object.prototype.hasOwnProperty.call(mcp, name)) return answer(await mcpList(state, homeDir, false));
+  const next: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(mcp)) if (k !== name) Object.defineProperty(next, k, { value: v, enumerable: true, writable: true, configurable: true });
+  return planEdits(ws, [editOpencode(cfg.opencode, { mcp: next })!], {
+    action: "mcp.remove",
+    summary: `Remove MCP server ${name}`,
+    change: { name, removed: mcp[name] },
+    risk: ["executes-code"],
+    target: name,
+    answer: () => mcpList(state, homeDir, false),
+  });
 }

@@ -4,12 +4,13 @@
  * Reading, comment-preserving key edits, and the write helper every config write uses.
  */
 import { sha256Hex } from "../auth/hash.ts";
-import { mkdir, readFile, realpath } from "node:fs/promises";
+import { lstat, mkdir, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError, fromFsError } from "../errors.ts";
 import { isPlainObject, JsoncParseError, jsonEqual, parseJsoncObject, setTopLevelKeys } from "../formats/jsonc.ts";
-import { writeFileAtomic } from "../fs/atomic.ts";
+import { withPathLocks, writeFileAtomic } from "../fs/atomic.ts";
 import { isInsideOrSame, resolveInside } from "../fs/paths.ts";
+import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
 
 /** A config file as read from disk: its text (undefined when missing) and parsed value or parse error. */
 export interface ConfigFileState {
@@ -33,21 +34,12 @@ export async function readTextIfExists(file: string): Promise<string | undefined
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw fsError(err, file);
+    throw fromFsError(err, path.basename(file));
   }
 }
 
-/** Filesystem failures as API errors (a folder where a file should be, a full disk, no permission); others unchanged. */
-export function fsError(err: unknown, file: string): unknown {
-  if (err instanceof ApiError) return err;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const name = path.basename(file);
-  if (code === "EISDIR" || code === "ENOTDIR" || code === "EEXIST" || code === "ENOTEMPTY") {
-    return new ApiError(409, "conflict", `${name}: a file or folder is in the way`);
-  }
-  if (code === "ENOSPC" || code === "EDQUOT") return new ApiError(507, "insufficient_storage", "Not enough disk space");
-  if (code === "EACCES" || code === "EPERM" || code === "EROFS") return new ApiError(403, "forbidden", `${name}: permission denied`);
-  return err;
+async function exists(p: string): Promise<boolean> {
+  return lstat(p).then(() => true, () => false);
 }
 
 /**
@@ -75,7 +67,7 @@ async function readContained(root: string, file: string): Promise<string | undef
   const text = await readTextIfExists(file);
   // Checked after reading too: the answer must never carry bytes from outside the workspace.
   if (text !== undefined && (await realInside(root, file)) === false) {
-    throw new ApiError(403, "path_outside_workspace", `${path.relative(root, file)} resolves outside the workspace`);
+    throw new ApiError("path_outside_workspace", `${path.relative(root, file)} resolves outside the workspace`);
   }
   return text;
 }
@@ -85,7 +77,7 @@ function withJsonc<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof JsoncParseError) throw new ApiError(422, "invalid_jsonc", "Failed to parse JSONC", err.errors);
+    if (err instanceof JsoncParseError) throw new ApiError("invalid_jsonc", "Failed to parse JSONC", err.errors);
     throw err;
   }
 }
@@ -102,9 +94,9 @@ export function parseOpenworkText(text: string): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ApiError(422, "invalid_json", "Failed to parse .opencode/openwork.json", { error: (err as Error).message });
+    throw new ApiError("invalid_json", "Failed to parse .opencode/openwork.json", { error: (err as Error).message }, { status: 422 });
   }
-  if (!isPlainObject(value)) throw new ApiError(422, "invalid_json", ".opencode/openwork.json must hold a JSON object");
+  if (!isPlainObject(value)) throw new ApiError("invalid_json", ".opencode/openwork.json must hold a JSON object", undefined, { status: 422 });
   return value;
 }
 
@@ -213,7 +205,7 @@ export function describeEdit(e: FileEdit): Record<string, unknown> {
 export async function applyEdits(wsPath: string, edits: FileEdit[]): Promise<void> {
   for (const e of edits) {
     const now = await readTextIfExists(e.path);
-    if (now !== e.base) throw new ApiError(409, "conflict", `${e.display} changed since the write was requested`);
+    if (now !== e.base) throw new ApiError("conflict", `${e.display} changed since the write was requested`);
   }
   for (const e of edits) await writeInside(wsPath, e.path, e.next);
 }
@@ -225,6 +217,7 @@ export async function applyEdits(wsPath: string, edits: FileEdit[]): Promise<voi
 export async function writeInside(root: string, file: string, text: string): Promise<string | undefined> {
   const rel = relPosix(root, file);
   try {
+    await mkdir(root, { recursive: true });
     const resolved = await resolveInside(root, rel);
     const created = await mkdir(path.dirname(resolved.real), { recursive: true });
     // Re-check after mkdir: a folder created by someone else in between must still be inside.
@@ -232,6 +225,95 @@ export async function writeInside(root: string, file: string, text: string): Pro
     await writeFileAtomic(again.real, text);
     return created;
   } catch (err) {
-    throw fsError(err, file);
+    throw fromFsError(err, path.basename(file));
   }
+}
+
+/** The global OpenCode config, or {} when it is missing or unreadable (the host's own file never fails a workspace request). */
+export async function globalConfig(homeDir: string): Promise<Record<string, unknown>> {
+  try {
+    return (await readGlobalOpencode(homeDir)).value ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** Copies `obj` with `key` set (defineProperty: a name can never reach a prototype). */
+export function withKey(obj: Record<string, unknown>, key: string, value: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...obj };
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/**
+ * The plan of an edit of configuration files inside `root` (the shared builder of every
+ * configuration write): each target is proved inside by real path before the host is asked (a
+ * symlinked `.opencode` cannot redirect it), and applying re-checks that each file still holds the
+ * text the plan was computed from. `answer` runs after the server recorded the write.
+ */
+export async function planEdits(
+  ws: Workspace,
+  edits: FileEdit[],
+  o: { action: string; summary: string; change?: Record<string, unknown>; risk?: string[]; target?: string; root?: string; answer(): Promise<unknown> },
+): Promise<WritePlan> {
+  const root = o.root ?? ws.path;
+  // A root that does not exist yet (a fresh HOME's ~/.config/opencode) holds nothing that could redirect a write.
+  if (await exists(root)) for (const e of edits) await resolveInside(root, relPosix(root, e.path), { create: true });
+  const files = edits.map(describeEdit);
+  return plan({
+    workspaceId: ws.id,
+    action: o.action,
+    summary: o.summary,
+    paths: edits.map((e) => e.path),
+    change: { ...o.change, ...(files.length === 1 ? { file: files[0] } : { files }) },
+    risk: o.risk ?? [],
+    target: o.target ?? edits.map((e) => e.display).join(", "),
+    apply: async () => {
+      await withPathLocks(edits.map((e) => e.path), () => applyEdits(root, edits));
+      return { body: o.answer };
+    },
+  });
+}
+
+function objectField(body: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
+  const v = body[key];
+  if (v === undefined) return undefined;
+  if (!isPlainObject(v)) throw new ApiError("invalid_payload", `${key} must be an object`);
+  return v;
+}
+
+/**
+ * PATCH config: each top-level `opencode` key replaced (comment-preserving), `openwork` merged
+ * shallowly. Computed from the files as they are on disk now, not from the cache; nothing to
+ * change → the answer, without asking anybody.
+ */
+export async function planConfigPatch(ws: Workspace, body: Record<string, unknown>, updatedAt: () => Promise<number | null>): Promise<WritePlan | Answer> {
+  const oc = objectField(body, "opencode");
+  const ow = objectField(body, "openwork");
+  if (!oc && !ow) throw new ApiError("invalid_payload", "Body needs `opencode` and/or `openwork`");
+  const cfg = await readWorkspaceConfig(ws.path);
+  const ocEdit = oc ? editOpencode(cfg.opencode, oc) : null;
+  let owEdit: FileEdit | null = null;
+  if (ow) {
+    const current = valueOrThrow(cfg.openwork);
+    const next = { ...current, ...ow };
+    if (!jsonEqual(current, next)) owEdit = { path: cfg.openwork.path, display: cfg.openwork.display, base: cfg.openwork.text, next: openworkText(next) };
+  }
+  const edits = [ocEdit, owEdit].filter((e): e is FileEdit => e !== null);
+  if (edits.length === 0) return answer({ updatedAt: await updatedAt(), opencode: valueOrThrow(cfg.opencode), openwork: valueOrThrow(cfg.openwork) });
+  const change: Record<string, unknown> = {};
+  if (ocEdit) change.opencode = { set: oc, file: describeEdit(ocEdit) };
+  if (owEdit) change.openwork = { merge: ow, file: describeEdit(owEdit) };
+  const keys = [...(ocEdit ? Object.keys(oc!) : []), ...(owEdit ? Object.keys(ow!).map((k) => `openwork.${k}`) : [])];
+  const p = await planEdits(ws, edits, {
+    action: "config.patch",
+    summary: `Update config: ${keys.join(", ")}`,
+    risk: ocEdit ? ["executes-code"] : [],
+    answer: async () => {
+      const now = await readWorkspaceConfig(ws.path);
+      return { updatedAt: Date.now(), opencode: valueOrThrow(now.opencode), openwork: valueOrThrow(now.openwork) };
+    },
+  });
+  p.change = change;
+  return p;
 }

@@ -14,18 +14,22 @@
  * events invalidate the cache synchronously (`onDirty`), and the cache is trusted only while every
  * mirror is `settled`, so its 50 ms coalescing never lets a stale value be served.
  */
-import { randomUUID } from "node:crypto";
+import { lstat } from "node:fs/promises";
 import path from "node:path";
+import { EventLog, type LoggedEvent } from "../event-log.ts";
 import { isTempFileName } from "../fs/atomic.ts";
 import { TreeMirror, type TreeChange } from "../fs/watch.ts";
-import { revisionOf } from "../files/revision.ts";
+import { revisionOf } from "../fs/revision.ts";
 import { LIMITS } from "../limits.ts";
-import type { ServerContext, Service } from "../context.ts";
+import type { ServerContext } from "../context.ts";
 import type { Workspace } from "../types.ts";
 import { ConfigCache, type CacheKind } from "./cache.ts";
-import { readProjectOpencode, relPosix } from "./opencode-config.ts";
+import { readProjectOpencode, readWorkspaceConfig, realInside, relPosix, type WorkspaceConfigFiles } from "./opencode-config.ts";
 import { jsonEqual } from "../formats/jsonc.ts";
 import { mcpOf } from "./mcp.ts";
+import { scanProjectSkills, type SkillScan } from "./skills.ts";
+import { listCommands, workspaceCommandsDir, type CommandRecord } from "./commands.ts";
+import { pluginFiles, projectPluginsDir } from "./plugins.ts";
 
 export type ReloadReason = "plugins" | "skills" | "mcp" | "config" | "agents" | "commands";
 export type ChangeAction = "added" | "removed" | "updated";
@@ -38,13 +42,9 @@ export interface ReloadTrigger {
   path?: string;
 }
 
-export interface ReloadEvent {
-  id: string;
-  seq: number;
-  workspaceId: string;
+export interface ReloadEvent extends LoggedEvent {
   reason: ReloadReason;
   trigger: ReloadTrigger;
-  timestamp: number;
 }
 
 /** How long a path the server itself wrote is ignored by the watcher (its own echo). */
@@ -211,15 +211,31 @@ interface Throttle {
   pending?: ReloadTrigger;
 }
 
-type Listener = (event: ReloadEvent) => void;
+/** A path the server itself wrote, with whether it existed before the write. */
+export interface OwnWrite {
+  rel: string;
+  existed: boolean;
+}
 
-/** Everything the server keeps per workspace for this area: watchers, cache, event buffer. */
+/** Project skills and their list answer (serialized once per cache generation). */
+export interface CachedSkills {
+  scan: SkillScan;
+  body: Record<string, unknown>;
+  json: Buffer;
+}
+
+/** Workspace commands and their list answer (serialized once per cache generation). */
+export interface CachedCommands {
+  records: CommandRecord[];
+  body: Record<string, unknown>;
+  json: Buffer;
+}
+
+/** Everything the server keeps per workspace for its configuration: watchers, cache, loaders, reload events. */
 export class WorkspaceState {
   readonly cache = new ConfigCache(() => this.watching && this.mirrors.every((m) => m.settled));
-  private readonly events: ReloadEvent[] = [];
-  private seq = 0;
+  readonly log: EventLog<ReloadEvent>;
   private readonly throttles = new Map<ReloadReason, Throttle>();
-  private readonly listeners = new Set<Listener>();
   private readonly selfWrites = new Map<string, number>();
   private readonly mirrors: TreeMirror[] = [];
   /** True once every mirror made its first walk (the cache is trusted from then on). */
@@ -235,13 +251,54 @@ export class WorkspaceState {
 
   constructor(
     readonly workspace: Workspace,
-    private readonly log: ServerContext["log"],
+    private readonly log_: ServerContext["log"],
     /** Folders above the workspace whose skills are discovered (walk-up), within the authorized root. */
-    ancestors: string[],
+    private readonly ancestors: string[],
     private readonly debounceMs: number = LIMITS.reloadDebounceMs,
+    readonly homeDir: string = "",
   ) {
+    this.log = new EventLog<ReloadEvent>(workspace.id, LIMITS.reloadEventBuffer);
     this.ready = this.start(ancestors);
   }
+
+  // ---- cached loaders (the cache is dropped by the watcher and by the server's own writes)
+
+  config(): Promise<WorkspaceConfigFiles> {
+    return this.cache.get("config", () => readWorkspaceConfig(this.workspace.path));
+  }
+
+  /** The authorized root that contains the workspace: skills walk-up never goes above it. */
+  get skillRoot(): string {
+    return this.ancestors[this.ancestors.length - 1] ?? this.workspace.path;
+  }
+
+  skills(): Promise<CachedSkills> {
+    return this.cache.get("skills", async () => {
+      const scan = await scanProjectSkills(this.workspace.path, this.skillRoot, this.homeDir);
+      const body: Record<string, unknown> = { items: scan.records.map((r) => r.item) };
+      if (scan.skipped.length > 0) body.skipped = scan.skipped;
+      return { scan, body, json: Buffer.from(JSON.stringify(body)) };
+    });
+  }
+
+  commands(): Promise<CachedCommands> {
+    return this.cache.get("commands", async () => {
+      const dir = workspaceCommandsDir(this.workspace.path);
+      // A commands folder that a symlink places outside the workspace is not read.
+      const records = (await realInside(this.workspace.path, dir)) === false ? [] : await listCommands(dir, "workspace");
+      const body = { items: records.map((r) => r.item) };
+      return { records, body, json: Buffer.from(JSON.stringify(body)) };
+    });
+  }
+
+  pluginFiles(): Promise<string[]> {
+    return this.cache.get("plugins", async () => {
+      const dir = projectPluginsDir(this.workspace.path);
+      return (await realInside(this.workspace.path, dir)) === false ? [] : pluginFiles(dir);
+    });
+  }
+
+  // ---- watching
 
   private async readOpencodeValue(): Promise<Record<string, unknown> | undefined> {
     try {
@@ -252,7 +309,7 @@ export class WorkspaceState {
   }
 
   /** Re-reads the OpenCode config in order with other config notices; `then` sees the previous value. */
-  private chainConfig(then?: (prev: Record<string, unknown> | undefined, next: Record<string, unknown> | undefined) => void): void {
+  private chainConfig(then?: (prev: Record<string, unknown> | undefined, next: Record<string, unknown> | undefined) => void): Promise<void> {
     this.configChain = this.configChain
       .then(async () => {
         const next = await this.readOpencodeValue();
@@ -261,7 +318,8 @@ export class WorkspaceState {
         if (then && !this.closed) then(prev, next);
       })
       // One failed link must not stop later notices.
-      .catch((err: unknown) => this.log.warn("config change notice failed", { error: String(err) }));
+      .catch((err: unknown) => this.log_.warn("config change notice failed", { error: String(err) }));
+    return this.configChain;
   }
 
   private async start(ancestors: string[]): Promise<void> {
@@ -282,7 +340,7 @@ export class WorkspaceState {
         maxWatchers: MAX_WATCHED_DIRS,
         onDirty: (rel) => this.invalidate(toWs(rel)),
         onChanges: (changes) => this.onChanges(changes, toWs),
-        log: (level, msg, attrs) => this.log[level](msg, { workspaceId: this.workspace.id, ...attrs }),
+        log: (level, msg, attrs) => this.log_[level](msg, { workspaceId: this.workspace.id, ...attrs }),
       });
       this.mirrors.push(mirror);
       await mirror.start();
@@ -298,7 +356,7 @@ export class WorkspaceState {
     for (const m of this.mirrors) m.close();
     for (const t of this.throttles.values()) if (t.timer) clearTimeout(t.timer);
     this.throttles.clear();
-    this.listeners.clear();
+    this.log.notify();
   }
 
   private isSelfWrite(rel: string): boolean {
@@ -321,31 +379,32 @@ export class WorkspaceState {
   private onChanges(changes: TreeChange[], toWs: (rel: string) => string): void {
     for (const c of changes) {
       if (c.type === "move") {
-        this.onChange(toWs(c.from), "removed");
-        this.onChange(toWs(c.to), "added");
+        this.onChange(toWs(c.from), "removed", false);
+        this.onChange(toWs(c.to), "added", false);
       } else {
-        this.onChange(toWs(c.rel), c.type === "add" ? "added" : c.type === "remove" ? "removed" : "updated");
+        this.onChange(toWs(c.rel), c.type === "add" ? "added" : c.type === "remove" ? "removed" : "updated", false);
       }
     }
   }
 
-  private onChange(rel: string, action: ChangeAction): void {
+  /** One confirmed change of `rel` (the watcher's, or the server's own write when `own`). */
+  private onChange(rel: string, action: ChangeAction, own: boolean): Promise<void> | undefined {
     // Also found by polling (no raw event then): the cache must drop what it had.
     this.invalidate(rel);
     const c = classifyPath(rel);
-    if (!c.reason || !c.type) return;
+    if (!c.reason || !c.type) return undefined;
     const isConfigFile = c.type === "config";
-    if (this.isSelfWrite(rel)) {
-      if (isConfigFile) this.chainConfig();
-      return;
+    if (!own && this.isSelfWrite(rel)) {
+      if (isConfigFile) return this.chainConfig();
+      return undefined;
     }
     const trigger: ReloadTrigger = { type: c.type, action, path: rel };
     if (c.name !== undefined) trigger.name = c.name;
     if (!isConfigFile) {
       this.record(c.reason, trigger);
-      return;
+      return undefined;
     }
-    this.chainConfig((prev, next) => {
+    return this.chainConfig((prev, next) => {
       const r = refineConfigChange(prev, next);
       if (r.reason === "config") return this.record("config", trigger);
       const t: ReloadTrigger = { type: r.type, action: r.action ?? "updated", path: rel };
@@ -360,12 +419,20 @@ export class WorkspaceState {
     for (const p of writtenRel) this.selfWrites.set(p, until);
   }
 
-  /** After the server's own write: invalidate the caches now (not when the watcher notices) and record its events once. */
-  afterWrite(kinds: CacheKind[], events: { reason: ReloadReason; trigger: ReloadTrigger }[], writtenRel: string[]): void {
-    this.expectWrites(writtenRel);
-    for (const k of kinds) this.cache.invalidate(k);
-    if (kinds.includes("config")) this.chainConfig();
-    for (const e of events) this.record(e.reason, e.trigger);
+  /**
+   * After the server's own write: the same classification as an outside edit (one code path for
+   * "this file changed"), but at once — caches dropped, each event recorded before the answer.
+   */
+  async noteWrites(writes: OwnWrite[]): Promise<void> {
+    this.expectWrites(writes.map((w) => w.rel));
+    const pending: Promise<void>[] = [];
+    for (const w of writes) {
+      const exists = await lexists(path.join(this.workspace.path, w.rel));
+      if (!w.existed && !exists) continue;
+      const p = this.onChange(w.rel, !w.existed ? "added" : exists ? "updated" : "removed", true);
+      if (p) pending.push(p);
+    }
+    await Promise.all(pending);
   }
 
   /** At most one event per reason per debounce window: leading edge, plus one trailing event carrying the latest trigger. */
@@ -384,7 +451,7 @@ export class WorkspaceState {
     const wait = t.lastEmit + this.debounceMs - now;
     if (wait <= 0) {
       t.lastEmit = now;
-      this.emit(reason, trigger);
+      this.log.append({ reason, trigger });
       return;
     }
     t.pending = trigger;
@@ -395,59 +462,42 @@ export class WorkspaceState {
       th.pending = undefined;
       if (!pending || this.closed) return;
       th.lastEmit = Date.now();
-      this.emit(reason, pending);
+      this.log.append({ reason, trigger: pending });
     }, wait);
     th.timer.unref();
   }
 
-  private emit(reason: ReloadReason, trigger: ReloadTrigger): void {
-    const event: ReloadEvent = {
-      id: randomUUID(),
-      seq: ++this.seq,
-      workspaceId: this.workspace.id,
-      reason,
-      trigger,
-      timestamp: Date.now(),
-    };
-    this.events.push(event);
-    if (this.events.length > LIMITS.reloadEventBuffer) this.events.shift();
-    for (const l of [...this.listeners]) {
-      try {
-        l(event);
-      } catch (err) {
-        this.log.warn("reload listener failed", { error: String(err) });
-      }
-    }
-  }
-
   /** The newest seq (0 before any event). */
   get cursor(): number {
-    return this.seq;
+    return this.log.seq;
   }
 
   /**
    * Events after `since`. `reset` when events between `since` and the buffer were dropped, or
-   * when `since` is ahead of us (a cursor from an earlier server run): the client must refetch.
+   * when `since` is ahead of us (a cursor from an earlier server run): the client must refetch,
+   * and gets the whole buffer.
    */
   since(since: number): { items: ReloadEvent[]; reset: boolean } {
-    const oldest = this.events[0]?.seq ?? this.seq + 1;
-    const reset = since > this.seq || since < oldest - 1;
-    if (reset) return { items: [...this.events], reset };
-    return { items: this.events.filter((e) => e.seq > since), reset };
+    const page = this.log.read(since);
+    return page.reset ? { items: this.log.all(), reset: true } : { items: page.items, reset: false };
   }
+}
 
-  subscribe(listener: Listener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+async function lexists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
   }
 }
 
 /** The per-server registry of workspace states (watchers start on first use of a workspace). */
-export class WorkspaceConfigService implements Service {
+export class WorkspaceConfigService {
   private readonly states = new Map<string, WorkspaceState>();
   private readonly onRemoved: (id: string) => void;
 
-  constructor(private readonly server: ServerContext) {
+  constructor(private readonly server: Pick<ServerContext, "bus" | "log" | "config" | "workspaces">) {
     this.onRemoved = (id) => {
       this.states.get(id)?.close();
       this.states.delete(id);
@@ -459,11 +509,16 @@ export class WorkspaceConfigService implements Service {
   async state(ws: Workspace): Promise<WorkspaceState> {
     let s = this.states.get(ws.id);
     if (!s) {
-      s = new WorkspaceState(ws, this.server.log, skillAncestors(ws, this.server.config.authorizedRoots));
+      s = new WorkspaceState(ws, this.server.log, skillAncestors(ws, this.server.config.authorizedRoots), LIMITS.reloadDebounceMs, this.server.config.homeDir);
       this.states.set(ws.id, s);
     }
     await s.ready;
     return s;
+  }
+
+  /** Starts the watchers of every authorized workspace, so changes made before the first request are reported too. */
+  async startAll(): Promise<void> {
+    await Promise.all(this.server.workspaces.list().filter((w) => w.authorized).map((w) => this.state(w)));
   }
 
   close(): void {
@@ -471,11 +526,6 @@ export class WorkspaceConfigService implements Service {
     for (const s of this.states.values()) s.close();
     this.states.clear();
   }
-}
-
-/** The per-server service. */
-export function workspaceConfigService(server: ServerContext): WorkspaceConfigService {
-  return server.service("workspace-config", () => new WorkspaceConfigService(server));
 }
 
 /**
@@ -506,13 +556,4 @@ export function skillAncestors(ws: Workspace, roots: readonly string[]): string[
     cur = parent;
   }
   return out;
-}
-
-/**
- * Starts the watchers of every authorized workspace. Called once after listen(), so that changes
- * made before the first request to a workspace are reported (and the cache is warm-able) too.
- */
-export async function startWorkspaceWatchers(server: ServerContext): Promise<void> {
-  const svc = workspaceConfigService(server);
-  await Promise.all(server.workspaces.list().filter((w) => w.authorized).map((w) => svc.state(w)));
 }

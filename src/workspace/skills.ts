@@ -4,9 +4,12 @@
  */
 import { lstat, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError } from "../errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
-import { globalOpencodeDir, realInside } from "./opencode-config.ts";
+import { moveAside, removeTree, withPathLocks } from "../fs/atomic.ts";
+import { resolveInside } from "../fs/paths.ts";
+import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
+import { globalOpencodeDir, planEdits, readTextIfExists, realInside, relPosix } from "./opencode-config.ts";
 
 export const SKILL_NAME_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** Names that are JavaScript prototype keys are refused everywhere (they are never object keys here, but clients may use them as such). */
@@ -42,7 +45,7 @@ export function isValidSkillName(name: unknown): name is string {
 /** 400 invalid_skill_name unless `name` is a valid skill name. */
 export function checkSkillName(name: unknown): string {
   if (!isValidSkillName(name)) {
-    throw new ApiError(400, "invalid_skill_name", "Skill name must match ^[a-z0-9]+(-[a-z0-9]+)*$ (1-64 characters)");
+    throw new ApiError("invalid_skill_name", "Skill name must match ^[a-z0-9]+(-[a-z0-9]+)*$ (1-64 characters)");
   }
   return name;
 }
@@ -258,28 +261,28 @@ export interface SkillWrite {
 export function composeSkill(input: { name: unknown; content: unknown; description?: unknown }): SkillWrite {
   const name = checkSkillName(input.name);
   if (typeof input.content !== "string" || input.content.trim() === "") {
-    throw new ApiError(400, "invalid_skill_content", "Skill content is required");
+    throw new ApiError("invalid_skill_content", "Skill content is required");
   }
   const content = input.content;
   let fm;
   try {
     fm = parseFrontmatter(content);
   } catch (err) {
-    if (err instanceof YamlError) throw new ApiError(400, "invalid_skill_content", "Skill frontmatter is not valid YAML", { line: err.line, error: err.message });
+    if (err instanceof YamlError) throw new ApiError("invalid_skill_content", "Skill frontmatter is not valid YAML", { line: err.line, error: err.message });
     throw err;
   }
   if (fm.data.name !== undefined && fm.data.name !== name) {
-    throw new ApiError(400, "invalid_skill_name", "Frontmatter name does not match the skill name");
+    throw new ApiError("invalid_skill_name", "Frontmatter name does not match the skill name");
   }
   const fmDesc = fm.data.description;
   let description: string | undefined;
   if (typeof fmDesc === "string" && fmDesc.trim() !== "") description = fmDesc;
   else if (input.description !== undefined) {
-    if (typeof input.description !== "string") throw new ApiError(422, "invalid_description", "Description must be a string");
+    if (typeof input.description !== "string") throw new ApiError("invalid_description", "Description must be a string");
     description = input.description;
   }
-  if (description === undefined || description.trim() === "") throw new ApiError(422, "invalid_description", "Skill description is required");
-  if (description.length > 1024) throw new ApiError(422, "invalid_description", "Skill description is longer than 1024 characters", { maxLength: 1024 });
+  if (description === undefined || description.trim() === "") throw new ApiError("invalid_description", "Skill description is required");
+  if (description.length > 1024) throw new ApiError("invalid_description", "Skill description is longer than 1024 characters", { maxLength: 1024 });
   if (fm.hasFrontmatter && fm.data.name === name && fm.data.description === description) {
     return { name, content, description };
   }
@@ -295,4 +298,72 @@ export function composeSkill(input: { name: unknown; content: unknown; descripti
 
 export function skillFilePath(wsPath: string, name: string): string {
   return path.join(localSkillsDir(wsPath), name, "SKILL.md");
+}
+
+/** Upsert of `<ws>/.opencode/skills/<name>/SKILL.md`; the same text already there → the answer, no write. */
+export async function planSkillUpsert(ws: Workspace, body: Record<string, unknown>): Promise<WritePlan | Answer> {
+  const s = composeSkill({ name: body.name, content: body.content, description: body.description });
+  const file = skillFilePath(ws.path, s.name);
+  const rel = relPosix(ws.path, file);
+  // Real-path containment before anything else: a symlinked .opencode cannot redirect the write.
+  await resolveInside(ws.path, rel, { create: true });
+  const base = await readTextIfExists(file);
+  const result = { name: s.name, path: rel, description: s.description, scope: "project" };
+  if (base === s.content) return answer(result);
+  return planEdits(ws, [{ path: file, display: rel, base, next: s.content }], {
+    action: "skills.upsert",
+    summary: `${base === undefined ? "Create" : "Update"} skill ${s.name}`,
+    change: { name: s.name, description: s.description },
+    target: rel,
+    answer: async () => result,
+  });
+}
+
+/** Files below `dir` (relative names with sizes), for the approval prompt; bounded. */
+async function listTree(dir: string, limit = 200): Promise<{ path: string; bytes: number }[]> {
+  const out: { path: string; bytes: number }[] = [];
+  const walk = async (d: string, prefix: string): Promise<void> => {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (out.length >= limit) return;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p, `${prefix}${e.name}/`);
+      else out.push({ path: `${prefix}${e.name}`, bytes: await lstat(p).then((st) => st.size, () => 0) });
+    }
+  };
+  await walk(dir, "");
+  return out;
+}
+
+/** Deletes only `<ws>/.opencode/skills/<name>`; missing → 404 before anybody is asked. */
+export async function planSkillDelete(ws: Workspace, rawName: unknown): Promise<WritePlan> {
+  const name = checkSkillName(rawName);
+  const dir = path.join(localSkillsDir(ws.path), name);
+  const rel = relPosix(ws.path, dir);
+  if (!(await lstat(dir).then(() => true, () => false))) throw new ApiError("skill_not_found", `Skill not found: ${name}`);
+  await resolveInside(ws.path, rel);
+  return plan({
+    workspaceId: ws.id,
+    action: "skills.delete",
+    summary: `Delete skill ${name}`,
+    paths: [dir],
+    change: { name, path: rel, files: await listTree(dir) },
+    risk: [],
+    target: rel,
+    apply: async () => {
+      await withPathLocks([dir], async () => {
+        if (!(await lstat(dir).then(() => true, () => false))) throw new ApiError("conflict", `${rel} changed since the delete was requested`);
+        // Re-checked under the lock: a folder swapped for a symlink (into .git, outside) while the host decided.
+        await resolveInside(ws.path, rel);
+        // Moved aside first, so the skill disappears at once and a failing rm leaves no half-deleted skill.
+        await removeTree(await moveAside(dir));
+      });
+      return { body: { ok: true, name, path: rel } };
+    },
+  });
 }

@@ -2,27 +2,29 @@
  * Export and all-or-nothing import of a workspace's configuration: both config files, the
  * workspace-local skills (`.opencode/skills/<name>/SKILL.md`) and commands.
  */
-import { randomUUID } from "node:crypto";
-import { lstat, rename, rm, unlink } from "node:fs/promises";
+import { lstat, rename, unlink } from "node:fs/promises";
 import path from "node:path";
-import { ApiError } from "../http/errors.ts";
+import { ApiError, fromFsError } from "../errors.ts";
 import { isPlainObject, jsonEqual } from "../formats/jsonc.ts";
-import { removeEmptyChain, TEMP_PREFIX, TEMP_SUFFIX, withPathLocks } from "../fs/atomic.ts";
+import { moveAside, removeEmptyChain, removeTree, withPathLocks } from "../fs/atomic.ts";
 import { resolveInside } from "../fs/paths.ts";
 import {
   describeEdit,
   editOpencode,
-  fsError,
   openworkText,
   readTextIfExists,
+  readWorkspaceConfig,
   relPosix,
   valueOrThrow,
   writeInside,
   type FileEdit,
   type WorkspaceConfigFiles,
 } from "./opencode-config.ts";
-import { composeSkill, skillFilePath, localSkillsDir, type SkillRecord } from "./skills.ts";
-import { commandContent, validateCommand, workspaceCommandsDir, type CommandRecord } from "./commands.ts";
+import { composeSkill, scanProjectSkills, skillFilePath, localSkillsDir, type SkillRecord } from "./skills.ts";
+import { commandContent, listCommands, validateCommand, workspaceCommandsDir, type CommandRecord } from "./commands.ts";
+import { redactSecrets } from "./redaction.ts";
+import type { WorkspaceState } from "./reload-events.ts";
+import { answer, plan, type Answer, type WritePlan } from "../types.ts";
 
 export interface ExportedSkill {
   name: string;
@@ -90,7 +92,7 @@ export interface ImportPlan {
 }
 
 function plainObject(v: unknown, what: string): Record<string, unknown> {
-  if (!isPlainObject(v)) throw new ApiError(400, "invalid_payload", `${what} must be an object`);
+  if (!isPlainObject(v)) throw new ApiError("invalid_payload", `${what} must be an object`);
   return v;
 }
 
@@ -99,7 +101,7 @@ function atIndex<T>(kind: string, index: number, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof ApiError) throw new ApiError(err.status, err.code, `${kind}[${index}]: ${err.message}`, { index, ...(typeof err.details === "object" && err.details !== null ? err.details : {}) });
+    if (err instanceof ApiError) throw new ApiError(err.code, `${kind}[${index}]: ${err.message}`, { index, ...(typeof err.details === "object" && err.details !== null ? err.details : {}) }, { status: err.status });
     throw err;
   }
 }
@@ -117,8 +119,8 @@ export async function planImport(
   if (body.mode !== undefined) {
     const m = plainObject(body.mode, "mode");
     for (const k of Object.keys(m)) {
-      if (!(MODE_KEYS as readonly string[]).includes(k)) throw new ApiError(400, "invalid_payload", `Unknown mode key: ${k}`);
-      if (m[k] !== "replace" && m[k] !== "merge") throw new ApiError(400, "invalid_payload", `mode.${k} must be "replace" or "merge"`);
+      if (!(MODE_KEYS as readonly string[]).includes(k)) throw new ApiError("invalid_payload", `Unknown mode key: ${k}`);
+      if (m[k] !== "replace" && m[k] !== "merge") throw new ApiError("invalid_payload", `mode.${k} must be "replace" or "merge"`);
       mode[k as (typeof MODE_KEYS)[number]] = m[k] as Mode;
     }
   }
@@ -147,13 +149,13 @@ export async function planImport(
     }
   }
   if (body.skills !== undefined) {
-    if (!Array.isArray(body.skills)) throw new ApiError(400, "invalid_payload", "skills must be an array");
+    if (!Array.isArray(body.skills)) throw new ApiError("invalid_payload", "skills must be an array");
     const names = new Set<string>();
     const writes = body.skills.map((raw, i) =>
       atIndex("skills", i, () => {
         const item = plainObject(raw, "skill");
         const w = composeSkill({ name: item.name, content: item.content, description: item.description });
-        if (names.has(w.name)) throw new ApiError(400, "invalid_payload", `Duplicate skill name: ${w.name}`);
+        if (names.has(w.name)) throw new ApiError("invalid_payload", `Duplicate skill name: ${w.name}`);
         names.add(w.name);
         return w;
       }),
@@ -176,12 +178,12 @@ export async function planImport(
     }
   }
   if (body.commands !== undefined) {
-    if (!Array.isArray(body.commands)) throw new ApiError(400, "invalid_payload", "commands must be an array");
+    if (!Array.isArray(body.commands)) throw new ApiError("invalid_payload", "commands must be an array");
     const names = new Set<string>();
     const inputs = body.commands.map((raw, i) =>
       atIndex("commands", i, () => {
         const c = validateCommand(plainObject(raw, "command"));
-        if (names.has(c.name)) throw new ApiError(400, "invalid_payload", `Duplicate command name: ${c.name}`);
+        if (names.has(c.name)) throw new ApiError("invalid_payload", `Duplicate command name: ${c.name}`);
         names.add(c.name);
         return c;
       }),
@@ -216,13 +218,6 @@ export async function planImport(
   };
 }
 
-/** Moves `p` aside (same folder, a temp name the watcher and listings ignore); returns the new path. */
-export async function moveAside(p: string): Promise<string> {
-  const tmp = path.join(path.dirname(p), `${TEMP_PREFIX}${randomUUID()}${TEMP_SUFFIX}`);
-  await rename(p, tmp);
-  return tmp;
-}
-
 /** Undoes the creation of `file`: removes it and the (now empty) folders created for it. */
 async function removeCreated(file: string, createdRoot: string | undefined): Promise<void> {
   await unlink(file);
@@ -238,13 +233,13 @@ export async function applyImport(wsPath: string, p: ImportPlan): Promise<void> 
   const paths = [...p.edits.map((e) => e.path), ...p.removals.map((r) => r.path)];
   await withPathLocks(paths, async () => {
     for (const e of p.edits) {
-      if ((await readTextIfExists(e.path)) !== e.base) throw new ApiError(409, "conflict", `${e.display} changed since the import was requested`);
+      if ((await readTextIfExists(e.path)) !== e.base) throw new ApiError("conflict", `${e.display} changed since the import was requested`);
     }
     for (const r of p.removals) {
       try {
         await lstat(r.path);
       } catch {
-        throw new ApiError(409, "conflict", `${r.display} changed since the import was requested`);
+        throw new ApiError("conflict", `${r.display} changed since the import was requested`);
       }
       // Re-checked under the lock: a folder swapped for a symlink (into .git, outside) while the host decided.
       await resolveInside(wsPath, relPosix(wsPath, r.path));
@@ -266,8 +261,40 @@ export async function applyImport(wsPath: string, p: ImportPlan): Promise<void> 
       }
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => {});
-      throw fsError(err, wsPath);
+      throw fromFsError(err);
     }
-    for (const t of trash) await rm(t, { recursive: true, force: true }).catch(() => {});
+    for (const t of trash) await removeTree(t).catch(() => {});
   });
+}
+
+/** The import write: everything validated and computed from the disk as it is now (not the cache), before the host is asked. */
+export async function planImportWrite(state: WorkspaceState, body: Record<string, unknown>): Promise<WritePlan | Answer> {
+  const ws = state.workspace;
+  const [config, skills, commands] = await Promise.all([
+    readWorkspaceConfig(ws.path),
+    scanProjectSkills(ws.path, state.skillRoot, state.homeDir),
+    listCommands(workspaceCommandsDir(ws.path), "workspace"),
+  ]);
+  const p = await planImport(ws.path, body, { config, skills: skills.records, commands });
+  if (p.edits.length === 0 && p.removals.length === 0) return answer({ ok: true, written: [], removed: [] });
+  return plan({
+    workspaceId: ws.id,
+    action: "config.import",
+    summary: `Import configuration: ${p.written.length} file(s) written, ${p.removed.length} removed`,
+    paths: [...p.edits.map((e) => e.path), ...p.removals.map((r) => r.path)],
+    change: p.change,
+    risk: p.touches.opencode ? ["executes-code"] : [],
+    target: ws.path,
+    apply: async () => {
+      await applyImport(ws.path, p);
+      return { body: { ok: true, written: p.written, removed: p.removed } };
+    },
+  });
+}
+
+/** The export document of a workspace (from the cache); viewers get the configs redacted. */
+export async function exportWorkspace(state: WorkspaceState, viewer: boolean): Promise<ExportDoc> {
+  const [config, skills, commands] = await Promise.all([state.config(), state.skills(), state.commands()]);
+  const doc = buildExport(state.workspace.id, config, skills.scan.records, commands.records);
+  return viewer ? { ...doc, opencode: redactSecrets(doc.opencode), openwork: redactSecrets(doc.openwork) } : doc;
 }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
-import { revisionOf } from "../../src/files/revision.ts";
+import { revisionOf } from "../../src/fs/revision.ts";
 import type { TestServer } from "./server.ts";
 import { waitFor } from "./wait.ts";
 

@@ -1,7 +1,7 @@
 /** A gated write route for testing the approval gate in isolation: writes `gated.txt` in the workspace. */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ApiError } from "../../src/http/errors.ts";
+import { ApiError } from "../../src/errors.ts";
 import type { RouteDef } from "../../src/http/route.ts";
 import { plan } from "../../src/types.ts";
 
@@ -12,11 +12,11 @@ export const gatedRoute: RouteDef = {
   path: "/test/workspace/:id/gated",
   auth: "client",
   scope: "collaborator",
-  write: true,
+  gate: "approval",
   workspace: true,
   handler: async (rc) => {
     const body = await rc.readJson();
-    if (typeof body.text !== "string") throw new ApiError(400, "invalid_payload", "text is required");
+    if (typeof body.text !== "string") throw new ApiError("invalid_payload", "text is required");
     const ws = rc.workspace!;
     const file = join(ws.path, GATED_FILE);
     const text = body.text;

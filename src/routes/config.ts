@@ -1,0 +1,109 @@
+// Route table: a workspace's configuration — config, plugins, MCP, audit, reload events, engine
+// reload, export/import. Handlers parse, call the domain, and return its answer or write plan.
+import { ApiError } from "../errors.ts";
+import { longPoll } from "../event-log.ts";
+import { engineRequest, opencodeTarget } from "../engine.ts";
+import { sendJsonText } from "../http/reply.ts";
+import { boolParam, intParam, streamStart, waitParam } from "../http/query.ts";
+import { HANDLED, json, type RouteContext, type RouteDef } from "../http/route.ts";
+import { lastEventId, openSse, wantsSse } from "../http/sse.ts";
+import { LIMITS } from "../limits.ts";
+import { plan } from "../types.ts";
+import { planConfigPatch, valueOrThrow } from "../workspace/opencode-config.ts";
+import { listPlugins, planPluginAdd, planPluginRemove } from "../workspace/plugins.ts";
+import { mcpList, planMcpAdd, planMcpRemove } from "../workspace/mcp.ts";
+import { redactSecrets } from "../workspace/redaction.ts";
+import { exportWorkspace, planImportWrite } from "../workspace/transfer.ts";
+import { isViewer, READ, state, WRITE } from "./shared.ts";
+
+async function getConfig(rc: RouteContext) {
+  const cfg = await (await state(rc)).config();
+  const opencode = valueOrThrow(cfg.opencode);
+  const openwork = valueOrThrow(cfg.openwork);
+  const updatedAt = await rc.server.audit.lastTimestamp(rc.workspace!.id);
+  if (isViewer(rc)) return json(redactSecrets({ opencode, openwork, updatedAt }));
+  // The config part is rendered once per cache generation; only updatedAt changes per request.
+  cfg.rendered ??= JSON.stringify({ opencode, openwork, updatedAt: 0 }).slice(0, -2);
+  sendJsonText(rc.res, 200, `${cfg.rendered}${JSON.stringify(updatedAt)}}`);
+  return HANDLED;
+}
+
+async function getAudit(rc: RouteContext) {
+  const limit = Math.min(Math.max(intParam(rc.query, "limit") ?? LIMITS.auditDefaultLimit, 1), LIMITS.auditMaxLimit);
+  const items = await rc.server.audit.tail(rc.workspace!.id, limit);
+  if (rc.actor!.scope === "owner") return json({ items });
+  // Viewers never see token hashes. Collaborators do not see the host token's hash either: a
+  // host token the user chose may be weak, and its plain sha256 could be guessed offline.
+  const viewer = isViewer(rc);
+  return json({
+    items: items.map((e) => {
+      if (!("tokenHash" in e.actor) || (!viewer && e.actor.type !== "host")) return e;
+      const actor: Record<string, unknown> = { ...e.actor };
+      delete actor.tokenHash;
+      return { ...e, actor };
+    }),
+  });
+}
+
+async function getEvents(rc: RouteContext) {
+  const s = await state(rc);
+  const workspaceId = rc.workspace!.id;
+  if (wantsSse(rc.req)) {
+    openSse(rc).follow(s.log, {
+      start: streamStart(lastEventId(rc.req), rc.query),
+      event: () => "reload",
+      reset: (cursor) => ({ reset: true, cursor, workspaceId }),
+    });
+    return HANDLED;
+  }
+  // No `since`: everything still buffered (the cursor just before the oldest event never resets).
+  const since = intParam(rc.query, "since") ?? s.cursor - s.log.all().length;
+  const page = await longPoll(s.log, since, waitParam(rc.query), rc.signal);
+  // Reload clients refetch on reset: they get the whole buffer with it.
+  const body: Record<string, unknown> = { items: page.reset ? s.log.all() : page.items, cursor: s.cursor, workspaceId, disabled: false };
+  if (page.reset) body.reset = true;
+  return json(body);
+}
+
+async function engineReload(rc: RouteContext) {
+  const ws = rc.workspace!;
+  const target = opencodeTarget(rc.server.config, ws);
+  const s = await state(rc);
+  const now = Date.now();
+  if (now - s.lastEngineReload < LIMITS.engineReloadMinIntervalMs) {
+    throw new ApiError("reload_rate_limited", "Engine reload was requested less than 2 s ago", { retryAfterMs: LIMITS.engineReloadMinIntervalMs - (now - s.lastEngineReload) });
+  }
+  s.lastEngineReload = now;
+  return plan({
+    workspaceId: ws.id,
+    action: "engine.reload",
+    summary: "Reload the OpenCode engine",
+    paths: [],
+    change: { url: `${target.baseUrl.origin}${target.baseUrl.pathname}`, directory: target.directory },
+    target: target.directory,
+    apply: async () => {
+      const res = await engineRequest(target, "POST", "/instance/dispose", { signal: rc.signal, timeoutMs: LIMITS.proxyHeadersTimeoutMs });
+      if (!res.ok) throw new ApiError("opencode_reload_failed", "OpenCode engine reload failed", { status: res.status, body: res.text.slice(0, 2048) });
+      return { body: { ok: true, reloadedAt: Date.now() } };
+    },
+  });
+}
+
+const home = (rc: RouteContext) => rc.server.config.homeDir;
+
+export const routes: RouteDef[] = [
+  { method: "GET", path: "/workspace/:id/config", ...READ, handler: getConfig },
+  { method: "PATCH", path: "/workspace/:id/config", ...WRITE, handler: async (rc) => planConfigPatch(rc.workspace!, await rc.readJson(), () => rc.server.audit.lastTimestamp(rc.workspace!.id)) },
+  { method: "GET", path: "/workspace/:id/plugins", ...READ, handler: async (rc) => json(await listPlugins(await state(rc), home(rc), boolParam(rc.query, "includeGlobal"))) },
+  { method: "POST", path: "/workspace/:id/plugins", ...WRITE, handler: async (rc) => planPluginAdd(await state(rc), home(rc), (await rc.readJson()).spec) },
+  { method: "DELETE", path: "/workspace/:id/plugins/:name", ...WRITE, handler: async (rc) => planPluginRemove(await state(rc), home(rc), rc.params.name ?? "") },
+  { method: "GET", path: "/workspace/:id/mcp", ...READ, handler: async (rc) => json(await mcpList(await state(rc), home(rc), isViewer(rc))) },
+  { method: "POST", path: "/workspace/:id/mcp", ...WRITE, handler: async (rc) => planMcpAdd(await state(rc), home(rc), await rc.readJson()) },
+  { method: "DELETE", path: "/workspace/:id/mcp/:name", ...WRITE, handler: async (rc) => planMcpRemove(await state(rc), home(rc), rc.params.name) },
+  { method: "GET", path: "/workspace/:id/audit", ...READ, handler: getAudit },
+  { method: "GET", path: "/workspace/:id/events", ...READ, handler: getEvents },
+  // Collaborators may reload their engine at once (no approval by spec); read-only-gated and audited.
+  { method: "POST", path: "/workspace/:id/engine/reload", ...WRITE, gate: "audit", handler: engineReload },
+  { method: "GET", path: "/workspace/:id/export", ...READ, handler: async (rc) => json(await exportWorkspace(await state(rc), isViewer(rc))) },
+  { method: "POST", path: "/workspace/:id/import", ...WRITE, handler: async (rc) => planImportWrite(await state(rc), await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes })) },
+];
