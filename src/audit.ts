@@ -21,11 +21,10 @@ import { chmod, mkdir, open, stat, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { AuditLog, Logger } from "./context.ts";
 import type { Actor, AuditEntry, AuditInput } from "./types.ts";
+import { LIMITS } from "./limits.ts";
 
 /** Workspace ids become file names: only this alphabet, so no path can be smuggled in. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
-const TAIL_FIRST_CHUNK = 16 * 1024;
-const TAIL_MAX_CHUNK = 1024 * 1024;
 
 /** Canonical JSON used for the hash: sorted keys, recursively, no whitespace. */
 export function canonicalJson(value: unknown): string {
@@ -80,7 +79,7 @@ async function readTailLines(fh: FileHandle, size: number, want: number): Promis
   if (size === 0 || want <= 0) return [];
   const chunks: Buffer[] = [];
   let pos = size;
-  let chunkSize = TAIL_FIRST_CHUNK;
+  let chunkSize = LIMITS.auditTailFirstChunk;
   let newlines = 0;
   while (pos > 0) {
     const len = Math.min(chunkSize, pos);
@@ -99,7 +98,7 @@ async function readTailLines(fh: FileHandle, size: number, want: number): Promis
     // start before `pos`) unless we reached the start of the file.
     const complete = pos === 0 ? newlines : newlines - 1;
     if (complete >= want) break;
-    chunkSize = Math.min(chunkSize * 2, TAIL_MAX_CHUNK);
+    chunkSize = Math.min(chunkSize * 2, LIMITS.auditTailMaxChunk);
   }
   const data = Buffer.concat(chunks);
   const lastNl = data.lastIndexOf(0x0a);

@@ -12,6 +12,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { ServerConfig, TokenSource, WorkspaceConfig } from "./context.ts";
 import { writeFileAtomic, withPathLock } from "./fs/atomic.ts";
+import { lineColumn } from "./formats/jsonc.ts";
 import { LIMITS } from "./limits.ts";
 import { StartupError } from "./startup-error.ts";
 
@@ -391,10 +392,8 @@ function parseConfigText(text: string, path: string): Record<string, Json> {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    const loc = locateJsonError(text);
-    const where = loc ? `line ${loc.line} column ${loc.column}` : "unknown position";
-    const what = loc?.message ?? (err instanceof Error ? err.message : "invalid JSON");
-    throw new ConfigError(`server.json (${path}) ${where}: invalid JSON: ${what}`);
+    const loc = locateJsonError(text, err);
+    throw new ConfigError(`server.json (${path}) line ${loc.line} column ${loc.column}: invalid JSON: ${loc.message}`);
   }
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw new ConfigError(`server.json (${path}): must contain a JSON object`);
@@ -403,102 +402,13 @@ function parseConfigText(text: string, path: string): Record<string, Json> {
 }
 
 /**
- * Finds the first syntax error of a JSON text (JSON.parse's messages do not always carry a
- * position). Returns 1-based line and column, or undefined when the text is valid.
+ * Where JSON.parse stopped, as 1-based line and column: V8 names the offset ("… at position 17");
+ * a message without one (unexpected end) points at the end of the text.
  */
-export function locateJsonError(text: string): { line: number; column: number; message: string } | undefined {
-  let i = 0;
-  const n = text.length;
-  class Stop extends Error {
-    constructor(public at: number, msg: string) {
-      super(msg);
-    }
-  }
-  const fail = (msg?: string): never => {
-    throw new Stop(i, msg ?? (i >= n ? "unexpected end of file" : `unexpected character ${JSON.stringify(text[i])}`));
-  };
-  const ws = () => {
-    while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++;
-  };
-  const str = () => {
-    i++; // opening quote
-    for (;;) {
-      if (i >= n) fail("unterminated string");
-      const c = text.charCodeAt(i);
-      if (c === 0x22) {
-        i++;
-        return;
-      }
-      if (c < 0x20) fail("control character in string");
-      if (c === 0x5c) {
-        i++;
-        const e = text[i];
-        if (e === "u") {
-          for (let k = 1; k <= 4; k++) if (!/[0-9a-fA-F]/.test(text[i + k] ?? "")) { i += k; fail("bad \\u escape"); }
-          i += 5;
-        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) i++;
-        else fail("bad escape");
-      } else i++;
-    }
-  };
-  const num = () => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
-    if (!m || m[0] === "" || m[0] === "-") fail();
-    i += m![0].length;
-  };
-  const value = (depth: number): void => {
-    if (depth > 512) fail("nested too deeply");
-    ws();
-    const c = text[i];
-    if (c === "{") {
-      i++;
-      ws();
-      if (text[i] === "}") { i++; return; }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail(text[i] === "}" ? "trailing comma" : "expected a double-quoted property name");
-        str();
-        ws();
-        if (text[i] !== ":") fail("expected ':'");
-        i++;
-        value(depth + 1);
-        ws();
-        if (text[i] === ",") { i++; continue; }
-        if (text[i] === "}") { i++; return; }
-        fail("expected ',' or '}'");
-      }
-    } else if (c === "[") {
-      i++;
-      ws();
-      if (text[i] === "]") { i++; return; }
-      for (;;) {
-        ws();
-        if (text[i] === "]") fail("trailing comma");
-        value(depth + 1);
-        ws();
-        if (text[i] === ",") { i++; continue; }
-        if (text[i] === "]") { i++; return; }
-        fail("expected ',' or ']'");
-      }
-    } else if (c === '"') str();
-    else if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) num();
-    else if (text.startsWith("true", i)) i += 4;
-    else if (text.startsWith("false", i)) i += 5;
-    else if (text.startsWith("null", i)) i += 4;
-    else fail();
-  };
-  try {
-    value(0);
-    ws();
-    if (i < n) fail();
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof Stop)) return undefined;
-    const before = text.slice(0, err.at);
-    const line = before.split("\n").length;
-    const column = err.at - (before.lastIndexOf("\n") + 1) + 1;
-    return { line, column, message: err.message };
-  }
+export function locateJsonError(text: string, err: unknown): { line: number; column: number; message: string } {
+  const message = (err instanceof Error ? err.message : String(err)).replace(/ in JSON at position \d+.*$/s, "");
+  const m = /at position (\d+)/.exec(err instanceof Error ? err.message : "");
+  return { ...lineColumn(text, m ? Number(m[1]) : text.length), message };
 }
 
 function parseFileWorkspaces(raw: Json | undefined, file: FileConfig, fsrc: (k: string) => string): Array<{ ws: WorkspaceConfig; source: string }> {
@@ -516,9 +426,9 @@ function parseEnvWorkspaces(raw: string, cwd: string): Array<{ ws: WorkspaceConf
     let arr: unknown;
     try {
       arr = JSON.parse(text);
-    } catch {
-      const loc = locateJsonError(text);
-      throw new ConfigError(`OPENWORK_WORKSPACES: invalid JSON${loc ? ` at column ${loc.column}: ${loc.message}` : ""}`);
+    } catch (err) {
+      const loc = locateJsonError(text, err);
+      throw new ConfigError(`OPENWORK_WORKSPACES: invalid JSON at column ${loc.column}: ${loc.message}`);
     }
     if (!Array.isArray(arr)) throw new ConfigError(`OPENWORK_WORKSPACES: expected a JSON array`);
     return arr.map((entry, idx) => {

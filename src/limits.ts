@@ -66,6 +66,38 @@ export const LIMITS = {
   proxyHeadersTimeoutMs: 30_000,
   /** Failed authentications per client address per minute before it gets 429. */
   authFailuresPerMinute: 120,
+  /** Files read as configuration (SKILL.md, command files): larger ones are skipped. */
+  configFileMaxBytes: 1024 * 1024,
+  /** How long a path the server itself wrote is ignored by the config watcher (its own echo). */
+  selfWriteEchoMs: 2_000,
+  /** Folders watched per config-watcher root before the rest is polled (and the cache is bypassed). */
+  configWatchMaxDirs: 4_000,
+  /** Deepest path watched below a config folder (skills have resources in sub-folders). */
+  configWatchMaxDepth: 9,
+  /** Startup clean-up of stale temp files: folders scanned per workspace, and how deep. */
+  cleanupMaxDirs: 20_000,
+  cleanupMaxDepth: 24,
+  /** Inbox/outbox listings: items and depth. */
+  listingMaxItems: 10_000,
+  listingMaxDepth: 32,
+  /** Symlinks followed while resolving one client path (like the kernel's ELOOP limit). */
+  maxLinkDepth: 40,
+  /** Nesting of JSONC and YAML documents read from disk. */
+  jsoncMaxDepth: 256,
+  yamlMaxDepth: 64,
+  /** Audit tail reader: first and largest backwards read. */
+  auditTailFirstChunk: 16 * 1024,
+  auditTailMaxChunk: 1024 * 1024,
+  /** Minted token lifetime cap: ten years (a longer TTL is almost certainly a unit mistake). */
+  tokenMaxTtlSeconds: 10 * 365 * 24 * 3600,
+  /** Client addresses the auth limiter remembers before it forgets finished windows. */
+  authLimiterMaxAddresses: 10_000,
+  /** Sockets per upstream of the proxies' keep-alive agents. */
+  proxyMaxSockets: 512,
+  /** How often token expiry is noticed (its streams, sessions and pending writes end). */
+  tokenSweepMs: 1_000,
+  /** Distinct attribute keys whose secret/URL verdict the logger remembers. */
+  logKeyCacheMax: 512,
   /** Graceful shutdown must finish within this. */
   shutdownGraceMs: 5_000,
 } as const;

@@ -5,6 +5,7 @@
  * `path`/`url` attributes lose their query string.
  */
 import type { Logger } from "./context.ts";
+import { LIMITS } from "./limits.ts";
 
 export type LogFormat = "pretty" | "json";
 type Level = "debug" | "info" | "warn" | "error";
@@ -31,13 +32,12 @@ interface KeyKinds {
   secret: boolean;
   urlish: boolean;
 }
-const KEY_CACHE_MAX = 512;
 
 function keyKinds(cache: Map<string, KeyKinds>, key: string): KeyKinds {
   let k = cache.get(key);
   if (k === undefined) {
     k = { secret: SECRET_KEY.test(key), urlish: URLISH_KEY.test(key) };
-    if (cache.size < KEY_CACHE_MAX) cache.set(key, k);
+    if (cache.size < LIMITS.logKeyCacheMax) cache.set(key, k);
   }
   return k;
 }

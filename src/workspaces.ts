@@ -5,7 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { realpathSync } from "node:fs";
-import { basename, isAbsolute, relative, resolve } from "node:path";
+import { basename, resolve } from "node:path";
+import { isInsideOrSame } from "./fs/paths.ts";
 import { ApiError } from "./errors.ts";
 import type { ServerConfig, WorkspaceConfig, WorkspaceRegistry } from "./context.ts";
 import { workspaceDirectory } from "./engine.ts";
@@ -14,12 +15,6 @@ import type { Workspace } from "./types.ts";
 
 export function workspaceId(absPath: string): string {
   return "ws_" + createHash("sha256").update(resolve(absPath)).digest("hex").slice(0, 12);
-}
-
-/** True when `child` is `root` or lies inside it (by path.relative, never string prefixes). */
-export function isWithin(root: string, child: string): boolean {
-  const rel = relative(root, child);
-  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
 }
 
 /** Real path when it exists (startup only), else the resolved path. */
@@ -34,7 +29,7 @@ function realOrResolved(p: string): string {
 export function buildWorkspace(entry: WorkspaceConfig, authorizedRoots: readonly string[]): Workspace {
   const path = resolve(entry.path);
   const real = realOrResolved(path);
-  const authorized = authorizedRoots.some((root) => isWithin(realOrResolved(root), real));
+  const authorized = authorizedRoots.some((root) => isInsideOrSame(realOrResolved(root), real));
   const ws: Workspace = {
     id: workspaceId(path),
     name: entry.name ?? basename(path),

@@ -1,5 +1,6 @@
 /** The brute-force limiter for failed authentication. */
 import { ApiError } from "../errors.ts";
+import { LIMITS } from "../limits.ts";
 
 /**
  * Counts failed authentications per client address in fixed one-minute windows. Past the limit
@@ -26,7 +27,7 @@ export class AuthFailureLimiter {
     if (!w || now - w.start >= this.windowMs) {
       w = { start: now, failures: 0, warned: false };
       this.windows.set(address, w);
-      if (this.windows.size > 10_000) this.prune(now);
+      if (this.windows.size > LIMITS.authLimiterMaxAddresses) this.prune(now);
     }
     w.failures++;
     if (w.failures >= this.maxFailures && !w.warned) {

@@ -5,6 +5,7 @@
  * at the moment a token expires.
  */
 import type { ServerContext } from "../context.ts";
+import { LIMITS } from "../limits.ts";
 
 /** Wires the lifecycle on a server; returns the function that stops the sweep. */
 export function watchTokenLifecycle(server: ServerContext): () => void {
@@ -21,7 +22,7 @@ export function watchTokenLifecycle(server: ServerContext): () => void {
       expiredNotified.add(r.hash);
       server.bus.emit("token.revoked", r.hash);
     }
-  }, 1_000);
+  }, LIMITS.tokenSweepMs);
   sweep.unref();
   return () => clearInterval(sweep);
 }

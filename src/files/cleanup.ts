@@ -3,10 +3,8 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import type { ServerContext } from "../context.ts";
 import { isTempFileName, removeStaleTempFiles } from "../fs/atomic.ts";
+import { LIMITS } from "../limits.ts";
 
-/** Bounds of the workspace scan: temp files sit next to their targets, so the scan is wide but capped. */
-const MAX_DIRS_PER_WORKSPACE = 20_000;
-const MAX_DEPTH = 24;
 // Heavy folders nobody writes through the file API, and git internals (protected).
 const SKIP_DIRS = new Set([".git", "node_modules"]);
 
@@ -14,7 +12,7 @@ const SKIP_DIRS = new Set([".git", "node_modules"]);
  * Removes stale temp/upload files from earlier runs (names from fs/atomic.ts only, so nobody
  * else's files are touched): the server's data dir, the token store's folder, and each
  * workspace (breadth-first, symlinks not followed, `.git`/`node_modules` skipped, at most
- * MAX_DIRS_PER_WORKSPACE folders). Called once after listen(); never throws.
+ * LIMITS.cleanupMaxDirs folders). Called once after listen(); never throws.
  */
 export async function cleanupStaleTempFiles(server: ServerContext): Promise<void> {
   try {
@@ -37,10 +35,10 @@ async function cleanTree(root: string, stop: () => boolean): Promise<number> {
   let removed = 0;
   let visited = 0;
   let level: string[] = [root];
-  for (let depth = 0; depth <= MAX_DEPTH && level.length > 0; depth++) {
+  for (let depth = 0; depth <= LIMITS.cleanupMaxDepth && level.length > 0; depth++) {
     const next: string[] = [];
     for (const dir of level) {
-      if (stop() || visited++ >= MAX_DIRS_PER_WORKSPACE) return removed;
+      if (stop() || visited++ >= LIMITS.cleanupMaxDirs) return removed;
       let entries;
       try {
         entries = await readdir(dir, { withFileTypes: true });

@@ -4,6 +4,7 @@ import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { GIT_ONLY, hasGitSegment, isOutside, isServerProtected, openRegularForRead, PathResolver, verifyDirUnchanged, type ProtectedPaths, type ResolvedPath } from "../fs/paths.ts";
 import { isTempFileName } from "../fs/atomic.ts";
+import { LIMITS } from "../limits.ts";
 
 export interface ListedFile {
   /** Root-relative, "/"-separated. */
@@ -13,9 +14,6 @@ export interface ListedFile {
   updatedAt: number;
 }
 
-/** Caps that keep a listing bounded whatever the folder holds. */
-const MAX_ITEMS = 10_000;
-const MAX_DEPTH = 32;
 
 /**
  * Lists regular files under `rootReal` (a real path), newest first. Unreadable entries are skipped,
@@ -25,7 +23,7 @@ const MAX_DEPTH = 32;
 export async function listFiles(rootReal: string, protect?: ProtectedPaths): Promise<ListedFile[]> {
   const out: ListedFile[] = [];
   const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
-    if (depth > MAX_DEPTH || out.length >= MAX_ITEMS) return;
+    if (depth > LIMITS.listingMaxDepth || out.length >= LIMITS.listingMaxItems) return;
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -33,7 +31,7 @@ export async function listFiles(rootReal: string, protect?: ProtectedPaths): Pro
       return;
     }
     for (const e of entries) {
-      if (out.length >= MAX_ITEMS) return;
+      if (out.length >= LIMITS.listingMaxItems) return;
       if (isTempFileName(e.name)) continue;
       // A box symlinked onto a project folder must not list its .git, data dir or token store.
       if (protect?.git && e.name.toLowerCase() === ".git") continue;

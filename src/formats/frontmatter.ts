@@ -11,6 +11,7 @@
  * always strings, duplicate keys are an error, `__proto__` is plain data.
  */
 import { setDataKey } from "./jsonc.ts";
+import { LIMITS } from "../limits.ts";
 
 /** The only error thrown for bad YAML / frontmatter; `line` is 1-based within the file. */
 export class YamlError extends Error {
@@ -22,7 +23,6 @@ export class YamlError extends Error {
   }
 }
 
-const MAX_DEPTH = 64;
 
 interface Line {
   indent: number;
@@ -104,7 +104,7 @@ class YamlParser {
 
   /** A node whose first line is `j`, at indentation `ind`, inside a parent at `parentInd`. */
   node(ind: number, j: number, depth: number, parentInd: number): unknown {
-    if (depth > MAX_DEPTH) this.err("nesting too deep", j);
+    if (depth > LIMITS.yamlMaxDepth) this.err("nesting too deep", j);
     const l = this.line(j);
     if (/^---(?:[ \t]|$)/.test(l.text) && ind === 0) this.err("multiple documents are not supported", j);
     if (isSeqText(l.text)) return this.sequence(ind, depth);
@@ -195,7 +195,7 @@ class YamlParser {
 
   /** The value after `key:` or `- ` (rest of line `j`), with the parent's indentation `ind`. */
   value(rest: string, ind: number, j: number, depth: number, isMapValue: boolean): unknown {
-    if (depth > MAX_DEPTH) this.err("nesting too deep", j);
+    if (depth > LIMITS.yamlMaxDepth) this.err("nesting too deep", j);
     if (rest === "" || rest[0] === "#") {
       const k = this.nextSig();
       if (k < this.lines.length) {
@@ -483,7 +483,7 @@ class FlowParser {
   }
 
   value(depth: number): unknown {
-    if (depth > MAX_DEPTH) this.fail("nesting too deep");
+    if (depth > LIMITS.yamlMaxDepth) this.fail("nesting too deep");
     const c = this.peek();
     if (c === "[") return this.seq(depth);
     if (c === "{") return this.map(depth);

@@ -7,6 +7,7 @@
  * original text), 1-based line and column, and an error name in the style of VS Code's
  * jsonc-parser (`InvalidSymbol`, `CommaExpected`, …) so clients see familiar codes.
  */
+import { LIMITS } from "../limits.ts";
 
 /** One parse error as reported in `invalid_jsonc` details. */
 export interface JsoncErrorInfo {
@@ -49,8 +50,6 @@ export interface JsoncDocument {
   text: string;
 }
 
-/** Nesting deeper than this is refused (keeps the recursive parser far from the stack limit). */
-export const JSONC_MAX_DEPTH = 256;
 
 /** Sets a key on a parsed object so that `__proto__` & co. stay plain data (never touch the prototype). */
 export function setDataKey(obj: Record<string, unknown>, key: string, value: unknown): void {
@@ -125,7 +124,7 @@ class Parser {
   }
 
   value(depth: number): { value: unknown; node: JsoncNode } {
-    if (depth > JSONC_MAX_DEPTH) this.fail("MaxDepthExceeded");
+    if (depth > LIMITS.jsoncMaxDepth) this.fail("MaxDepthExceeded");
     const t = this.text;
     const start = this.pos;
     const c = t.charCodeAt(start);

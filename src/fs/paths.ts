@@ -16,8 +16,6 @@ import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 
 const TRAVERSAL = "Path traversal is not allowed";
-/** Dangling symlinks followed while resolving one path (like the kernel's ELOOP limit). */
-const MAX_LINK_DEPTH = 40;
 const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 // C0 controls, DEL and C1 controls: never part of a legitimate file name, and they can forge log/prompt lines.
@@ -328,7 +326,7 @@ export class PathResolver {
           }
           const lexical = path.resolve(cur, link);
           if (isOutside(rootReal, lexical)) throw outside();
-          if (depth >= MAX_LINK_DEPTH) throw new ApiError("invalid_path", "Too many levels of symbolic links");
+          if (depth >= LIMITS.maxLinkDepth) throw new ApiError("invalid_path", "Too many levels of symbolic links");
           const targetRel = path.relative(rootReal, lexical).split(path.sep).filter((x) => x !== "");
           const rest = [...targetRel, ...segments.slice(i + 1)];
           if (rest.length === 0) throw new ApiError("invalid_path", "Path must point to a file");

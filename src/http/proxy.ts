@@ -155,8 +155,8 @@ interface Exchange {
 export class ProxyPool {
   /** Time for upstream response headers (tests shorten it). */
   headersTimeoutMs: number;
-  private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 512, scheduling: "lifo" });
-  private readonly https = new HttpsAgent({ keepAlive: true, maxSockets: 512, scheduling: "lifo" });
+  private readonly http = new HttpAgent({ keepAlive: true, maxSockets: LIMITS.proxyMaxSockets, scheduling: "lifo" });
+  private readonly https = new HttpsAgent({ keepAlive: true, maxSockets: LIMITS.proxyMaxSockets, scheduling: "lifo" });
   private readonly open = new Set<Exchange>();
 
   /** `headersTimeoutMs`: time for upstream response headers (tests shorten it). */

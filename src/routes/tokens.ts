@@ -14,8 +14,6 @@ function publicToken(r: TokenRecord): Record<string, unknown> {
   return out;
 }
 
-/** Ten years: a longer TTL is almost certainly a unit mistake. */
-const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
 export const routes: RouteDef[] = [
   {
@@ -40,7 +38,7 @@ export const routes: RouteDef[] = [
         throw new ApiError("invalid_payload", `label must be a string of at most ${LIMITS.tokenLabelMaxChars} characters`);
       }
       const ttl = body.ttlSeconds;
-      if (ttl !== undefined && (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS)) {
+      if (ttl !== undefined && (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0 || ttl > LIMITS.tokenMaxTtlSeconds)) {
         throw new ApiError("invalid_payload", "ttlSeconds must be a positive number of seconds");
       }
       const summary = `Mint ${scope} token${label ? ` "${label}"` : ""}`;

@@ -12,9 +12,9 @@ import { answer, plan, type Answer, type WritePlan } from "../types.ts";
 import { RESERVED_NAMES } from "./skills.ts";
 import { globalOpencodeDir, planEdits, readTextIfExists } from "./opencode-config.ts";
 import type { WorkspaceState } from "./reload-events.ts";
+import { LIMITS } from "../limits.ts";
 
 export const COMMAND_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
-const MAX_COMMAND_BYTES = 1024 * 1024;
 
 export interface CommandItem {
   name: string;
@@ -91,7 +91,7 @@ export async function listCommands(dir: string, scope: CommandItem["scope"]): Pr
     const file = path.join(dir, fileName);
     try {
       const st = await lstat(file);
-      if (!st.isFile() || st.size > MAX_COMMAND_BYTES) continue;
+      if (!st.isFile() || st.size > LIMITS.configFileMaxBytes) continue;
       const content = await readFile(file, "utf8");
       const item = parseCommand(content, name, scope);
       if (item) out.push({ item, file, content });

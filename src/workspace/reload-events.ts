@@ -18,6 +18,7 @@ import { lstat } from "node:fs/promises";
 import path from "node:path";
 import { EventLog, type LoggedEvent } from "../event-log.ts";
 import { isTempFileName } from "../fs/atomic.ts";
+import { isInsideOrSame } from "../fs/paths.ts";
 import { TreeMirror, type TreeChange } from "../fs/watch.ts";
 import { revisionOf } from "../fs/revision.ts";
 import { LIMITS } from "../limits.ts";
@@ -47,12 +48,6 @@ export interface ReloadEvent extends LoggedEvent {
   trigger: ReloadTrigger;
 }
 
-/** How long a path the server itself wrote is ignored by the watcher (its own echo). */
-const SELF_WRITE_ECHO_MS = 2_000;
-/** Folders watched per root before the rest is polled (and the cache is bypassed). */
-const MAX_WATCHED_DIRS = 4_000;
-/** Deepest path watched below a config folder (skills have resources in sub-folders). */
-const MAX_DEPTH = 9;
 
 const WATCHED_OPENCODE_DIRS = new Set(["skills", "commands", "plugins", "agents", "agent"]);
 
@@ -143,7 +138,7 @@ export function isWatchedPath(rel: string): boolean {
   let up = 0;
   while (all[up] === "..") up++;
   const s = all.slice(up);
-  if (s.length === 0 || s.length > MAX_DEPTH || s.some(isIgnoredName)) return false;
+  if (s.length === 0 || s.length > LIMITS.configWatchMaxDepth || s.some(isIgnoredName)) return false;
   const [a, b] = s;
   if (s.length === 1) return a === ".opencode" || a === ".claude" || a === ".git" || (up === 0 && (a === "opencode.json" || a === "opencode.jsonc" || a === "AGENTS.md"));
   if (a === ".claude" || up > 0) return (a === ".opencode" || a === ".claude") && b === "skills";
@@ -337,7 +332,7 @@ export class WorkspaceState {
         exclude: (rel) => !isWatchedPath(toWs(rel)),
         revision: revisionOf,
         links: true,
-        maxWatchers: MAX_WATCHED_DIRS,
+        maxWatchers: LIMITS.configWatchMaxDirs,
         onDirty: (rel) => this.invalidate(toWs(rel)),
         onChanges: (changes) => this.onChanges(changes, toWs),
         log: (level, msg, attrs) => this.log_[level](msg, { workspaceId: this.workspace.id, ...attrs }),
@@ -415,7 +410,7 @@ export class WorkspaceState {
 
   /** Marks paths the server is about to write: the watcher's echo of them is not reported. */
   expectWrites(writtenRel: string[]): void {
-    const until = Date.now() + SELF_WRITE_ECHO_MS;
+    const until = Date.now() + LIMITS.selfWriteEchoMs;
     for (const p of writtenRel) this.selfWrites.set(p, until);
   }
 
@@ -536,8 +531,7 @@ export function authorizedRootFor(ws: Workspace, roots: readonly string[]): stri
   let best: string | undefined;
   for (const r of roots) {
     const root = path.resolve(r);
-    const rel = path.relative(root, ws.path);
-    if (rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel))) {
+    if (isInsideOrSame(root, ws.path)) {
       if (best === undefined || root.length > best.length) best = root;
     }
   }

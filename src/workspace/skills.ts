@@ -7,14 +7,14 @@ import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
 import { moveAside, removeTree, withPathLocks } from "../fs/atomic.ts";
-import { resolveInside } from "../fs/paths.ts";
+import { isInsideOrSame, isOutside, resolveInside } from "../fs/paths.ts";
 import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
 import { globalOpencodeDir, planEdits, readTextIfExists, realInside, relPosix } from "./opencode-config.ts";
+import { LIMITS } from "../limits.ts";
 
 export const SKILL_NAME_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** Names that are JavaScript prototype keys are refused everywhere (they are never object keys here, but clients may use them as such). */
 export const RESERVED_NAMES = new Set(["__proto__", "constructor", "prototype"]);
-const MAX_SKILL_BYTES = 1024 * 1024;
 
 export interface SkillItem {
   name: string;
@@ -109,7 +109,7 @@ async function readSkillFile(file: string): Promise<string | { reason: string } 
   // Symlinks are not followed: a link could expose files from outside the workspace.
   if (st.isSymbolicLink()) return { reason: "symbolic link not followed" };
   if (!st.isFile()) return { reason: "SKILL.md is not a file" };
-  if (st.size > MAX_SKILL_BYTES) return { reason: "SKILL.md is larger than 1 MiB" };
+  if (st.size > LIMITS.configFileMaxBytes) return { reason: "SKILL.md is larger than 1 MiB" };
   try {
     return await readFile(file, "utf8");
   } catch {
@@ -195,9 +195,8 @@ export async function projectSkillDirs(wsPath: string, root: string): Promise<{ 
     }
     if (hasGit || cur === root) break;
     const parent = path.dirname(cur);
-    const rel = path.relative(root, parent);
     // Never above the authorized root.
-    if (parent === cur || rel.startsWith("..") || path.isAbsolute(rel)) break;
+    if (parent === cur || isOutside(root, parent)) break;
     cur = parent;
   }
   return dirs;
@@ -208,12 +207,8 @@ export function globalSkillDirs(homeDir: string): string[] {
 }
 
 export function displayPath(wsPath: string, homeDir: string, abs: string): string {
-  const relWs = path.relative(wsPath, abs);
-  const home = path.relative(homeDir, abs);
-  const inHome = !home.startsWith("..") && !path.isAbsolute(home);
-  const inWs = !relWs.startsWith("..") && !path.isAbsolute(relWs);
-  if (inWs || !inHome) return relWs.split(path.sep).join("/");
-  return "~/" + home.split(path.sep).join("/");
+  if (isInsideOrSame(wsPath, abs) || isOutside(homeDir, abs)) return relPosix(wsPath, abs);
+  return "~/" + relPosix(homeDir, abs);
 }
 
 export function localSkillsDir(wsPath: string): string {
