@@ -40,6 +40,7 @@ Options:
   --opencode-password P     OpenCode basic auth password (OPENWORK_OPENCODE_PASSWORD)
   --data-dir DIR            audit log and state (OPENWORK_DATA_DIR; default ~/.openwork/openwork-server)
   --log-format pretty|json  log format (OPENWORK_LOG_FORMAT; default pretty)
+  --[no-]log-requests       one log line per request (OPENWORK_LOG_REQUESTS; default on)
   --verbose                 debug logs; print the resolved configuration (secrets masked)
   --tls-cert PATH           TLS certificate, PEM (OPENWORK_TLS_CERT)
   --tls-key PATH            TLS private key, PEM (OPENWORK_TLS_KEY)
@@ -48,7 +49,8 @@ Options:
 
 Environment only: OPENWORK_TOKEN_STORE, OPENWORK_INBOX_ENABLED, OPENWORK_INBOX_MAX_BYTES,
 OPENWORK_OUTBOX_ENABLED, OPENWORK_SANDBOX_ENABLED, OPENWORK_SANDBOX_BACKEND, OPENWORK_TOY_UI,
-OPENCODE_ROUTER_HEALTH_PORT. See README.md "Configuration".
+OPENCODE_ROUTER_HEALTH_PORT, OPENCODE_ROUTER_CONFIG_PATH, OPENWORK_HUB_*, OPENWORK_CONTROL_*,
+OPENWORK_TELEGRAM_API_URL, OPENWORK_RUN_ID. See docs/operations.md.
 `;
 
 type Out = { write(s: string): unknown };
@@ -93,7 +95,9 @@ function banner(url: string, config: ServerConfig, workspaces: { id: string; nam
 }
 
 /** Runs the CLI; resolves with the exit code when the command is finished (not for `serve`). */
-export async function main(argv: string[], io: { stdout: Out; stderr: Out } = process): Promise<number | "serving"> {
+export async function main(argv0: string[], io: { stdout: Out; stderr: Out } = process): Promise<number | "serving"> {
+  // A leading `--` is dropped: the orchestrator launches `node <bin> -- <args>`.
+  const argv = argv0[0] === "--" ? argv0.slice(1) : argv0;
   if (argv[0] === "approvals" || argv[0] === "audit") {
     return runHostCommand(argv, { env: process.env, cwd: process.cwd(), stdout: io.stdout, stderr: io.stderr });
   }
@@ -119,7 +123,14 @@ export async function main(argv: string[], io: { stdout: Out; stderr: Out } = pr
   } catch (err) {
     return startupFailure(err, io.stderr, verbose);
   }
-  const log = createLogger({ format: config.logFormat, verbose: config.verbose });
+  const log = createLogger({ format: config.logFormat, verbose: config.verbose, buffered: true, resource: { version: cliVersion(), runId: config.runId } });
+  // The last lines are never lost: written synchronously at exit, and a crash is logged first.
+  process.on("exit", () => log.flush(true));
+  process.on("uncaughtException", (err) => {
+    log.error("uncaught exception", { error: err });
+    log.flush(true);
+    process.exit(1);
+  });
   if (config.verbose) io.stdout.write("Resolved configuration (secrets masked):\n" + JSON.stringify(maskedConfig(config), null, 2) + "\n");
 
   let server;

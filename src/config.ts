@@ -43,6 +43,8 @@ export const CLI_OPTIONS = {
   "data-dir": { type: "string" },
   "log-format": { type: "string" },
   verbose: { type: "boolean" },
+  "log-requests": { type: "boolean" },
+  "no-log-requests": { type: "boolean" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -54,7 +56,8 @@ export type CliValues = ReturnType<typeof parseCliArgs>;
 /** Strict parse of the server flags; an unknown flag or a missing value is a ConfigError. */
 export function parseCliArgs(argv: string[]) {
   try {
-    return parseArgs({ args: argv, options: CLI_OPTIONS, strict: true, allowPositionals: false }).values;
+    // A leading `--` is dropped: the orchestrator launches `node <bin> -- <args>`.
+    return parseArgs({ args: argv[0] === "--" ? argv.slice(1) : argv, options: CLI_OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (err) {
     throw new ConfigError(`command line: ${describeParseArgsError(err)} (see --help)`);
   }
@@ -267,6 +270,39 @@ export async function loadConfig(input: LoadConfigInput): Promise<ServerConfig> 
       : fget("logFormat") !== undefined && fget("logFormat") !== null ? parseEnum(fget("logFormat"), fsrc("logFormat"), ["pretty", "json"] as const)
         : "pretty";
 
+  const logRequests = cli["no-log-requests"] === true ? false
+    : cli["log-requests"] === true ? true
+      : envStr("OPENWORK_LOG_REQUESTS") !== undefined ? parseBool(envStr("OPENWORK_LOG_REQUESTS")!, "OPENWORK_LOG_REQUESTS")
+        : fileBool(fget("logRequests"), fsrc("logRequests")) ?? true;
+
+  // --- outside services: skills hub, orchestrator control, the router's files, Telegram --------
+  const fhub = fobj("hub");
+  const hubStr = (k: string): string | undefined => {
+    const v = fhub && Object.hasOwn(fhub, k) ? fhub[k] : undefined;
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "string") throw new ConfigError(`${fsrc(`hub.${k}`)} must be a string`);
+    return v;
+  };
+  const hubEnabledFile = fhub && Object.hasOwn(fhub, "enabled") ? fileBool(fhub.enabled, fsrc("hub.enabled")) : undefined;
+  const hubRepoRaw = envStr("OPENWORK_HUB_REPO") ?? hubStr("repo") ?? "different-ai/openwork-hub@main";
+  const hubRepo = /^([A-Za-z0-9_.-]{1,100})\/([A-Za-z0-9_.-]{1,100})(?:@([A-Za-z0-9._/-]{1,255}))?$/.exec(hubRepoRaw.trim());
+  if (!hubRepo) throw new ConfigError(`${envStr("OPENWORK_HUB_REPO") !== undefined ? "OPENWORK_HUB_REPO" : fsrc("hub.repo")}: ${JSON.stringify(hubRepoRaw)} is not owner/repo[@ref]`);
+  const hub: ServerConfig["hub"] = {
+    enabled: envStr("OPENWORK_HUB_ENABLED") !== undefined ? parseBool(envStr("OPENWORK_HUB_ENABLED")!, "OPENWORK_HUB_ENABLED") : (hubEnabledFile ?? true),
+    apiUrl: parseHttpUrl(envStr("OPENWORK_HUB_API_URL") ?? hubStr("apiUrl") ?? "https://api.github.com", "OPENWORK_HUB_API_URL / hub.apiUrl"),
+    rawUrl: parseHttpUrl(envStr("OPENWORK_HUB_RAW_URL") ?? hubStr("rawUrl") ?? "https://raw.githubusercontent.com", "OPENWORK_HUB_RAW_URL / hub.rawUrl"),
+    repo: { owner: hubRepo[1]!, name: hubRepo[2]!, ref: hubRepo[3] ?? "main" },
+  };
+  const hubToken = envStr("OPENWORK_HUB_GITHUB_TOKEN");
+  if (hubToken !== undefined) hub.githubToken = hubToken.trim();
+  const controlUrl = envStr("OPENWORK_CONTROL_BASE_URL")?.trim().replace(/\/+$/, "");
+  const controlToken = envStr("OPENWORK_CONTROL_TOKEN")?.trim();
+  const routerDataDir = envStr("OPENCODE_ROUTER_DATA_DIR");
+  const routerConfig = envStr("OPENCODE_ROUTER_CONFIG_PATH");
+  const routerConfigPath = routerConfig !== undefined
+    ? resolve(cwd, routerConfig.trim().startsWith("~/") ? join(homeDir, routerConfig.trim().slice(2)) : routerConfig.trim())
+    : join(routerDataDir !== undefined ? resolve(cwd, routerDataDir) : join(homeDir, ".openwork", "opencode-router"), "opencode-router.json");
+
   // --- TLS ---------------------------------------------------------------------------------
   const ftls = fobj("tls");
   const ftlsStr = (k: "cert" | "key"): string | undefined => {
@@ -313,10 +349,17 @@ export async function loadConfig(input: LoadConfigInput): Promise<ServerConfig> 
     sandbox: { enabled: sandboxEnabled, backend },
     toyUi: envBool("OPENWORK_TOY_UI", true),
     logFormat,
+    logRequests,
+    runId: envStr("OPENWORK_RUN_ID")?.trim() ?? randomBytes(6).toString("hex"),
     verbose: cli.verbose === true,
+    hub,
+    telegramApiUrl: parseHttpUrl(envStr("OPENWORK_TELEGRAM_API_URL") ?? "https://api.telegram.org", "OPENWORK_TELEGRAM_API_URL"),
+    routerConfigPath,
     homeDir,
   };
   if (routerHealthPort !== undefined) config.routerHealthPort = routerHealthPort;
+  // Both set = runtime control available (the orchestrator passes them); the token is a secret.
+  if (controlUrl && controlToken) config.control = { baseUrl: parseHttpUrl(controlUrl, "OPENWORK_CONTROL_BASE_URL"), token: controlToken };
   if (tls) config.tls = tls;
   return config;
 }
@@ -328,6 +371,8 @@ export function maskedConfig(config: ServerConfig): Record<string, unknown> {
     ...config,
     token: mask(config.token),
     hostToken: mask(config.hostToken),
+    hub: { ...config.hub, githubToken: mask(config.hub.githubToken) },
+    control: config.control ? { ...config.control, token: mask(config.control.token) } : undefined,
     opencode: { ...config.opencode, password: mask(config.opencode.password) },
     workspaces: config.workspaces.map((w) => ({ ...w, opencodePassword: mask(w.opencodePassword) })),
   };

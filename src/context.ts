@@ -38,7 +38,19 @@ export interface ServerConfig {
   /** OPENCODE_ROUTER_HEALTH_PORT, when set. */
   routerHealthPort?: number;
   logFormat: "pretty" | "json";
+  /** One log line per request (`--[no-]log-requests`, OPENWORK_LOG_REQUESTS, `logRequests`). */
+  logRequests: boolean;
+  /** OPENWORK_RUN_ID (the orchestrator's run), else random: `service.instance.id` of JSON logs. */
+  runId: string;
   verbose: boolean;
+  /** The skills hub: a GitHub repository of `skills/<name>/SKILL.md` folders. */
+  hub: { enabled: boolean; apiUrl: string; rawUrl: string; repo: { owner: string; name: string; ref: string }; githubToken?: string };
+  /** The orchestrator's runtime control endpoint (OPENWORK_CONTROL_BASE_URL + _TOKEN), when both are set. */
+  control?: { baseUrl: string; token: string };
+  /** Telegram Bot API base (OPENWORK_TELEGRAM_API_URL), for the bridge's `getMe`. */
+  telegramApiUrl: string;
+  /** The OpenCode Router's config file (OPENCODE_ROUTER_CONFIG_PATH, else its data dir). */
+  routerConfigPath: string;
   tls?: { cert: string; key: string };
   /** The user's home folder (HOME), for global OpenCode config, skills and commands. */
   homeDir: string;

@@ -96,6 +96,8 @@ export const LIMITS = {
   proxyMaxSockets: 512,
   /** How often token expiry is noticed (its streams, sessions and pending writes end). */
   tokenSweepMs: 1_000,
+  /** Log lines waiting for one write before it happens at once (else once per event-loop turn). */
+  logBufferBytes: 64 * 1024,
   /** Distinct attribute keys whose secret/URL verdict the logger remembers. */
   logKeyCacheMax: 512,
   /** Graceful shutdown must finish within this. */

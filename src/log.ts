@@ -1,20 +1,82 @@
 /**
- * Logging: "pretty" (one human line) or "json" (one object per line with time, level, msg and
- * attributes). Logs go to stderr by default so stdout carries only the startup banner.
- * Secrets never reach a log line: attributes whose key looks like a credential are masked and
- * `path`/`url` attributes lose their query string.
+ * Logging: "pretty" (one human line) or "json" (one OpenTelemetry-style object per line:
+ * timeUnixNano, severityText, severityNumber, body, attributes, resource — plus time/level/msg).
+ * Debug, info and warn lines go to stdout and only errors to stderr: the orchestrator labels every
+ * stderr line ERROR. Secrets never reach a log line: attributes whose key looks like a credential
+ * are masked and `path`/`url` attributes lose their query string.
+ *
+ * Writing costs nothing on the request path: lines are batched and written once per event-loop
+ * turn (or when 64 KiB are waiting), in order; `flush()` writes what is left (the CLI calls it on
+ * exit and on fatal errors, so the last lines are never lost).
  */
+import { writeSync } from "node:fs";
 import type { Logger } from "./context.ts";
 import { LIMITS } from "./limits.ts";
 
 export type LogFormat = "pretty" | "json";
 type Level = "debug" | "info" | "warn" | "error";
 const LEVEL_TAG: Record<Level, string> = { debug: "DEBUG", info: "INFO ", warn: "WARN ", error: "ERROR" };
+const SEVERITY: Record<Level, number> = { debug: 5, info: 9, warn: 13, error: 17 };
 
 export interface LoggerOptions {
   format: LogFormat;
   verbose: boolean;
+  /** Where debug/info/warn lines go (default stdout). */
   stream?: NodeJS.WritableStream;
+  /** Where error lines go (default stderr; `stream` when only that is given). */
+  errorStream?: NodeJS.WritableStream;
+  /** Batch lines per event-loop turn (the server's own streams); off: each line written at once. */
+  buffered?: boolean;
+  /** `resource` of JSON lines (service.name is always openwork-server). */
+  resource?: { version?: string; runId?: string };
+}
+
+/**
+ * Lines waiting for one write. Batches keep their order across both streams only per stream;
+ * an error line flushes the info lines first, so a crash report follows what led to it.
+ */
+class LineBuffer {
+  private parts: string[] = [];
+  private size = 0;
+  private scheduled = false;
+
+  constructor(private readonly stream: NodeJS.WritableStream, private readonly buffered: boolean) {}
+
+  push(line: string): void {
+    if (!this.buffered) return this.write(line);
+    this.parts.push(line);
+    this.size += line.length;
+    if (this.size >= LIMITS.logBufferBytes) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(sync = false): void {
+    this.scheduled = false;
+    if (this.parts.length === 0) return;
+    const text = this.parts.join("");
+    this.parts = [];
+    this.size = 0;
+    const fd = (this.stream as { fd?: unknown }).fd;
+    // At exit the event loop is gone: the last lines are written synchronously.
+    if (sync && typeof fd === "number") {
+      try {
+        writeSync(fd, text);
+      } catch {
+        // a closed pipe at exit: nothing left to tell
+      }
+    } else this.write(text);
+  }
+
+  private write(text: string): void {
+    try {
+      this.stream.write(text);
+    } catch {
+      // A closed log stream must never take the server down.
+    }
+  }
 }
 
 /** Keys whose values are never written to a log, whatever the caller passes. */
@@ -123,17 +185,31 @@ function clock() {
 }
 
 /** Creates a logger. `debug` lines are written only when `verbose`. */
-export function createLogger(opts: LoggerOptions): Logger {
-  const stream = opts.stream ?? process.stderr;
+export function createLogger(opts: LoggerOptions): Logger & { flush(sync?: boolean): void } {
+  const out = new LineBuffer(opts.stream ?? process.stdout, opts.buffered === true);
+  const err = opts.errorStream ? new LineBuffer(opts.errorStream, opts.buffered === true) : opts.stream ? out : new LineBuffer(process.stderr, opts.buffered === true);
   const keys = new Map<string, KeyKinds>();
   const time = clock();
+  const resource: Record<string, string> = { "service.name": "openwork-server" };
+  if (opts.resource?.version) resource["service.version"] = opts.resource.version;
+  if (opts.resource?.runId) resource["service.instance.id"] = opts.resource.runId;
   const write = (level: Level, msg: string, attrs?: Record<string, unknown>): void => {
     if (level === "debug" && !opts.verbose) return;
     const now = Date.now();
     const a = cleanAttrs(keys, attrs);
     let line: string;
     if (opts.format === "json") {
-      line = JSON.stringify({ time: time.iso(now), level, msg, ...a });
+      line = JSON.stringify({
+        timeUnixNano: `${now}000000`,
+        severityText: level.toUpperCase(),
+        severityNumber: SEVERITY[level],
+        body: msg,
+        attributes: a,
+        resource,
+        time: time.iso(now),
+        level,
+        msg,
+      });
     } else if (msg === "request" && "method" in a && "path" in a) {
       // The request log: "GET /status 200 3ms".
       const { method, path, status, durationMs, ...rest } = a;
@@ -144,17 +220,21 @@ export function createLogger(opts: LoggerOptions): Logger {
       const extra = Object.entries(a).map(([k, v]) => ` ${k}=${prettyValue(v)}`).join("");
       line = `${time.local(now)} ${LEVEL_TAG[level]} ${msg}${extra}`;
     }
-    try {
-      stream.write(line + "\n");
-    } catch {
-      // A closed log stream must never take the server down.
-    }
+    if (level === "error") {
+      if (err !== out) out.flush();
+      err.push(line + "\n");
+      err.flush();
+    } else out.push(line + "\n");
   };
   return {
     debug: (msg, attrs) => write("debug", msg, attrs),
     info: (msg, attrs) => write("info", msg, attrs),
     warn: (msg, attrs) => write("warn", msg, attrs),
     error: (msg, attrs) => write("error", msg, attrs),
+    flush: (sync = false) => {
+      out.flush(sync);
+      if (err !== out) err.flush(sync);
+    },
   };
 }
 

@@ -135,8 +135,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     if (route.workspace) rc.workspace = workspaces.resolve(rc.params.id ?? "");
   }
 
-  function found(method: string, target: string): Extract<RouteMatch, { kind: "found" }> {
-    const match = router.match(method, requestPath(target));
+  function found(method: string, path: string): Extract<RouteMatch, { kind: "found" }> {
+    const match = router.match(method, path);
     if (match.kind === "not_found") throw new ApiError("not_found", "Not found");
     if (match.kind === "method_not_allowed") {
       throw new ApiError("method_not_allowed", "Method not allowed", undefined, { headers: { Allow: match.allow.join(", ") } });
@@ -145,11 +145,13 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
     let logPath = "";
-    res.on("finish", () => {
-      log.info("request", { method: req.method, path: logPath, status: res.statusCode, durationMs: Math.round((performance.now() - started) * 10) / 10 });
-    });
+    if (config.logRequests) {
+      const started = performance.now();
+      res.on("finish", () => {
+        log.info("request", { method: req.method, path: logPath, status: res.statusCode, durationMs: Math.round((performance.now() - started) * 10) / 10 });
+      });
+    }
     applyCors(req, res, config.corsOrigins);
     try {
       if (req.method === "OPTIONS") {
@@ -159,8 +161,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       }
       checkHost(req, config.host);
       const method = (req.method ?? "GET").toUpperCase();
-      const match = found(method, req.url ?? "");
-      logPath = match.path;
+      logPath = requestPath(req.url ?? "");
+      const match = found(method, logPath);
       const rc = new RequestContext(req, res, context, method, match.path, match.params);
       await admit(rc, match.route, match.mount);
       const result = await match.route.handler(rc);
@@ -254,7 +256,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     try {
       checkHost(req, config.host);
-      const match = found("GET", req.url ?? "");
+      const match = found("GET", requestPath(req.url ?? ""));
       if (!match.route.upgrade) throw new ApiError("not_found", "Not found");
       const rc = new UpgradeRequestContext(req, socket, head, context, match.path, match.params);
       // Browsers cannot set headers on a WebSocket: the token may come as a query parameter (stripped before forwarding).

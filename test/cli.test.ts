@@ -80,12 +80,15 @@ test("start on port 0: real URL, generated tokens once, workspace count, UI link
   assert.equal((await get(`${url}/approvals`, { "x-openwork-host-token": host! })).status, 200);
   assert.equal((await get(`${url}/status`, { authorization: "Bearer wrong" })).status, 401);
 
-  // The tokens appear once (in the banner) and never in the logs.
-  await waitFor(() => cli.stderr().includes("/status"), { what: "request log" });
+  // The tokens appear once (in the banner) and never in the logs. Request lines go to stdout (the
+  // orchestrator labels every stderr line ERROR); nothing went to stderr.
+  await waitFor(() => cli.stdout().includes("/status"), { what: "request log" });
+  assert.equal(cli.stderr(), "");
   assert.ok(out.includes(`UI with host rights (approvals, tokens): ${url}/ui#token=${encodeURIComponent(client!)}&hostToken=${encodeURIComponent(host!)}`));
   assert.equal(out.split(client!).length - 1, 3, "client token: banner line + the two UI links");
   assert.equal(out.split(host!).length - 1, 2, "host token: banner line + the host UI link");
-  assert.ok(!cli.stderr().includes(client!) && !cli.stderr().includes(host!));
+  const logs = cli.stdout().slice(cli.stdout().indexOf("\n", cli.stdout().lastIndexOf("UI")));
+  assert.ok(!logs.includes(client!) && !logs.includes(host!));
 
   const started = Date.now();
   cli.kill("SIGTERM");
@@ -122,16 +125,20 @@ test("--verbose prints the resolved configuration with secrets masked; JSON logs
   assert.ok(!out.includes("host-abcdef") && !out.includes("pw-secret"));
 
   await get(`${url}/health?token=query-secret`, { authorization: "Bearer tok-123456" });
-  const line = await waitFor(() => cli.stderr().split("\n").find((l) => l.includes('"msg":"request"')), { what: "JSON request log" });
+  const line = await waitFor(() => cli.stdout().split("\n").find((l) => l.includes('"msg":"request"')), { what: "JSON request log" });
   const entry = JSON.parse(line);
   assert.equal(entry.level, "info");
-  assert.equal(entry.method, "GET");
-  assert.equal(entry.path, "/health");
-  assert.equal(entry.status, 200);
-  assert.equal(typeof entry.durationMs, "number");
+  assert.equal(entry.severityText, "INFO");
+  assert.equal(entry.attributes.method, "GET");
+  assert.equal(entry.attributes.path, "/health");
+  assert.equal(entry.attributes.status, 200);
+  assert.equal(typeof entry.attributes.durationMs, "number");
+  assert.equal(entry.resource["service.name"], "openwork-server");
   assert.ok(!Number.isNaN(Date.parse(entry.time)));
-  for (const l of cli.stderr().trim().split("\n")) JSON.parse(l); // every log line is JSON
-  assert.ok(!cli.stderr().includes("query-secret") && !cli.stderr().includes("tok-123456"));
+  const logLines = cli.stdout().slice(cli.stdout().indexOf("\n", cli.stdout().lastIndexOf("UI: "))).trim().split("\n");
+  for (const l of logLines) JSON.parse(l); // every log line is JSON
+  assert.equal(cli.stderr(), "");
+  assert.ok(!cli.stdout().includes("query-secret") && !cli.stdout().includes("tok-123456"));
   cli.kill("SIGTERM");
   assert.equal((await cli.exited).code, 0);
 });

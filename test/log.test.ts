@@ -14,19 +14,52 @@ function sink(): { stream: Writable; lines: () => string[] } {
   return { stream, lines: () => out.split("\n").filter(Boolean) };
 }
 
-test("json: one object per line with time, level, msg and attributes", () => {
+test("json: one OpenTelemetry-style object per line (the orchestrator passes these through), with time, level, msg", () => {
   const s = sink();
-  const log = createLogger({ format: "json", verbose: false, stream: s.stream });
+  const log = createLogger({ format: "json", verbose: false, stream: s.stream, resource: { version: "9.9.9", runId: "run-1" } });
   log.info("request", { method: "GET", path: "/status", status: 200, durationMs: 1.5 });
   log.warn("careful", { n: 1, nested: { a: [1, 2] } });
   const [a, b] = s.lines().map((l) => JSON.parse(l));
-  assert.deepEqual(Object.keys(a), ["time", "level", "msg", "method", "path", "status", "durationMs"]);
+  assert.deepEqual(Object.keys(a), ["timeUnixNano", "severityText", "severityNumber", "body", "attributes", "resource", "time", "level", "msg"]);
+  assert.equal(typeof a.timeUnixNano, "string");
+  assert.ok(Math.abs(Number(BigInt(a.timeUnixNano) / 1_000_000n) - Date.now()) < 5000);
+  assert.equal(a.severityText, "INFO");
+  assert.equal(a.severityNumber, 9);
+  assert.equal(a.body, "request");
+  assert.deepEqual(a.attributes, { method: "GET", path: "/status", status: 200, durationMs: 1.5 });
+  assert.deepEqual(a.resource, { "service.name": "openwork-server", "service.version": "9.9.9", "service.instance.id": "run-1" });
   assert.equal(a.level, "info");
   assert.equal(a.msg, "request");
   assert.match(a.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-  assert.ok(Math.abs(Date.parse(a.time) - Date.now()) < 5000);
-  assert.deepEqual(b.nested, { a: [1, 2] });
+  assert.deepEqual(b.attributes.nested, { a: [1, 2] });
+  assert.equal(b.severityNumber, 13);
   assert.equal(b.level, "warn");
+});
+
+test("info and warn go to the info stream, errors to the error stream (after the info lines before them)", () => {
+  const info = sink();
+  const errs = sink();
+  const log = createLogger({ format: "pretty", verbose: false, stream: info.stream, errorStream: errs.stream });
+  log.info("one");
+  log.warn("two");
+  log.error("three");
+  assert.deepEqual(info.lines().map((l) => l.replace(/^\S+ /, "")), ["INFO  one", "WARN  two"]);
+  assert.deepEqual(errs.lines().map((l) => l.replace(/^\S+ /, "")), ["ERROR three"]);
+});
+
+test("buffered: lines are written once per event-loop turn, in order, and flush() writes the rest", async () => {
+  const s = sink();
+  let writes = 0;
+  const counting = new Writable({ write(chunk, enc, cb) { writes++; s.stream.write(chunk, enc, cb); } });
+  const log = createLogger({ format: "pretty", verbose: false, stream: counting, buffered: true });
+  for (let i = 0; i < 100; i++) log.info("request", { method: "GET", path: `/n${i}`, status: 200, durationMs: 1 });
+  assert.equal(s.lines().length, 0, "nothing written synchronously");
+  await new Promise((r) => setImmediate(r));
+  assert.equal(writes, 1, "one write for the batch");
+  assert.deepEqual(s.lines().map((l) => l.split(/ +/)[3]), Array.from({ length: 100 }, (_, i) => `/n${i}`));
+  log.info("last words");
+  log.flush();
+  assert.match(s.lines().at(-1)!, /last words$/);
 });
 
 test("secrets never reach a line: credential-like keys masked, query strings cut, reserved keys kept", () => {
@@ -37,10 +70,10 @@ test("secrets never reach a line: credential-like keys masked, query strings cut
   const text = s.lines().join("\n");
   for (let i = 1; i <= 7; i++) assert.ok(!text.includes(`SECRET${i}`), `SECRET${i} leaked: ${text}`);
   const [a, b] = s.lines().map((l) => JSON.parse(l));
-  assert.equal(a.path, "/w/x/status");
-  assert.equal(a.url, "http://h/x");
-  assert.equal(b.token, "[redacted]");
-  assert.equal(b.headers.Authorization, "[redacted]");
+  assert.equal(a.attributes.path, "/w/x/status");
+  assert.equal(a.attributes.url, "http://h/x");
+  assert.equal(b.attributes.token, "[redacted]");
+  assert.equal(b.attributes.headers.Authorization, "[redacted]");
   assert.equal(b.msg, "x");
   assert.equal(b.level, "info");
 });

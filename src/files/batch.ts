@@ -145,7 +145,7 @@ function validateWrite(w: WriteRequest): { data: Buffer; ifMatchRevision?: strin
  */
 export async function checkWritePreconditions(
   real: string,
-  pre: { ifMatchRevision?: string; ifNoneMatch?: boolean; force?: boolean },
+  pre: { ifMatchRevision?: string; ifNoneMatch?: boolean; force?: boolean; baseUpdatedAt?: number },
 ): Promise<{ previousRevision: string | null }> {
   let st;
   try {
@@ -157,6 +157,10 @@ export async function checkWritePreconditions(
   if (st && !st.isFile()) throw new ApiError("not_a_file", "Path is not a regular file", { currentRevision: current });
   if (pre.ifNoneMatch && st) {
     throw new ApiError("conflict", "File already exists", { expectedRevision: null, currentRevision: current });
+  }
+  // The app's stale-save check: the mtime it loaded (integer ms; sub-ms digits of a reference-style float ignored).
+  if (pre.baseUpdatedAt !== undefined && st && !pre.force && Math.floor(pre.baseUpdatedAt) !== mtimeMsOf(st)) {
+    throw new ApiError("conflict", "File changed since it was loaded", { baseUpdatedAt: pre.baseUpdatedAt, currentUpdatedAt: mtimeMsOf(st), currentRevision: current });
   }
   if (pre.ifMatchRevision !== undefined && !pre.force && pre.ifMatchRevision !== current) {
     throw new ApiError("conflict", "File changed since the expected revision", {

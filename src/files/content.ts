@@ -37,17 +37,23 @@ export async function readContent(server: ServerContext, ws: Workspace, input: u
   }
 }
 
-/** Validates `{"path","content","baseRevision"?,"force"?}` and returns the plan (409 conflict when baseRevision is stale). */
+/**
+ * Validates `{"path","content","baseRevision"?,"baseUpdatedAt"?,"force"?}` and returns the plan;
+ * 409 conflict when baseRevision or baseUpdatedAt is stale (checked now and again under the lock).
+ */
 export async function planContentWrite(server: ServerContext, ws: Workspace, body: Record<string, unknown>): Promise<WritePlan> {
   if (typeof body.content !== "string") throw new ApiError("invalid_payload", "content must be a string");
   if (body.baseRevision !== undefined && body.baseRevision !== null && typeof body.baseRevision !== "string") {
     throw new ApiError("invalid_payload", "baseRevision must be a string");
   }
   if (body.force !== undefined && typeof body.force !== "boolean") throw new ApiError("invalid_payload", "force must be a boolean");
+  const base = body.baseUpdatedAt;
+  if (base !== undefined && base !== null && (typeof base !== "number" || !Number.isFinite(base))) throw new ApiError("invalid_payload", "baseUpdatedAt must be a number of milliseconds");
   const data = Buffer.from(body.content, "utf8");
   if (data.length > LIMITS.sessionFileBytes) throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size: data.length });
-  const pre: { ifMatchRevision?: string; force: boolean } = { force: body.force === true };
+  const pre: { ifMatchRevision?: string; baseUpdatedAt?: number; force: boolean } = { force: body.force === true };
   if (typeof body.baseRevision === "string") pre.ifMatchRevision = body.baseRevision;
+  if (typeof base === "number") pre.baseUpdatedAt = base;
   const resolver = await workspaceResolver(server, ws);
   const first = await resolver.resolve(body.path, { create: true });
   const { previousRevision } = await checkWritePreconditions(first.real, pre);
