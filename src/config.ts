@@ -358,6 +358,7 @@ export async function loadConfig(input: LoadConfigInput): Promise<ServerConfig> 
     homeDir,
   };
   if (routerHealthPort !== undefined) config.routerHealthPort = routerHealthPort;
+  if (env.PATH !== undefined) config.searchPath = env.PATH;
   // Both set = runtime control available (the orchestrator passes them); the token is a secret.
   if (controlUrl && controlToken) config.control = { baseUrl: parseHttpUrl(controlUrl, "OPENWORK_CONTROL_BASE_URL"), token: controlToken };
   if (tls) config.tls = tls;

@@ -11,6 +11,7 @@ import type { ProxyPool } from "./http/proxy.ts";
 import type { AuthFailureLimiter } from "./auth/limiter.ts";
 import type { ProtectedPaths } from "./fs/paths.ts";
 import type { StaticAsset } from "./http/static.ts";
+import type { HubCatalog } from "./workspace/hub.ts";
 
 export type TokenSource = "cli" | "env" | "file" | "generated";
 
@@ -52,6 +53,8 @@ export interface ServerConfig {
   /** The OpenCode Router's config file (OPENCODE_ROUTER_CONFIG_PATH, else its data dir). */
   routerConfigPath: string;
   tls?: { cert: string; key: string };
+  /** PATH of the environment the server was configured from: where service-manager commands are looked up. */
+  searchPath?: string;
   /** The user's home folder (HOME), for global OpenCode config, skills and commands. */
   homeDir: string;
 }
@@ -159,6 +162,8 @@ export interface ServerContext {
   /** File sessions and the catalog (index + events) behind them. */
   sessions: FileSessions;
   catalogs: Catalogs;
+  /** The skills hub's catalog (with its listing cache). */
+  hub: HubCatalog;
   /** Keep-alive agents and open exchanges of the OpenCode / Router proxies. */
   proxy: ProxyPool;
   /** Failed authentications per client address. */

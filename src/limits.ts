@@ -98,6 +98,23 @@ export const LIMITS = {
   tokenSweepMs: 1_000,
   /** Log lines waiting for one write before it happens at once (else once per event-loop turn). */
   logBufferBytes: 64 * 1024,
+  /** The OpenCode Router's local API: its default port, and how long writes, list reads and sends may take. */
+  routerDefaultPort: 3005,
+  routerWriteTimeoutMs: 3_000,
+  routerReadTimeoutMs: 2_000,
+  routerSendTimeoutMs: 5_000,
+  /** The skills hub: per request, for a whole listing (under the app's own 10 s), listing cache, parallel fetches, install size. */
+  hubRequestTimeoutMs: 10_000,
+  hubListingTimeoutMs: 9_000,
+  hubCacheMs: 5 * 60_000,
+  hubConcurrency: 6,
+  hubMaxFiles: 256,
+  hubMaxTotalBytes: 20_000_000,
+  /** Each service-manager command of a scheduler delete (systemctl, launchctl). */
+  schedulerCommandTimeoutMs: 10_000,
+  /** The orchestrator's control endpoint: versions, upgrade. */
+  controlReadTimeoutMs: 5_000,
+  controlWriteTimeoutMs: 10_000,
   /** Distinct attribute keys whose secret/URL verdict the logger remembers. */
   logKeyCacheMax: 512,
   /** Graceful shutdown must finish within this. */

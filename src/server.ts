@@ -40,6 +40,7 @@ import { LIMITS } from "./limits.ts";
 import { createLogger } from "./log.ts";
 import { allRoutes } from "./routes/index.ts";
 import { SCOPE_RANK, type Workspace, type WritePlan } from "./types.ts";
+import { HubCatalog } from "./workspace/hub.ts";
 import { WorkspaceConfigService, type OwnWrite } from "./workspace/reload-events.ts";
 import { Workspaces } from "./workspaces.ts";
 import type { Logger, ServerConfig, ServerContext } from "./context.ts";
@@ -95,6 +96,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     approvals: new Approvals(config.approval),
     audit,
     streams: new SseRegistry(options.sseHeartbeatMs),
+    hub: new HubCatalog(config),
     proxy: new ProxyPool(options.proxyHeadersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.proxyHeadersTimeoutMs }),
     authLimiter: new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000),
     digests: { client: sha256(config.token), host: sha256(config.hostToken) },

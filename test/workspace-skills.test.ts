@@ -36,11 +36,14 @@ test("skills: discovery, domain folders, .claude, de-dup, trigger, skipped", asy
     const res = await s.request("GET", url(s, "skills"));
     assert.equal(res.status, 200);
     assert.deepEqual(res.json.items, [
-      { name: "alpha", description: "First", path: ".opencode/skills/alpha/SKILL.md", scope: "project", trigger: "when alpha" },
-      { name: "beta", description: "Second", path: ".opencode/skills/beta/SKILL.md", scope: "project", trigger: "1. ignored marker? no: first line" },
-      { name: "gamma", description: "In a domain folder", path: ".opencode/skills/tools/gamma/SKILL.md", scope: "project", trigger: "gamma time" },
-      { name: "delta", description: "From .claude", path: ".claude/skills/delta/SKILL.md", scope: "project", trigger: "When delta is needed" },
+      { name: "alpha", description: "First", path: "/.opencode/skills/alpha/SKILL.md", scope: "project", trigger: "when alpha" },
+      { name: "beta", description: "Second", path: "/.opencode/skills/beta/SKILL.md", scope: "project", trigger: "1. ignored marker? no: first line" },
+      { name: "gamma", description: "In a domain folder", path: "/.opencode/skills/tools/gamma/SKILL.md", scope: "project", trigger: "gamma time" },
+      { name: "delta", description: "From .claude", path: "/.claude/skills/delta/SKILL.md", scope: "project", trigger: "When delta is needed" },
     ]);
+    // Workspace-rooted paths keep the app's "OpenWork" badge (it looks for "/.opencode/skills/")
+    // without telling a remote caller where the workspace lives on the host (spec 40 §8.5).
+    assert.ok(res.json.items.every((i: any) => i.path.startsWith("/") && !i.path.includes(s.workspace)));
     const skipped = Object.fromEntries(res.json.skipped.map((x: any) => [x.path, x.reason]));
     assert.match(skipped[".opencode/skills/bad-yaml/SKILL.md"], /invalid frontmatter.*line 3/);
     assert.equal(skipped[".opencode/skills/mismatch/SKILL.md"], "name does not match folder");

@@ -110,7 +110,7 @@ const CASES: WriteCase[] = [
     executesCode: false,
     async verify(s, res) {
       assert.equal(await read(s, ".opencode/skills/new-skill/SKILL.md"), "---\nname: new-skill\ndescription: Does new things\n---\n# Body\n");
-      assert.deepEqual(res.json, { name: "new-skill", path: ".opencode/skills/new-skill/SKILL.md", description: "Does new things", scope: "project" });
+      assert.deepEqual(res.json, { name: "new-skill", path: "/.opencode/skills/new-skill/SKILL.md", description: "Does new things", scope: "project" });
     },
     invalid: [
       { body: { name: "Bad", content: "x", description: "d" }, status: 400, code: "invalid_skill_name" },

@@ -11,7 +11,7 @@ import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
 import { planConfigPatch, valueOrThrow } from "../workspace/opencode-config.ts";
 import { listPlugins, planPluginAdd, planPluginRemove } from "../workspace/plugins.ts";
-import { mcpList, planMcpAdd, planMcpRemove } from "../workspace/mcp.ts";
+import { mcpList, planMcpAdd, planMcpLogout, planMcpRemove } from "../workspace/mcp.ts";
 import { redactSecrets } from "../workspace/redaction.ts";
 import { exportWorkspace, planImportWrite } from "../workspace/transfer.ts";
 import { isViewer, READ, state, WRITE } from "./shared.ts";
@@ -100,6 +100,7 @@ export const routes: RouteDef[] = [
   { method: "GET", path: "/workspace/:id/mcp", ...READ, handler: async (rc) => json(await mcpList(await state(rc), home(rc), isViewer(rc))) },
   { method: "POST", path: "/workspace/:id/mcp", ...WRITE, handler: async (rc) => planMcpAdd(await state(rc), home(rc), await rc.readJson()) },
   { method: "DELETE", path: "/workspace/:id/mcp/:name", ...WRITE, handler: async (rc) => planMcpRemove(await state(rc), home(rc), rc.params.name) },
+  { method: "DELETE", path: "/workspace/:id/mcp/:name/auth", ...WRITE, handler: async (rc) => planMcpLogout(rc.server.config, rc.workspace!, rc.params.name, rc.signal) },
   { method: "GET", path: "/workspace/:id/audit", ...READ, handler: getAudit },
   { method: "GET", path: "/workspace/:id/events", ...READ, handler: getEvents },
   // Collaborators may reload their engine at once (no approval by spec); read-only-gated and audited.

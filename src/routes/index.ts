@@ -10,6 +10,11 @@ import { routes as fileRoutes } from "./files.ts";
 import { routes as catalogRoutes } from "./catalog.ts";
 import { routes as proxyRoutes } from "./proxy.ts";
 import { routes as uiRoutes } from "./ui.ts";
+import { routes as hubRoutes } from "./hub.ts";
+import { routes as schedulerRoutes } from "./scheduler.ts";
+import { routes as bridgeRoutes } from "./router-bridge.ts";
+import { routes as runtimeRoutes } from "./runtime.ts";
+import { routes as agentlabRoutes } from "./agentlab.ts";
 
 export function allRoutes(): RouteDef[] {
   return [
@@ -21,6 +26,11 @@ export function allRoutes(): RouteDef[] {
     ...skillRoutes,
     ...fileRoutes,
     ...catalogRoutes,
+    ...hubRoutes,
+    ...schedulerRoutes,
+    ...bridgeRoutes,
+    ...runtimeRoutes,
+    ...agentlabRoutes,
     ...proxyRoutes,
     ...uiRoutes,
   ];

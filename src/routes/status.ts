@@ -54,6 +54,8 @@ function capabilities(server: ServerContext) {
     tokens: { scoped: true, scopes: ["owner", "collaborator", "viewer"] },
     proxy: { opencode: proxyOpencode, opencodeRouter: config.routerHealthPort !== undefined },
     events: { sse: true },
+    // The app uses our hub routes only when these say so (else it lists straight from GitHub).
+    hub: { skills: { read: config.hub.enabled, install: config.hub.enabled && write, repo: { ...config.hub.repo } } },
     toolProviders: {
       browser: { enabled: false, placement: "external", mode: "none" },
       files: {

@@ -5,8 +5,12 @@
 import { ApiError } from "../errors.ts";
 import { globMatch } from "../formats/glob.ts";
 import { isPlainObject, jsonEqual } from "../formats/jsonc.ts";
-import { answer, type Answer, type WritePlan } from "../types.ts";
-import { editOpencode, globalConfig, planEdits, readWorkspaceConfig, valueOrThrow, withKey } from "./opencode-config.ts";
+import path from "node:path";
+import { engineRequest, jsonOrText, opencodeTarget } from "../engine.ts";
+import { LIMITS } from "../limits.ts";
+import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
+import type { ServerConfig } from "../context.ts";
+import { editOpencode, globalConfig, globalOpencodeDir, planEdits, readWorkspaceConfig, valueOrThrow, withKey } from "./opencode-config.ts";
 import { redactSecrets } from "./redaction.ts";
 import type { WorkspaceState } from "./reload-events.ts";
 import { RESERVED_NAMES } from "./skills.ts";
@@ -142,5 +146,32 @@ export async function planMcpRemove(state: WorkspaceState, homeDir: string, rawN
     risk: ["executes-code"],
     target: name,
     answer: () => mcpList(state, homeDir, false),
+  });
+}
+
+/**
+ * MCP logout: the engine forgets the server's stored credentials (OpenCode's own credential store;
+ * the server never edits that file itself). Disconnect is best effort; a 404 from the engine means
+ * there was nothing stored, which is success too.
+ */
+export function planMcpLogout(config: ServerConfig, ws: Workspace, rawName: unknown, signal: AbortSignal): WritePlan {
+  const name = checkMcpName(rawName);
+  const target = opencodeTarget(config, ws);
+  const store = path.join(globalOpencodeDir(config.homeDir), "mcp-auth.json");
+  return plan({
+    workspaceId: ws.id,
+    action: "mcp.auth.remove",
+    summary: `Log out of MCP server ${name}`,
+    paths: [store],
+    change: { name, store: "~/.config/opencode/mcp-auth.json" },
+    risk: [],
+    target: name,
+    apply: async () => {
+      const rest = `/mcp/${encodeURIComponent(name)}`;
+      await engineRequest(target, "POST", `${rest}/disconnect`, { signal, timeoutMs: LIMITS.proxyHeadersTimeoutMs }).catch(() => undefined);
+      const res = await engineRequest(target, "DELETE", `${rest}/auth`, { signal, timeoutMs: LIMITS.proxyHeadersTimeoutMs });
+      if (!res.ok && res.status !== 404) throw new ApiError("opencode_request_failed", "OpenCode refused the logout", { status: res.status, body: jsonOrText(res.text), path: `${rest}/auth` });
+      return { body: { ok: true } };
+    },
   });
 }

@@ -214,7 +214,7 @@ export async function applyEdits(wsPath: string, edits: FileEdit[]): Promise<voi
  * Atomic write of `file` (inside `root`, checked by real path; missing folders are created).
  * Returns the first folder it created (undefined when none), so a rollback can remove it.
  */
-export async function writeInside(root: string, file: string, text: string): Promise<string | undefined> {
+export async function writeInside(root: string, file: string, text: string | Buffer): Promise<string | undefined> {
   const rel = relPosix(root, file);
   try {
     await mkdir(root, { recursive: true });

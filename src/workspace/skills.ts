@@ -215,6 +215,15 @@ export function localSkillsDir(wsPath: string): string {
   return path.join(wsPath, ".opencode", "skills");
 }
 
+/**
+ * A skill's `path` in answers: workspace-rooted (`/.opencode/skills/x/SKILL.md`, the leading `/` is
+ * the workspace root) so the app's "OpenWork" badge — it looks for `/.opencode/skills/` — works,
+ * while no host path reaches remote callers. Walk-up levels (`../…`) stay relative.
+ */
+export function workspaceRooted(rel: string): string {
+  return rel.startsWith("../") ? rel : `/${rel}`;
+}
+
 /** Project skills (what the cache keeps). */
 export async function scanProjectSkills(wsPath: string, root: string, homeDir: string): Promise<SkillScan> {
   const out: SkillScan = { records: [], skipped: [] };
@@ -229,6 +238,7 @@ export async function scanProjectSkills(wsPath: string, root: string, homeDir: s
     }
     await scanSkillsDir(dir, "project", display, out, seen, local);
   }
+  for (const r of out.records) r.item.path = workspaceRooted(r.item.path);
   return out;
 }
 
@@ -303,7 +313,7 @@ export async function planSkillUpsert(ws: Workspace, body: Record<string, unknow
   // Real-path containment before anything else: a symlinked .opencode cannot redirect the write.
   await resolveInside(ws.path, rel, { create: true });
   const base = await readTextIfExists(file);
-  const result = { name: s.name, path: rel, description: s.description, scope: "project" };
+  const result = { name: s.name, path: workspaceRooted(rel), description: s.description, scope: "project" };
   if (base === s.content) return answer(result);
   return planEdits(ws, [{ path: file, display: rel, base, next: s.content }], {
     action: "skills.upsert",

@@ -20,7 +20,7 @@ function layerOf(rel: string): Layer {
   if (top === "http") return "http";
   if (top === "routes") return "routes";
   if (["workspace", "files", "auth", "hub", "scheduler", "router-admin", "runtime", "agentlab"].includes(top)) return "domain";
-  if (["approvals.ts", "audit.ts", "workspaces.ts", "engine.ts"].includes(top)) return "domain";
+  if (["approvals.ts", "audit.ts", "workspaces.ts", "engine.ts", "runtime.ts"].includes(top)) return "domain";
   return "neutral"; // errors, limits, types, event-log, context, config, server, cli, log …
 }
 
