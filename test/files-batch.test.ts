@@ -1,7 +1,7 @@
 /** read-batch, write-batch and files/content: preconditions, atomic batches, approvals, audit, concurrency. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, writeFile, readdir, mkdir } from "node:fs/promises";
+import { readFile, writeFile, readdir, mkdir, utimes } from "node:fs/promises";
 import path from "node:path";
 import { firstApproval, pendingApprovals, readAuditLog, startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -309,6 +309,54 @@ test("files/content: read text, refuse binary, write with baseRevision", async (
     assert.equal((await s.request("POST", base, { json: { path: "notes.md", content: 5 } })).status, 400);
     const viewer = await s.mintToken("viewer");
     assert.equal((await s.request("POST", base, { token: viewer, json: { path: "notes.md", content: "v" } })).status, 403);
+  } finally {
+    await s.close();
+  }
+});
+
+test("files/content: baseUpdatedAt (what the app sends) → 409 'File changed since it was loaded' when stale; sub-ms digits ignored; force skips", async () => {
+  const s = await startServer({ files: { "agent.md": "v1\n" }, approval: "manual" });
+  try {
+    const base = `/workspace/${s.workspaceId}/files/content`;
+    const loaded = (await s.request("GET", `${base}?path=agent.md`)).json;
+    // Someone else saves in between (a later mtime).
+    // Whole seconds: utimes takes float seconds, and a fractional millisecond could round either way.
+    const later = new Date(Math.floor(loaded.updatedAt / 1000) * 1000 + 5_000);
+    await writeFile(path.join(s.workspace, "agent.md"), "theirs\n");
+    await utimes(path.join(s.workspace, "agent.md"), later, later);
+    const stale = await s.request("POST", base, { json: { path: "agent.md", content: "mine\n", baseUpdatedAt: loaded.updatedAt + 0.123 } });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.json.code, "conflict");
+    assert.equal(stale.json.message, "File changed since it was loaded");
+    assert.equal(stale.json.details.currentUpdatedAt, later.getTime());
+    assert.equal(typeof stale.json.details.currentRevision, "string");
+    assert.equal((await pendingApprovals(s)).length, 0, "checked before the approval");
+    assert.equal(await readFile(path.join(s.workspace, "agent.md"), "utf8"), "theirs\n");
+    for (const bad of ["123", true, {}]) {
+      assert.equal((await s.request("POST", base, { json: { path: "agent.md", content: "x", baseUpdatedAt: bad } })).json.code, "invalid_payload");
+    }
+    // Fresh (a reference-style float with sub-ms digits), null, a missing file, or force: no conflict.
+    for (const body of [
+      { path: "agent.md", content: "mine\n", baseUpdatedAt: later.getTime() + 0.789 },
+      { path: "agent.md", content: "again\n", baseUpdatedAt: null },
+      { path: "new.md", content: "n\n", baseUpdatedAt: 1 },
+      { path: "agent.md", content: "forced\n", baseUpdatedAt: 1, force: true },
+    ]) {
+      const p = s.request("POST", base, { json: body });
+      await s.request("POST", `/approvals/${(await firstApproval(s)).id}`, { token: null, host: true, json: { reply: "allow" } });
+      assert.equal((await p).status, 200, JSON.stringify(body));
+    }
+    assert.equal(await readFile(path.join(s.workspace, "agent.md"), "utf8"), "forced\n");
+    // Changed while the host was deciding: re-checked under the lock, nothing lands.
+    const cur = (await s.request("GET", `${base}?path=agent.md`)).json;
+    const p = s.request("POST", base, { json: { path: "agent.md", content: "late\n", baseUpdatedAt: cur.updatedAt } });
+    const approval = await firstApproval(s);
+    const after = new Date(Math.floor(cur.updatedAt / 1000) * 1000 + 9_000);
+    await writeFile(path.join(s.workspace, "agent.md"), "meanwhile\n");
+    await utimes(path.join(s.workspace, "agent.md"), after, after);
+    await s.request("POST", `/approvals/${approval.id}`, { token: null, host: true, json: { reply: "allow" } });
+    assert.equal((await p).status, 409);
+    assert.equal(await readFile(path.join(s.workspace, "agent.md"), "utf8"), "meanwhile\n");
   } finally {
     await s.close();
   }

@@ -1,0 +1,124 @@
+// The OpenWork orchestrator launches this server as a sidecar: first as it does (the exact
+// arguments and environment of 0.18.1, with a leading `--`) checked with its own post-launch
+// checks, then with the real orchestrator binary (ORCHESTRATOR_BIN, provided by .ci/orchestrator.sh).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT, startCli } from "./helpers/cli.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+async function temp(t: { after(fn: () => Promise<void>): void }, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function get(url: string, headers: Record<string, string> = {}, init: RequestInit = {}): Promise<{ status: number; json: any }> {
+  const res = await fetch(url, { ...init, headers });
+  return { status: res.status, json: await res.json() };
+}
+
+test("launched as openwork-orchestrator 0.18.1 launches it: leading --, env credentials, its post-launch checks pass; JSON logs on stdout carry its fields", async (t) => {
+  const home = await temp(t, "ow-orch-home-");
+  const ws = await temp(t, "ow-orch-ws-");
+  const env = {
+    HOME: home,
+    OPENWORK_TOKEN: "collab-token-1",
+    OPENWORK_HOST_TOKEN: "host-token-1",
+    OPENWORK_RUN_ID: "run-42",
+    OPENWORK_LOG_FORMAT: "json",
+    OTEL_RESOURCE_ATTRIBUTES: "service.name=openwork-server,service.instance.id=run-42",
+    OPENWORK_OPENCODE_BASE_URL: "http://127.0.0.1:4096",
+    OPENWORK_OPENCODE_DIRECTORY: ws,
+    OPENWORK_OPENCODE_USERNAME: "opencode",
+    OPENWORK_OPENCODE_PASSWORD: "oc-pass",
+    OPENWORK_CONTROL_BASE_URL: "http://127.0.0.1:9",
+    OPENWORK_CONTROL_TOKEN: "0b5f2c1e-0000-4000-8000-000000000000",
+    SOME_UNKNOWN_VARIABLE: "ignored",
+  };
+  const args = ["--", "--host", "127.0.0.1", "--port", "0", "--workspace", ws, "--approval", "manual", "--approval-timeout", "30000", "--cors", "*", "--opencode-base-url", "http://127.0.0.1:4096", "--opencode-directory", ws, "--log-format", "json"];
+  const cli = startCli(args, { env, cwd: ws });
+  t.after(async () => {
+    cli.kill("SIGKILL");
+    await cli.exited;
+  });
+  const [, url] = await cli.waitForStdout(/listening on (\S+)\n/);
+  // 1-2. health (version compared only when a manifest pins one)
+  assert.equal((await get(`${url}/health`)).status, 200);
+  // 3. the workspace with the credentials it passed, seen with the client token
+  const list = await get(`${url}/workspaces`, { authorization: "Bearer collab-token-1" });
+  assert.equal(list.status, 200);
+  const item = list.json.items.find((w: any) => w.path.replace(/\/+$/, "") === ws);
+  assert.ok(item, JSON.stringify(list.json));
+  assert.deepEqual(item.opencode, { baseUrl: "http://127.0.0.1:4096", directory: ws, username: "opencode", password: "oc-pass" });
+  // 4. approvals with the host token; 5. an owner token minted
+  assert.equal((await get(`${url}/approvals`, { "x-openwork-host-token": "host-token-1" })).status, 200);
+  const minted = await get(`${url}/tokens`, { "x-openwork-host-token": "host-token-1", "content-type": "application/json" }, { method: "POST", body: JSON.stringify({ scope: "owner", label: "OpenWork owner token" }) });
+  assert.equal(minted.status, 201);
+  assert.equal(typeof minted.json.token, "string");
+  // 6. --check: the config of items[0]
+  assert.equal((await get(`${url}/workspace/${list.json.items[0].id}/config`, { authorization: "Bearer collab-token-1" })).status, 200);
+
+  // Its log streams: every stdout line after the banner is a JSON object it passes through raw.
+  const line = await waitFor(() => cli.stdout().split("\n").find((l) => l.includes('"body":"request"') && l.includes("/tokens")), { what: "request log line" });
+  const entry = JSON.parse(line);
+  assert.equal(typeof entry.timeUnixNano, "string");
+  assert.equal(typeof entry.severityText, "string");
+  assert.equal(entry.severityNumber, 9);
+  assert.deepEqual(entry.resource, { "service.name": "openwork-server", "service.version": entry.resource["service.version"], "service.instance.id": "run-42" });
+  assert.equal(cli.stderr(), "", "nothing on stderr: the orchestrator labels every stderr line ERROR");
+  assert.ok(!cli.stdout().includes("oc-pass") && !cli.stdout().includes("host-token-1"));
+  cli.kill("SIGTERM");
+  assert.equal((await cli.exited).code, 0);
+});
+
+test("--no-log-requests and OPENWORK_LOG_REQUESTS=0 turn request lines off", async (t) => {
+  const home = await temp(t, "ow-orch-home-");
+  for (const [args, env] of [[["--no-log-requests"], {}], [[], { OPENWORK_LOG_REQUESTS: "0" }]] as const) {
+    const cli = startCli(["--port", "0", "--token", "tok", ...args], { env: { HOME: home, ...env } });
+    const [, url] = await cli.waitForStdout(/listening on (\S+)\n/);
+    assert.equal((await get(`${url}/status`, { authorization: "Bearer tok" })).status, 200);
+    cli.kill("SIGTERM");
+    const r = await cli.exited;
+    assert.equal(r.code, 0);
+    assert.ok(!r.stdout.includes("/status") && !r.stderr.includes("/status"), `${JSON.stringify(args)}: ${r.stdout}`);
+  }
+  const bad = startCli(["--port", "0"], { env: { HOME: home, OPENWORK_LOG_REQUESTS: "maybe" } });
+  const r = await bad.exited;
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /OPENWORK_LOG_REQUESTS/);
+});
+
+test("the real orchestrator (openwork serve --check) starts bin/openwork-server.js and its checks pass", { timeout: 180_000 }, async (t) => {
+  const orchestrator = process.env.ORCHESTRATOR_BIN;
+  const opencode = process.env.ORCHESTRATOR_OPENCODE_BIN;
+  if (!orchestrator || !opencode) {
+    // CI provides both (.ci/orchestrator.sh); there this test must run, never skip.
+    assert.ok(!process.env.CI, "ORCHESTRATOR_BIN / ORCHESTRATOR_OPENCODE_BIN must be set in CI");
+    t.skip("set ORCHESTRATOR_BIN and ORCHESTRATOR_OPENCODE_BIN (source .ci/orchestrator.sh)");
+    return;
+  }
+  // The orchestrator runs the published entry, which imports the compiled dist/ (built by npm ci / npm run build).
+  assert.ok(existsSync(join(REPO_ROOT, "dist/cli.js")), "dist/cli.js exists (run npm run build)");
+  const home = await temp(t, "ow-orch-home-");
+  const ws = await temp(t, "ow-orch-ws-");
+  const child = spawn(orchestrator, ["serve", "--workspace", ws, "--openwork-server-bin", join(REPO_ROOT, "bin/openwork-server.js"), "--opencode-bin", opencode, "--allow-external", "--openwork-port", "0", "--no-tui", "--check"], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
+    cwd: ws,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => (out += c));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 150_000);
+  const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  clearTimeout(timer);
+  assert.equal(code, 0, out);
+  assert.match(out, /Checks: ok/);
+  assert.match(out, /\[openwork-server\] Healthy/);
+  assert.doesNotMatch(out, /\[openwork-server\] ERROR/, "no line of ours was labelled an error");
+});
