@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, readdir, rm, stat, writeFile, symlink, chmod } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { writeFileAtomic, withPathLock, removeStaleTempFiles, isTempFileName, tempPathFor, uploadTempPathFor } from "../src/fs/atomic.ts";
+import { writeFileAtomic, withPathLock, removeStaleTempFiles, isTempFileName, tempPathFor, uploadTempName } from "../src/fs/atomic.ts";
 
 async function tmpdir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), "ow-atomic-"));
@@ -88,7 +88,7 @@ test("temp names are recognised and stale ones removed", async () => {
   const dir = await tmpdir();
   try {
     const t1 = tempPathFor(dir);
-    const t2 = uploadTempPathFor(dir);
+    const t2 = path.join(dir, uploadTempName());
     assert.ok(isTempFileName(path.basename(t1)));
     assert.ok(isTempFileName(path.basename(t2)));
     assert.ok(!isTempFileName(".upload-x.tmp"));

@@ -177,7 +177,9 @@ test("a folder swapped for an outside symlink in a tight loop while writing: not
     await mkdir(dir);
     const sid = (await s.request("POST", `/workspace/${s.workspaceId}/files/sessions`, { json: {} })).json.session.id;
     let stop = false;
-    const swapper = (async () => {
+    let swapper: Promise<void> = Promise.resolve();
+    try {
+    swapper = (async () => {
       while (!stop) {
         try {
           await rename(dir, dir + ".real");
@@ -204,6 +206,11 @@ test("a folder swapped for an outside symlink in a tight loop while writing: not
     await swapper;
     assert.deepEqual(await rd(outside), [], `files leaked outside: ${JSON.stringify([...codes])}`);
     assert.ok((codes.get("path_outside_workspace") ?? 0) + (codes.get("ok") ?? 0) > 0);
+    } finally {
+      // A failed assertion must not leave the swapper running (the test file would never end).
+      stop = true;
+      await swapper;
+    }
   } finally {
     await s.close();
   }

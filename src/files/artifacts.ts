@@ -5,8 +5,8 @@
 import { ApiError } from "../errors.ts";
 import type { Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { PathResolver, type ProtectedPaths } from "../fs/paths.ts";
-import { decodeItemId, encodeItemId, listFiles, openListedItem, openworkDir } from "./listing.ts";
+import type { ProtectedPaths } from "../fs/paths.ts";
+import { encodeItemId, listBox, openBoxItem } from "./listing.ts";
 
 /** 404 outbox_disabled unless the outbox is enabled. */
 export function requireOutboxEnabled(server: ServerContext): void {
@@ -14,27 +14,13 @@ export function requireOutboxEnabled(server: ServerContext): void {
 }
 
 /** `{"items":[{"id","path","size","updatedAt"}]}`; a missing outbox → no items. */
-export async function listArtifacts(ws: Workspace, protect?: ProtectedPaths): Promise<{ items: { id: string; path: string; size: number; updatedAt: number }[] }> {
-  const dir = await openworkDir(ws.path, "outbox", false);
-  if (!dir) return { items: [] };
-  const files = await listFiles(dir, protect);
+export async function listArtifacts(ws: Workspace, protect: ProtectedPaths): Promise<{ items: { id: string; path: string; size: number; updatedAt: number }[] }> {
+  const files = await listBox(ws, "outbox", protect);
   return { items: files.map((f) => ({ id: encodeItemId(f.path), path: f.path, size: f.size, updatedAt: f.updatedAt })) };
 }
 
 /** Opens an artifact by id: 400 invalid_artifact, 404 artifact_not_found, 403 path_outside_workspace. */
-export async function openArtifact(ws: Workspace, id: string, protect?: ProtectedPaths) {
-  const rel = decodeItemId(id);
-  if (rel === undefined) throw new ApiError("invalid_artifact", "Invalid artifact id");
-  const dir = await openworkDir(ws.path, "outbox", false);
-  if (!dir) throw new ApiError("artifact_not_found", "Artifact not found");
+export function openArtifact(ws: Workspace, id: string, protect: ProtectedPaths) {
   // Protected paths apply: an outbox symlinked onto a project folder must not serve its .git or token store.
-  const resolver = await PathResolver.create(dir, protect);
-  let r;
-  try {
-    r = await resolver.resolve(rel);
-  } catch (err) {
-    if (err instanceof ApiError && err.code === "invalid_path") throw new ApiError("invalid_artifact", "Invalid artifact id");
-    throw err;
-  }
-  return openListedItem(r, () => new ApiError("artifact_not_found", "Artifact not found"));
+  return openBoxItem(ws, "outbox", id, protect, () => new ApiError("invalid_artifact", "Invalid artifact id"), () => new ApiError("artifact_not_found", "Artifact not found"));
 }

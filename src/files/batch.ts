@@ -5,19 +5,18 @@
  * re-checks them under the per-path lock right before each write, so two writers holding the same
  * ifMatchRevision cannot both win. Results come back in request order.
  */
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
-import { plan } from "../types.ts";
+import { answer, plan, type Answer, type WritePlan } from "../types.ts";
 import type { AuditInput, Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { handleFile, normalizeRelPath, openRegularForRead, verifyDirUnchanged } from "../fs/paths.ts";
-import type { OpenedFile, PathResolver, ResolvedPath } from "../fs/paths.ts";
-import { commitTempFile, stageFile, unlinkQuiet, withPathLock, withPathLocks } from "../fs/atomic.ts";
+import { normalizeRelPath } from "../fs/paths.ts";
+import type { PathResolver, ResolvedPath } from "../fs/paths.ts";
+import { openFileAt, readAll, writeFileAt } from "../fs/anchored.ts";
+import { withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf, statBig } from "../fs/revision.ts";
-import { base64DecodedLength, batchArray, checkViewerMayRead, holdsConfigSecrets, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
-import type { ItemError, PlanOrReply } from "./common.ts";
+import { base64DecodedLength, batchArray, checkViewerMayRead, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import type { ItemError } from "./common.ts";
 
 // ---------------------------------------------------------------------------------------------
 // read-batch
@@ -31,60 +30,33 @@ export async function readBatch(server: ServerContext, ws: Workspace, body: Reco
   const paths = batchArray(body.paths, "paths", LIMITS.batchItems);
   const rels = paths.map((p) => normalizeRelPath(p));
   const resolver = await workspaceResolver(server, ws);
-  const items = await mapLimit(rels, LIMITS.batchItems, (rel) => readOne(resolver, rel, options.viewer));
-  return { items };
+  try {
+    // Items in parallel; folders shared by several items are opened once (the resolver holds them).
+    return { items: await mapLimit(rels, LIMITS.batchItems, (rel) => readOne(resolver, rel, options.viewer)) };
+  } finally {
+    await resolver.close();
+  }
 }
 
 async function readOne(resolver: PathResolver, rel: string, viewer: boolean): Promise<ReadItem> {
   try {
-    // The fast path opens only symlink-free paths, so its `rel` is already the real one.
-    let opened = await resolver.openForReadFast(rel);
-    if (opened) {
-      if (viewer && holdsConfigSecrets(opened.rel)) {
-        await opened.file.close().catch(() => {});
-        checkViewerMayRead(viewer, opened.rel);
-      }
-    } else {
-      const r = await resolver.resolveNormalized(rel);
-      if (r.missing > 0) throw new ApiError("file_not_found", "File not found");
-      checkViewerMayRead(viewer, realRel(r));
-      const { fh, stat } = await openRegularForRead(r.real);
-      opened = { rel: r.rel, file: handleFile(fh, stat) };
-    }
-    const { file } = opened;
+    const r = await resolver.resolveNormalized(rel);
+    if (r.missing > 0) throw new ApiError("file_not_found", "File not found");
+    checkViewerMayRead(viewer, realRel(r));
+    const file = await openFileAt(r.dir, r.below[0]!);
     try {
       const size = Number(file.stat.size);
       if (size > LIMITS.sessionFileBytes) {
         throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
       }
-      const data = await readKnownSize(file, size);
-      return {
-        ok: true,
-        path: opened.rel,
-        kind: "file",
-        bytes: data.length,
-        updatedAt: mtimeMsOf(file.stat),
-        revision: revisionOf(file.stat),
-        contentBase64: data.toString("base64"),
-      };
+      const data = await readAll(file, size);
+      return { ok: true, path: r.rel, kind: "file", bytes: data.length, updatedAt: mtimeMsOf(file.stat), revision: revisionOf(file.stat), contentBase64: data.toString("base64") };
     } finally {
       await file.close().catch(() => {});
     }
   } catch (err) {
     return itemError(err, { path: rel });
   }
-}
-
-/** Reads `size` bytes (the size from our fstat, so the revision matches the bytes) — one read for small files. */
-async function readKnownSize(file: OpenedFile, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
-  let off = 0;
-  while (off < size) {
-    const n = await file.read(buf, off, size - off, off);
-    if (n === 0) break;
-    off += n;
-  }
-  return off === size ? buf : buf.subarray(0, off);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,40 +144,15 @@ export async function checkWritePreconditions(
 }
 
 /**
- * Writes `data` to the resolved target: parents created, temp file in the verified directory,
- * fsync, re-verification of the directory, rename. Returns the new revision and mtime.
+ * Writes `data` to the resolved target through the resolver's held directories: missing parents
+ * created one at a time, temp file + fsync + rename (or, for a create, link: a file another program
+ * made meanwhile is never overwritten), the bytes that landed checked. Returns the new revision.
  */
-export async function writeResolved(r: ResolvedPath, data: Buffer): Promise<{ revision: string; updatedAt: number }> {
-  const dir = path.dirname(r.real);
+export async function writeResolved(resolver: PathResolver, r: ResolvedPath, data: Buffer, o: { createOnly?: boolean } = {}): Promise<{ revision: string; updatedAt: number }> {
   try {
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" || code === "ENOTDIR") throw new ApiError("conflict", "A parent of the path is a file, not a folder");
-      throw err;
-    }
-    await verifyDirUnchanged(dir, r.rootReal);
-    const tmp = await stageFile(r.real, data);
-    try {
-      // A directory swapped for a symlink after the check would redirect the rename: re-verify first.
-      await verifyDirUnchanged(dir, r.rootReal);
-    } catch (err) {
-      await unlinkQuiet(tmp);
-      throw err;
-    }
-    await commitTempFile(tmp, r.real);
-    try {
-      await verifyDirUnchanged(dir, r.rootReal);
-    } catch (err) {
-      // The folder was swapped for a symlink during the rename (Node has no renameat with a held
-      // directory fd): the file may have landed outside, so take it back out and fail the write.
-      await unlinkQuiet(r.real);
-      throw err;
-    }
-    const st = await statBig(r.real, false);
-    if (!st) throw new ApiError("conflict", "File vanished right after the write");
-    return { revision: revisionOf(st), updatedAt: mtimeMsOf(st) };
+    const { dir, name } = await resolver.parentFor(r);
+    const { stat } = await writeFileAt(dir, name, data, { createOnly: o.createOnly === true });
+    return { revision: revisionOf(stat), updatedAt: mtimeMsOf(stat) };
   } catch (err) {
     throw fsError(err);
   }
@@ -219,11 +166,7 @@ function writeSummary(count: number, rels: string[]): string {
  * Validates a write-batch and returns either the final answer (nothing to write: every item
  * failed) or a WritePlan for the approval gate.
  */
-export async function planWriteBatch(
-  server: ServerContext,
-  ws: Workspace,
-  body: Record<string, unknown>,
-): Promise<PlanOrReply> {
+export async function planWriteBatch(server: ServerContext, ws: Workspace, body: Record<string, unknown>): Promise<WritePlan | Answer> {
   const raw = batchArray(body.writes, "writes", LIMITS.batchItems);
   if (body.atomic !== undefined && typeof body.atomic !== "boolean") throw new ApiError("invalid_payload", "atomic must be a boolean");
   const atomic = body.atomic === true;
@@ -241,27 +184,39 @@ export async function planWriteBatch(
   const resolver = await workspaceResolver(server, ws);
   const results: (WriteItem | undefined)[] = new Array(requests.length);
   const prepared: PreparedWrite[] = [];
-  for (const w of requests) {
-    try {
-      const v = validateWrite(w);
-      const resolved = await resolver.resolveNormalized(w.rel, { create: true });
-      const { previousRevision } = await checkWritePreconditions(resolved.real, v);
-      prepared.push({ index: w.index, rel: resolved.rel, sha256: sha256Hex(v.data), resolved, op: previousRevision === null ? "create" : "overwrite", ...v });
-    } catch (err) {
-      results[w.index] = itemError(err, { path: w.rel });
+  const reals = new Map<string, string>();
+  try {
+    for (const w of requests) {
+      try {
+        const v = validateWrite(w);
+        const resolved = await resolver.resolveNormalized(w.rel, { create: true });
+        const { previousRevision } = await checkWritePreconditions(resolved.real, v);
+        prepared.push({ index: w.index, rel: resolved.rel, sha256: sha256Hex(v.data), resolved, op: previousRevision === null ? "create" : "overwrite", ...v });
+      } catch (err) {
+        results[w.index] = itemError(err, { path: w.rel });
+      }
     }
-  }
-  const failures = results.filter((r): r is ItemError => r !== undefined && !r.ok);
-  if (atomic && failures.length > 0) {
-    throw new ApiError("conflict", "Batch not applied: some items failed", { items: indexFailures(results) });
+    // One file named twice through a symlink would let one precondition cover two writes.
+    for (const p of prepared) {
+      const other = reals.get(p.resolved.real);
+      if (other !== undefined) throw new ApiError("invalid_payload", "Two paths of the batch name the same file", { path: p.rel, sameAs: other });
+      reals.set(p.resolved.real, p.rel);
+    }
+    if (atomic && results.some((r) => r !== undefined && !r.ok)) {
+      throw new ApiError("conflict", "Batch not applied: some items failed", { items: indexFailures(results) });
+    }
+  } catch (err) {
+    await resolver.close();
+    throw err;
   }
   if (prepared.length === 0) {
-    return { reply: { status: 200, body: { items: results, cursor: server.catalogs.cursor(ws.id) } } };
+    await resolver.close();
+    return answer({ items: results, cursor: server.catalogs.cursor(ws.id) });
   }
   const rels = prepared.map((p) => p.rel);
   // Judged on where the bytes really land too: `plug/x.js` through `plug -> .opencode/plugins` runs code.
   const risk = riskFor([...rels, ...prepared.map((p) => realRel(p.resolved))]);
-  const writePlan = plan({
+  return plan({
     workspaceId: ws.id,
     action: "workspace.files.session.write",
     summary: writeSummary(prepared.length, rels),
@@ -273,8 +228,8 @@ export async function planWriteBatch(
     },
     ...(risk ? { risk } : {}),
     apply: () => applyWrites(server, ws, resolver, prepared, results, atomic),
+    release: () => resolver.close(),
   });
-  return { plan: writePlan };
 }
 
 function indexFailures(results: (WriteItem | undefined)[]): unknown[] {
@@ -323,7 +278,7 @@ async function applyWrites(
       }
       for (const f of fresh) {
         try {
-          const out = await writeResolved(f.r, f.p.data);
+          const out = await writeResolved(resolver, f.r, f.p.data, { createOnly: f.p.op === "create" || f.p.ifNoneMatch });
           record(f.p, out, f.prev);
         } catch (err) {
           // An I/O error after earlier renames: those files changed, so they must still be audited (below).
@@ -351,7 +306,7 @@ async function applyWrites(
           // Re-resolve and re-check under the lock: the state may have changed while the host was deciding.
           const r = await resolver.resolveNormalized(p.rel, { create: true });
           const { previousRevision } = await checkWritePreconditions(r.real, p);
-          const out = await writeResolved(r, p.data);
+          const out = await writeResolved(resolver, r, p.data, { createOnly: p.op === "create" || p.ifNoneMatch });
           record(p, out, previousRevision);
         });
       } catch (err) {

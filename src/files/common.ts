@@ -5,7 +5,7 @@ import { PathResolver, serverProtectedPaths } from "../fs/paths.ts";
 import type { ProtectedPaths, ResolvedPath } from "../fs/paths.ts";
 import path from "node:path";
 import type { ServerContext } from "../context.ts";
-import type { Workspace, WritePlan } from "../types.ts";
+import type { Workspace } from "../types.ts";
 
 /** A failed batch item: `{ok:false, path?, code, message, ...details}`. */
 export type ItemError = { ok: false; code: string; message: string; [k: string]: unknown };
@@ -106,8 +106,6 @@ export async function workspaceResolver(server: ServerContext, ws: Workspace): P
   return PathResolver.create(ws.path, await server.protectedPaths());
 }
 
-/** What a session write route plans: the final answer when nothing can run, else a WritePlan. */
-export type PlanOrReply = { reply: { status: number; body: unknown } } | { plan: WritePlan };
 
 /** Validates a batch array: 1..64 entries (400 invalid_payload). */
 export function batchArray(value: unknown, key: string, max: number): unknown[] {

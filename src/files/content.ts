@@ -7,7 +7,7 @@ import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
 import type { Workspace, WritePlan } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { openRegularForRead } from "../fs/paths.ts";
+import { openFileAt, readAll } from "../fs/anchored.ts";
 import { withPathLock } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf } from "../fs/revision.ts";
 import { checkViewerMayRead, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
@@ -16,14 +16,21 @@ import { checkWritePreconditions, writeResolved } from "./batch.ts";
 /** `{"path","content","bytes","updatedAt","revision"}` for a UTF-8 text file (binary → 415 unsupported_media). */
 export async function readContent(server: ServerContext, ws: Workspace, input: unknown, options: { viewer: boolean }) {
   const resolver = await workspaceResolver(server, ws);
-  const r = await resolver.resolve(input);
-  if (r.missing > 0) throw new ApiError("file_not_found", "File not found");
-  checkViewerMayRead(options.viewer, realRel(r));
-  const { fh, stat } = await openRegularForRead(r.real);
+  let file;
+  let r;
+  try {
+    r = await resolver.resolve(input);
+    if (r.missing > 0) throw new ApiError("file_not_found", "File not found");
+    checkViewerMayRead(options.viewer, realRel(r));
+    file = await openFileAt(r.dir, r.below[0]!);
+  } finally {
+    await resolver.close();
+  }
+  const stat = file.stat;
   try {
     const size = Number(stat.size);
     if (size > LIMITS.sessionFileBytes) throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
-    const data = await fh.readFile();
+    const data = await readAll(file, size);
     let content: string;
     try {
       if (data.includes(0)) throw new Error("binary");
@@ -33,7 +40,7 @@ export async function readContent(server: ServerContext, ws: Workspace, input: u
     }
     return { path: r.rel, content, bytes: data.length, updatedAt: mtimeMsOf(stat), revision: revisionOf(stat) };
   } finally {
-    await fh.close().catch(() => {});
+    await file.close().catch(() => {});
   }
 }
 
@@ -55,8 +62,15 @@ export async function planContentWrite(server: ServerContext, ws: Workspace, bod
   if (typeof body.baseRevision === "string") pre.ifMatchRevision = body.baseRevision;
   if (typeof base === "number") pre.baseUpdatedAt = base;
   const resolver = await workspaceResolver(server, ws);
-  const first = await resolver.resolve(body.path, { create: true });
-  const { previousRevision } = await checkWritePreconditions(first.real, pre);
+  let first;
+  let previousRevision;
+  try {
+    first = await resolver.resolve(body.path, { create: true });
+    ({ previousRevision } = await checkWritePreconditions(first.real, pre));
+  } catch (err) {
+    await resolver.close();
+    throw err;
+  }
   const sha256 = sha256Hex(data);
   const risk = riskFor([first.rel, realRel(first)]);
   return plan({
@@ -72,10 +86,11 @@ export async function planContentWrite(server: ServerContext, ws: Workspace, bod
         // Re-checked under the lock: the file may have changed while the host was deciding.
         const r = await resolver.resolveNormalized(first.rel, { create: true });
         const { previousRevision: prev } = await checkWritePreconditions(r.real, pre);
-        const out = await writeResolved(r, data);
+        const out = await writeResolved(resolver, r, data, { createOnly: previousRevision === null && !pre.force });
         return { path: r.rel, bytes: data.length, updatedAt: out.updatedAt, revision: out.revision, previousRevision: prev };
       });
       return { body: { ok: true, ...result } };
     },
+    release: () => resolver.close(),
   });
 }

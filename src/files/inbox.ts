@@ -3,18 +3,18 @@
  * to a staging file `.upload-<uuid>.tmp` inside the inbox; this module picks and validates the
  * target, builds the approval plan and, once allowed, renames the staged file into place.
  */
-import { mkdir, realpath } from "node:fs/promises";
+import { realpath, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { plan } from "../types.ts";
 import type { Workspace, WritePlan } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { normalizeRelPath, PathResolver, verifyDirUnchanged, type ProtectedPaths } from "../fs/paths.ts";
-import { commitTempFile, removeEmptyChain, unlinkQuiet, withPathLock } from "../fs/atomic.ts";
-
+import { normalizeRelPath, type ProtectedPaths } from "../fs/paths.ts";
+import { placeStagedAt } from "../fs/anchored.ts";
+import { removeEmptyChain, withPathLock } from "../fs/atomic.ts";
 import { fsError, riskFor } from "./common.ts";
 import { currentRevision } from "../fs/revision.ts";
-import { decodeItemId, encodeItemId, listFiles, openListedItem, openworkDir, openworkDirCreated } from "./listing.ts";
+import { encodeItemId, listBox, openBox, openBoxItem, type Box } from "./listing.ts";
 
 export const INBOX_REL = ".opencode/openwork/inbox";
 
@@ -24,19 +24,14 @@ export function requireInboxEnabled(server: ServerContext): void {
 }
 
 /**
- * The inbox's real path, created when missing (403 when `.opencode` leads outside the workspace),
+ * The inbox, created when missing (403 when `.opencode` leads outside the workspace), held open,
  * and an `undo` that removes the folders this call created if they are still empty (a refused
  * upload leaves the workspace exactly as it was).
  */
-export async function ensureInbox(ws: Workspace): Promise<{ real: string; undo: () => Promise<void> }> {
-  const r = (await openworkDirCreated(ws.path, "inbox", true))!;
-  const top = r.createdTop;
-  return { real: r.real, undo: top === undefined ? async () => {} : () => removeEmptyChain(r.real, top) };
-}
-
-/** A resolver rooted at the inbox with the server's protected paths. */
-export async function inboxResolver(server: ServerContext, inboxReal: string): Promise<PathResolver> {
-  return PathResolver.create(inboxReal, await server.protectedPaths());
+export async function ensureInbox(server: ServerContext, ws: Workspace): Promise<Box & { undo: () => Promise<void> }> {
+  const box = (await openBox(ws, "inbox", true, await server.protectedPaths()))!;
+  const top = box.createdTop;
+  return { ...box, undo: top === undefined ? async () => {} : () => removeEmptyChain(box.dir.real, top) };
 }
 
 /** Basename of a client file name (`C:\x\y.pdf`, `../../y.pdf` → `y.pdf`); 400 invalid_path when nothing usable is left. */
@@ -58,25 +53,20 @@ export function uploadTarget(queryPath: string | null, fieldPath: string | undef
 }
 
 export interface StagedUpload {
-  tempPath: string;
+  /** Name of the staged file in the inbox folder. */
+  name: string;
   bytes: number;
   sha256: string;
 }
 
 /**
- * Validates the target and returns the approval plan; the staged file is removed when the plan
- * settles, and `abandon` runs when the upload never landed (denied, failed).
+ * Validates the target and returns the approval plan; once allowed, exactly the approved bytes
+ * are put in place (the staged file is hashed again). The staged file is removed and the inbox
+ * closed when the plan settles; `abandon` runs when the upload never landed (denied, failed).
  */
-export async function planInboxUpload(
-  server: ServerContext,
-  ws: Workspace,
-  inboxReal: string,
-  targetRel: string,
-  staged: StagedUpload,
-  abandon: () => Promise<void> = async () => {},
-): Promise<WritePlan> {
+export async function planInboxUpload(ws: Workspace, inbox: Box, targetRel: string, staged: StagedUpload, abandon: () => Promise<void> = async () => {}): Promise<WritePlan> {
   let landed = false;
-  const resolver = await inboxResolver(server, inboxReal);
+  const resolver = inbox.resolver;
   const first = await resolver.resolveNormalized(targetRel, { create: true });
   if (first.lstat?.isDirectory()) throw new ApiError("not_a_file", "Target is a folder");
   const wsRel = `${INBOX_REL}/${first.rel}`;
@@ -101,12 +91,9 @@ export async function planInboxUpload(
         if (now !== approvedRevision) {
           throw new ApiError("conflict", "The inbox file changed while the upload waited for approval", { expectedRevision: approvedRevision, currentRevision: now });
         }
-        const dir = path.dirname(r.real);
         try {
-          await mkdir(dir, { recursive: true });
-          await verifyDirUnchanged(dir, r.rootReal);
-          // The staged file is already fsynced; rename replaces an existing file atomically.
-          await commitTempFile(staged.tempPath, r.real);
+          const target = await resolver.parentFor(r);
+          await placeStagedAt(inbox.dir, staged.name, target.dir, target.name, staged.sha256, { createOnly: approvedRevision === null });
           landed = true;
         } catch (err) {
           throw fsError(err);
@@ -119,28 +106,21 @@ export async function planInboxUpload(
       };
     },
     release: async () => {
-      await unlinkQuiet(staged.tempPath);
+      await unlink(inbox.dir.at(staged.name)).catch(() => {});
       if (!landed) await abandon();
+      await resolver.close();
     },
   });
 }
 
 /** `{"items":[{"id","path","name","size","updatedAt"}]}` newest first; a missing inbox lists nothing. */
-export async function listInbox(ws: Workspace, protect?: ProtectedPaths): Promise<{ items: { id: string; path: string; name: string; size: number; updatedAt: number }[] }> {
-  const dir = await openworkDir(ws.path, "inbox", false);
-  if (!dir) return { items: [] };
-  const files = await listFiles(dir, protect);
+export async function listInbox(ws: Workspace, protect: ProtectedPaths): Promise<{ items: { id: string; path: string; name: string; size: number; updatedAt: number }[] }> {
+  const files = await listBox(ws, "inbox", protect);
   return { items: files.map((f) => ({ id: encodeItemId(f.path), path: f.path, name: f.name, size: f.size, updatedAt: f.updatedAt })) };
 }
 
 /** Opens an inbox item for download by id (400 invalid_path, 404 inbox_file_not_found, 403 outside). */
 export async function openInboxItem(server: ServerContext, ws: Workspace, id: string) {
-  const rel = decodeItemId(id);
-  if (rel === undefined) throw new ApiError("invalid_path", "Invalid inbox item id");
-  const dir = await openworkDir(ws.path, "inbox", false);
-  if (!dir) throw new ApiError("inbox_file_not_found", "Inbox file not found");
-  const resolver = await inboxResolver(server, dir);
-  return openListedItem(await resolver.resolve(rel), () => new ApiError("inbox_file_not_found", "Inbox file not found"));
+  const notFound = () => new ApiError("inbox_file_not_found", "Inbox file not found");
+  return openBoxItem(ws, "inbox", id, await server.protectedPaths(), () => new ApiError("invalid_path", "Invalid inbox item id"), notFound);
 }
-
-

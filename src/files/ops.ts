@@ -6,19 +6,19 @@
  * non-empty directory, ifMatchRevision) are checked at apply time, in request order and under the
  * per-path lock, because earlier ops of the same batch change them (mkdir a; rename x → a/x).
  */
-import { lstat, mkdir, readdir, rename, rm, rmdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
-import { plan } from "../types.ts";
+import { answer, plan, type Answer, type WritePlan } from "../types.ts";
 import type { AuditInput, Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
-import { isInsideOrSame, normalizeRelPath, verifyDirUnchanged } from "../fs/paths.ts";
+import { isInsideOrSame, normalizeRelPath } from "../fs/paths.ts";
+import { mkdirAt, removeAt, renameAt } from "../fs/anchored.ts";
 import type { PathResolver } from "../fs/paths.ts";
 import { withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { currentRevision } from "../fs/revision.ts";
 import { batchArray, fsError, itemError, realRel, riskFor, workspaceResolver } from "./common.ts";
-import type { ItemError, PlanOrReply } from "./common.ts";
+import type { ItemError } from "./common.ts";
 
 type Op =
   | { index: number; type: "mkdir"; path: string }
@@ -69,11 +69,7 @@ function typeOf(raw: unknown): string {
 }
 
 /** Validates an ops request; returns the final answer when nothing can run, else a WritePlan. */
-export async function planOps(
-  server: ServerContext,
-  ws: Workspace,
-  body: Record<string, unknown>,
-): Promise<PlanOrReply> {
+export async function planOps(server: ServerContext, ws: Workspace, body: Record<string, unknown>): Promise<WritePlan | Answer> {
   const raw = batchArray(body.operations, "operations", LIMITS.batchItems);
   const resolver = await workspaceResolver(server, ws);
   const results: (OpItem | undefined)[] = new Array(raw.length);
@@ -90,12 +86,12 @@ export async function planOps(
     }
     try {
       if (op.type === "mkdir") realTargets.push(realRel(await resolver.resolveNormalized(op.path, { create: true })));
-      else if (op.type === "delete") resolver.checkHoldsNoProtected(await resolver.resolveNormalized(op.path));
+      else if (op.type === "delete") resolver.checkHoldsNoProtected(await entryOf(resolver, op.path));
       else {
         if (op.to.startsWith(op.from + "/")) {
           throw new ApiError("invalid_operation", "Cannot move a folder into itself");
         }
-        resolver.checkHoldsNoProtected(await resolver.resolveNormalized(op.from));
+        resolver.checkHoldsNoProtected(await entryOf(resolver, op.from));
         realTargets.push(realRel(await resolver.resolveNormalized(op.to, { create: true })));
       }
       ops.push(op);
@@ -104,12 +100,13 @@ export async function planOps(
     }
   }
   if (ops.length === 0) {
-    return { reply: { status: 200, body: { items: results, cursor: server.catalogs.cursor(ws.id) } } };
+    await resolver.close();
+    return answer({ items: results, cursor: server.catalogs.cursor(ws.id) });
   }
   const touched = ops.flatMap((op) => (op.type === "rename" ? [op.from, op.to] : [op.path]));
   // Where a rename or mkdir really lands counts too (a symlinked folder onto .opencode/plugins).
   const risk = riskFor([...touched, ...realTargets]);
-  const writePlan = plan({
+  return plan({
     workspaceId: ws.id,
     action: "workspace.files.session.ops",
     summary: ops.length === 1 ? summaryOf(ops[0]!) : `${ops.length} file operations`,
@@ -119,8 +116,8 @@ export async function planOps(
     change: { operations: ops.map(({ index: _i, ...rest }) => rest) },
     ...(risk ? { risk } : {}),
     apply: () => applyOps(server, ws, resolver, ops, results),
+    release: () => resolver.close(),
   });
-  return { plan: writePlan };
 }
 
 function describe(op: Op): Record<string, unknown> {
@@ -172,20 +169,17 @@ async function applyOps(
   return { body: async () => ({ items: results, cursor: catalogs.cursor(ws.id) }), audit };
 }
 
-/** Recursive, idempotent mkdir. Returns the relative paths of the folders it created (top first). */
+/** Recursive, idempotent mkdir, one held folder at a time. Returns the relative paths of the folders it created (top first). */
 async function doMkdir(resolver: PathResolver, rel0: string): Promise<string[]> {
   const first = await resolver.resolveNormalized(rel0, { create: true });
   return withPathLock(first.real, async () => {
     const r = await resolver.resolveNormalized(rel0, { create: true });
     if (r.missing === 0) {
-      const st = await lstat(r.real);
-      if (st.isDirectory()) return [];
+      if (r.lstat?.isDirectory()) return [];
       throw new ApiError("not_a_directory", "A file already exists at this path");
     }
-    const existing = path.resolve(r.real, ...Array<string>(r.missing).fill(".."));
-    await verifyDirUnchanged(existing, r.rootReal);
-    await mkdir(r.real, { recursive: true });
-    await verifyDirUnchanged(r.real, r.rootReal);
+    const { dir, name } = await resolver.parentFor(r);
+    await mkdirAt(dir, name).then((d) => d.close());
     const segs = r.rel.split("/");
     const out: string[] = [];
     for (let k = segs.length - r.missing + 1; k <= segs.length; k++) out.push(segs.slice(0, k).join("/"));
@@ -193,38 +187,35 @@ async function doMkdir(resolver: PathResolver, rel0: string): Promise<string[]> 
   });
 }
 
+/**
+ * The entry a delete or rename acts on: a symlink itself, never its target (S06) — but only when
+ * where it leads is inside the root too (a link out of the workspace is refused for every operation).
+ */
+async function entryOf(resolver: PathResolver, rel: string, opts: { create?: boolean } = {}) {
+  await resolver.resolveNormalized(rel, opts);
+  return resolver.resolveNormalized(rel, { ...opts, follow: false });
+}
+
 async function doDelete(resolver: PathResolver, op: Extract<Op, { type: "delete" }>): Promise<string> {
-  const first = await resolver.resolveNormalized(op.path);
+  const first = await entryOf(resolver, op.path);
   return withPathLock(first.entry, async () => {
-    const r = await resolver.resolveNormalized(op.path);
+    const r = await entryOf(resolver, op.path);
     resolver.checkHoldsNoProtected(r);
     if (!r.lstat) throw new ApiError("file_not_found", "File not found");
     checkRevision(op.ifMatchRevision, await currentRevision(r.entry, false));
-    await verifyDirUnchanged(path.dirname(r.entry), r.rootReal);
-    if (r.lstat.isDirectory()) {
-      if (op.recursive) {
-        // rm does not follow symlinks inside the tree: links are removed, their targets untouched.
-        await rm(r.entry, { recursive: true });
-      } else {
-        const names = await readdir(r.entry);
-        if (names.length > 0) throw new ApiError("directory_not_empty", "Directory is not empty; pass recursive: true");
-        await rmdir(r.entry);
-      }
-    } else {
-      // A symlink is removed itself, never its target (S06).
-      await unlink(r.entry);
-    }
+    // Through held folders, never following a symlink at any depth.
+    await removeAt(r.dir, r.below[0]!, { recursive: op.recursive });
     return r.rel;
   });
 }
 
 async function doRename(resolver: PathResolver, op: Extract<Op, { type: "rename" }>): Promise<{ from: string; to: string; revision: string | null }> {
-  const a = await resolver.resolveNormalized(op.from);
-  const b = await resolver.resolveNormalized(op.to, { create: true });
+  const a = await entryOf(resolver, op.from);
+  const b = await entryOf(resolver, op.to, { create: true });
   return withPathLocks([a.entry, b.entry], async () => {
-    const from = await resolver.resolveNormalized(op.from);
+    const from = await entryOf(resolver, op.from);
     resolver.checkHoldsNoProtected(from);
-    const to = await resolver.resolveNormalized(op.to, { create: true });
+    const to = await entryOf(resolver, op.to, { create: true });
     if (!from.lstat) throw new ApiError("file_not_found", "File not found");
     checkRevision(op.ifMatchRevision, await currentRevision(from.entry, false));
     if (from.entry === to.entry) return { from: from.rel, to: to.rel, revision: await currentRevision(to.entry, false) };
@@ -234,11 +225,8 @@ async function doRename(resolver: PathResolver, op: Extract<Op, { type: "rename"
     if (to.missing === 0 && !op.overwrite) {
       throw new ApiError("conflict", "Target already exists; pass overwrite: true", { currentRevision: await currentRevision(to.entry, false) });
     }
-    const dir = path.dirname(to.entry);
-    await mkdir(dir, { recursive: true });
-    await verifyDirUnchanged(dir, to.rootReal);
-    await verifyDirUnchanged(path.dirname(from.entry), from.rootReal);
-    await rename(from.entry, to.entry);
+    const target = await resolver.parentFor(to);
+    await renameAt(from.dir, from.below[0]!, target.dir, target.name);
     return { from: from.rel, to: to.rel, revision: await currentRevision(to.entry, false) };
   });
 }

@@ -31,9 +31,9 @@ export function tempPathFor(dir: string): string {
   return path.join(dir, `${TEMP_PREFIX}${randomUUID()}${TEMP_SUFFIX}`);
 }
 
-/** A fresh staged-upload path inside `dir`. */
-export function uploadTempPathFor(dir: string): string {
-  return path.join(dir, `${UPLOAD_PREFIX}${randomUUID()}${TEMP_SUFFIX}`);
+/** A fresh staged-upload name (`.upload-<uuid>.tmp`). */
+export function uploadTempName(): string {
+  return `${UPLOAD_PREFIX}${randomUUID()}${TEMP_SUFFIX}`;
 }
 
 /**

@@ -2,16 +2,15 @@
  * The one normalizer for client-supplied paths, and real-path containment.
  *
  * normalizeRelPath() applies the lexical rules of the spec and returns a clean "a/b/c";
- * PathResolver (and the one-shot resolveInside()) then walks the existing part of the path,
- * resolving every symlink, and proves that the real location stays inside the root's real path
- * (path.relative, never startsWith). Protected paths and, for creates, portability rules apply.
+ * PathResolver (and the one-shot resolveInside()) then walks the existing part of the path from
+ * an open descriptor of the root, never following a symlink without checking where it leads, and
+ * proves that the real location stays inside the root's real path (path.relative, never
+ * startsWith). Protected paths and, for creates, portability rules apply.
  */
-import { close as fsClose, constants as C, fstat as fsFstat, open as fsOpen, read as fsRead } from "node:fs";
-import { promisify } from "node:util";
-import type { BigIntStats, Stats } from "node:fs";
-import { lstat, open, readdir, readlink, realpath } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { readdir, readlink, realpath } from "node:fs/promises";
 import path from "node:path";
+import { Dir, lstatAt, mkdirAt, openChildDir, openRoot } from "./anchored.ts";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 
@@ -101,6 +100,8 @@ export interface ProtectedPaths {
 export interface ResolveOptions {
   /** The path is about to be created: apply checkCreatableSegment to every missing segment. */
   create?: boolean;
+  /** A final symlink is followed (default) — or, for delete and rename, taken as the entry itself. */
+  follow?: boolean;
 }
 
 /** A client path proven to lie inside the root. */
@@ -119,8 +120,11 @@ export interface ResolvedPath {
   lstat: Stats | undefined;
   /** Number of trailing segments that do not exist yet. */
   missing: number;
+  /** The deepest existing real directory on the way (the entry's parent when missing is 0), held open. */
+  dir: Dir;
+  /** What is below `dir`: the entry's name (missing 0), or the segments still to create. */
+  below: string[];
 }
-
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -180,11 +184,10 @@ function checkProtected(protect: ProtectedPaths, segments: string[], candidates:
 }
 
 /** Finds an on-disk name in `dir` that is a Unicode-normalization twin of `seg` (P18), or undefined. */
-async function findTwin(dir: string, seg: string): Promise<string | undefined> {
+async function findTwin(dir: Dir, seg: string): Promise<string | undefined> {
   if (/^[\x00-\x7f]*$/.test(seg)) return undefined; // ASCII has a single normal form
   try {
-    const names = await readdir(dir);
-    return names.find((n) => n !== seg && n.normalize("NFC") === seg);
+    return (await readdir(dir.self)).find((n) => n !== seg && n.normalize("NFC") === seg);
   } catch {
     return undefined;
   }
@@ -192,16 +195,28 @@ async function findTwin(dir: string, seg: string): Promise<string | undefined> {
 
 /**
  * Resolves client paths inside one root (workspace, inbox or outbox), spec rules 1–7: normalizes,
- * walks the existing part resolving symlinks, proves real containment against the root's real
- * path, applies protected paths and, for creates, the portability rules.
- * Create one per request (it caches the root's real path).
+ * walks from an open descriptor of the root one component at a time without following symlinks
+ * (a symlink found on the way is read and resolved textually against the root, then walked again
+ * from the root), proves real containment, applies protected paths and, for creates, the
+ * portability rules. The directories it opens are held until `close()`: operations go through
+ * them (fs/anchored.ts), never through the textual path again.
  */
 export class PathResolver {
+  private readonly dirs = new Map<string, Promise<Dir>>();
+
   private constructor(
     readonly root: string,
     readonly rootReal: string,
+    rootDir: Dir,
     private readonly protect: ProtectedPaths | undefined,
-  ) {}
+  ) {
+    this.dirs.set("", Promise.resolve(rootDir));
+  }
+
+  /** A resolver rooted at a directory already held (an inbox reached through the workspace); it owns `dir` from now on. */
+  static under(dir: Dir, lexicalRoot: string, protect?: ProtectedPaths): PathResolver {
+    return new PathResolver(path.resolve(lexicalRoot), dir.real, new Dir(dir.fd, dir.real, dir.real), protect);
+  }
 
   /** 404 file_not_found when the root does not exist. */
   static async create(root: string, protect?: ProtectedPaths): Promise<PathResolver> {
@@ -212,45 +227,29 @@ export class PathResolver {
     } catch {
       throw new ApiError("file_not_found", "Root folder does not exist");
     }
-    return new PathResolver(rootAbs, rootReal, protect);
+    return new PathResolver(rootAbs, rootReal, await openRoot(rootReal), protect);
   }
 
-  private readonly dirCache = new Map<string, Promise<string | undefined>>();
+  /** Closes every directory this resolver holds open. */
+  async close(): Promise<void> {
+    const all = await Promise.allSettled([...this.dirs.values()]);
+    this.dirs.clear();
+    for (const d of all) if (d.status === "fulfilled") await d.value.close();
+  }
 
   /**
-   * Fast path for reading an existing regular file: when the real path of its folder equals the
-   * lexical one (no symlink anywhere in the folder chain; cached per resolver, so a batch of files
-   * in one folder costs one realpath) the leaf is opened directly with O_NOFOLLOW. Anything else
-   * (a symlink, a missing file, a Unicode twin, a non-regular file) → undefined: use the full walk.
-   * Protected paths apply as in resolveNormalized.
+   * The real directory at `realRel` (segments below the root), opened component by component
+   * with O_NOFOLLOW and cached: errors (ELOOP for a symlink, ENOTDIR, ENOENT) reach the caller.
    */
-  async openForReadFast(rel: string): Promise<{ rel: string; file: OpenedFile } | undefined> {
-    const segments = rel.split("/");
-    const leaf = segments.pop()!;
-    const lexDir = path.join(this.rootReal, ...segments);
-    let realDir = this.dirCache.get(lexDir);
-    if (!realDir) {
-      realDir = realpath(lexDir).catch(() => undefined);
-      this.dirCache.set(lexDir, realDir);
+  private openDir(segs: string[]): Promise<Dir> {
+    const key = segs.join("/");
+    let p = this.dirs.get(key);
+    if (!p) {
+      p = this.openDir(segs.slice(0, -1)).then((parent) => openChildDir(parent, segs[segs.length - 1]!));
+      this.dirs.set(key, p);
+      p.catch(() => this.dirs.get(key) === p && this.dirs.delete(key));
     }
-    if ((await realDir) !== lexDir) return undefined;
-    const file = path.join(lexDir, leaf);
-    if (this.protect) checkProtected(this.protect, [...segments, leaf], [path.join(this.root, rel), file]);
-    // Raw descriptors (not FileHandle objects): this path runs 64 times per read-batch.
-    let fd: number;
-    try {
-      fd = await fdOpen(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
-    } catch {
-      return undefined;
-    }
-    try {
-      const st = await fdStat(fd, { bigint: true });
-      if (st.isFile()) return { rel, file: fdFile(fd, st) };
-    } catch {
-      // fall through to the full walk
-    }
-    await fdClose(fd).catch(() => {});
-    return undefined;
+    return p;
   }
 
   /**
@@ -270,101 +269,123 @@ export class PathResolver {
   }
 
   /** Resolves an already normalized relative path. */
-  async resolveNormalized(rel0: string, opts: ResolveOptions = {}, depth = 0): Promise<ResolvedPath> {
-    const { rootReal, protect } = this;
-    const segments = rel0.split("/");
-    if (protect) checkProtected(protect, segments, [path.join(this.root, ...segments)]);
-
-    // Walk from the root: each existing segment is lstat-ed and a symlink anywhere in the chain is
-    // resolved and checked against the root's real path before going further.
-    let cur = rootReal;
-    let i = 0;
-    let entryStat: Stats | undefined;
-    let entry = rootReal;
-    let twinAt = -1;
-    let blocked = false;
-    for (; i < segments.length; i++) {
-      const seg = segments[i]!;
-      const next = path.join(cur, seg);
-      let st: Stats;
-      try {
-        st = await lstat(next);
-      } catch (err) {
-        const code = errno(err);
-        if (code === "ENOENT" && twinAt !== i) {
-          twinAt = i;
-          const twin = await findTwin(cur, seg);
-          if (twin !== undefined) {
-            segments[i] = twin;
-            i--;
-            continue;
-          }
-        }
-        if (code === "ENOTDIR") blocked = true;
-        if (code === "ENOENT" || code === "ENOTDIR") break;
-        if (code === "ENAMETOOLONG") throw new ApiError("invalid_path", "Path is too long");
-        if (code === "EACCES" || code === "EPERM") throw new ApiError("forbidden", "Permission denied");
-        throw err;
-      }
-      entry = next;
-      entryStat = st;
-      if (st.isSymbolicLink()) {
-        let target: string | undefined;
-        try {
-          target = await realpath(next);
-        } catch {
-          target = undefined;
-        }
-        if (target === undefined) {
-          // Dangling link: follow where it points (lexically, then resolved again from the root),
-          // so writing "through" it can neither escape nor reach a protected path.
-          let link: string;
-          try {
-            link = await readlink(next);
-          } catch {
-            throw outside();
-          }
-          const lexical = path.resolve(cur, link);
-          if (isOutside(rootReal, lexical)) throw outside();
-          if (depth >= LIMITS.maxLinkDepth) throw new ApiError("invalid_path", "Too many levels of symbolic links");
-          const targetRel = path.relative(rootReal, lexical).split(path.sep).filter((x) => x !== "");
-          const rest = [...targetRel, ...segments.slice(i + 1)];
-          if (rest.length === 0) throw new ApiError("invalid_path", "Path must point to a file");
-          const inner = await this.resolveNormalized(rest.join("/"), opts, depth + 1);
-          const rel = segments.join("/");
-          const abs = path.join(this.root, ...segments);
-          if (protect) checkProtected(protect, segments, [abs, inner.real], rootReal);
-          const last = i === segments.length - 1;
-          return { ...inner, rel, abs, entry: last ? next : inner.entry, lstat: last ? st : inner.lstat };
-        }
-        if (isOutside(rootReal, target)) throw outside();
-        cur = target;
-      } else {
-        cur = next;
-        if (i < segments.length - 1 && !st.isDirectory()) {
-          i++;
-          blocked = true;
-          break; // a file in the middle of the path: the rest cannot exist
-        }
-      }
-    }
-    const missing = segments.length - i;
-    const real = path.join(cur, ...segments.slice(i));
-    if (isOutside(rootReal, real)) throw outside();
-    if (path.relative(rootReal, real) === "") throw new ApiError("invalid_path", "Path must point to a file");
-    if (missing > 0) {
-      entry = real;
-      entryStat = undefined;
-    }
-    const rel = segments.join("/");
-    const abs = path.join(this.root, ...segments);
-    if (protect) checkProtected(protect, segments, [abs, real, entry], rootReal);
+  async resolveNormalized(rel0: string, opts: ResolveOptions = {}): Promise<ResolvedPath> {
+    const lexical = rel0.split("/");
+    if (this.protect) checkProtected(this.protect, lexical, [path.join(this.root, ...lexical)]);
+    const r = await this.walk(lexical, [], lexical, 0, opts, 0);
+    if (this.protect) checkProtected(this.protect, r.lexical, [r.abs, r.real, r.entry], this.rootReal);
     if (opts.create) {
       // A file where a folder would have to be created: the tree conflicts with the request.
-      if (blocked) throw new ApiError("conflict", "A parent of the path is a file, not a folder");
-      for (const seg of segments.slice(segments.length - missing)) checkCreatableSegment(seg);
+      if (r.blocked) throw new ApiError("conflict", "A parent of the path is a file, not a folder");
+      for (const seg of r.below.slice(r.missing > 0 ? 0 : r.below.length)) checkCreatableSegment(seg);
     }
-    return { rel, abs, real, entry, rootReal, lstat: entryStat, missing };
+    const { blocked: _b, lexical: _l, ...out } = r;
+    return out;
+  }
+
+  /**
+   * Walks `segs` below the real directory `base` (segments from the root). `lexical` is what the
+   * client named (kept for answers, with on-disk spellings of NFC/NFD twins substituted).
+   */
+  private async walk(segs: string[], base: string[], lexical: string[], lexOffset: number | undefined, opts: ResolveOptions, depth: number): Promise<ResolvedPath & { blocked: boolean; lexical: string[] }> {
+    let realSegs = base;
+    let dir = await this.openDir(realSegs);
+    for (let i = 0; i < segs.length; i++) {
+      let seg = segs[i]!;
+      const last = i === segs.length - 1;
+      let st: Stats | undefined = await lstatAt(dir, seg);
+      if (!st) {
+        // One spelling per visible name: an NFD twin on disk is the same file (P18).
+        const twin = await findTwin(dir, seg);
+        if (twin !== undefined) {
+          if (lexOffset !== undefined) lexical[lexOffset + i] = twin;
+          segs = [...segs.slice(0, i), twin, ...segs.slice(i + 1)];
+          seg = twin;
+          st = await lstatAt(dir, seg);
+        }
+      }
+      if (!st) return this.result(lexical, realSegs, segs.slice(i), dir, undefined, false);
+      if (st.isSymbolicLink() && (!last || opts.follow !== false)) {
+        // Read the link and resolve it textually against the root; then walk again from the root.
+        if (depth >= LIMITS.maxLinkDepth) throw new ApiError("invalid_path", "Too many levels of symbolic links");
+        let target: string;
+        try {
+          target = await readlink(dir.at(seg));
+        } catch (err) {
+          // Swapped back since our lstat (EINVAL: no longer a link; ENOENT: gone): look again.
+          const code = errno(err);
+          if (code === "EINVAL" || code === "ENOENT") return this.walk(segs.slice(i), realSegs, lexical, lexOffset === undefined ? undefined : lexOffset + i, opts, depth + 1);
+          throw err;
+        }
+        const resolved = path.resolve(path.join(this.rootReal, ...realSegs), target);
+        if (isOutside(this.rootReal, resolved)) throw outside();
+        const targetSegs = path.relative(this.rootReal, resolved).split(path.sep).filter((x) => x !== "");
+        const rest = [...targetSegs, ...segs.slice(i + 1)];
+        if (rest.length === 0) throw new ApiError("invalid_path", "Path must point to a file");
+        const inner = await this.walk(rest, [], lexical, undefined, opts, depth + 1);
+        if (last) return { ...inner, entry: path.join(this.rootReal, ...realSegs, seg), lstat: st };
+        return inner;
+      }
+      if (last) return this.result(lexical, realSegs, [seg], dir, st, false);
+      if (!st.isDirectory()) return this.result(lexical, realSegs, segs.slice(i), dir, st, true);
+      try {
+        dir = await this.openDir([...realSegs, seg]);
+      } catch (err) {
+        // Swapped between our lstat and the open: walk again (bounded like links).
+        const code = errno(err);
+        if ((code === "ELOOP" || code === "ENOTDIR" || code === "ENOENT") && depth < LIMITS.maxLinkDepth) {
+          return this.walk(segs.slice(i), realSegs, lexical, lexOffset === undefined ? undefined : lexOffset + i, opts, depth + 1);
+        }
+        throw err;
+      }
+      realSegs = [...realSegs, seg];
+    }
+    throw new ApiError("invalid_path", "Path must point to a file");
+  }
+
+  private result(lexical: string[], realSegs: string[], below: string[], dir: Dir, st: Stats | undefined, blocked: boolean): ResolvedPath & { blocked: boolean; lexical: string[] } {
+    const missing = st ? 0 : below.length;
+    const real = path.join(this.rootReal, ...realSegs, ...below);
+    if (isOutside(this.rootReal, real)) throw outside();
+    if (path.relative(this.rootReal, real) === "") throw new ApiError("invalid_path", "Path must point to a file");
+    return {
+      rel: lexical.join("/"),
+      abs: path.join(this.root, ...lexical),
+      real,
+      entry: real,
+      rootReal: this.rootReal,
+      lstat: blocked ? undefined : st,
+      missing: blocked ? below.length : missing,
+      dir,
+      below,
+      blocked,
+      lexical,
+    };
+  }
+
+  /**
+   * The directory that will hold `r` — its missing folders created one at a time inside the held
+   * ancestor (mkdir at the anchor, then opened with O_NOFOLLOW) — and the name in it.
+   */
+  async parentFor(r: ResolvedPath): Promise<{ dir: Dir; name: string }> {
+    let dir = r.dir;
+    const segs = path.relative(this.rootReal, dir.real).split(path.sep).filter((x) => x !== "");
+    for (const seg of r.below.slice(0, -1)) {
+      try {
+        dir = await mkdirAt(dir, seg);
+      } catch (err) {
+        if (errno(err) !== "EEXIST") throw err;
+        dir = await openChildDir(dir, seg).catch((e: unknown) => {
+          if (errno(e) === "ELOOP") throw outside();
+          if (errno(e) === "ENOTDIR") throw new ApiError("conflict", "A parent of the path is a file, not a folder");
+          throw e;
+        });
+      }
+      segs.push(seg);
+      // Held by the resolver: closed with it.
+      this.dirs.set(segs.join("/"), Promise.resolve(dir));
+    }
+    return { dir, name: r.below[r.below.length - 1]! };
   }
 }
 
@@ -372,73 +393,25 @@ export class PathResolver {
 export const GIT_ONLY: ProtectedPaths = { dirs: [], files: [], git: true };
 
 /**
- * One-shot resolveInside(root, input) for callers with a single path. `.git` is protected unless
- * `protect` says otherwise: a symlinked `.opencode/skills -> ../.git` must not turn a skill delete into rm -r .git/objects.
+ * One-shot containment check for callers with a single path (the directories it opened are
+ * closed again). `.git` is protected unless `protect` says otherwise: a symlinked
+ * `.opencode/skills -> ../.git` must not turn a skill delete into rm -r .git/objects.
  */
 export async function resolveInside(root: string, input: unknown, opts: ResolveOptions & { protect?: ProtectedPaths } = {}): Promise<ResolvedPath> {
-  return (await PathResolver.create(root, opts.protect ?? GIT_ONLY)).resolve(input, opts);
-}
-
-/** An open regular file: its fstat (bigint) and positional reads. */
-export interface OpenedFile {
-  stat: BigIntStats;
-  read(buf: Buffer, offset: number, length: number, position: number): Promise<number>;
-  close(): Promise<void>;
-}
-
-const fdOpen = promisify(fsOpen) as (p: string, flags: number) => Promise<number>;
-const fdStat = promisify(fsFstat) as (fd: number, o: { bigint: true }) => Promise<BigIntStats>;
-// Written out: promisify(fs.read) resolves to {bytesRead, buffer}, not a number.
-const fdRead = (fd: number, b: Buffer, off: number, len: number, pos: number): Promise<number> =>
-  new Promise((resolve, reject) => fsRead(fd, b, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
-const fdClose = promisify(fsClose);
-
-function fdFile(fd: number, stat: BigIntStats): OpenedFile {
-  return { stat, read: (b, off, len, pos) => fdRead(fd, b, off, len, pos), close: () => fdClose(fd) };
-}
-
-/** Adapts a FileHandle to OpenedFile. */
-export function handleFile(fh: FileHandle, stat: BigIntStats): OpenedFile {
-  return { stat, read: async (b, off, len, pos) => (await fh.read(b, off, len, pos)).bytesRead, close: () => fh.close() };
-}
-
-/**
- * Opens an existing regular file for reading without following a final symlink swapped in after
- * the check (O_NOFOLLOW → ELOOP) and without blocking on a FIFO (O_NONBLOCK); anything that is not
- * a regular file is refused (S07).
- */
-export async function openRegularForRead(real: string): Promise<{ fh: FileHandle; stat: BigIntStats }> {
-  let fh: FileHandle;
+  const resolver = await PathResolver.create(root, opts.protect ?? GIT_ONLY);
   try {
-    fh = await open(real, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
-  } catch (err) {
-    const code = errno(err);
-    if (code === "ENOENT" || code === "ENOTDIR") throw new ApiError("file_not_found", "File not found");
-    if (code === "ELOOP") throw outside();
-    if (code === "EISDIR") throw new ApiError("file_not_found", "File not found");
-    if (code === "EACCES" || code === "EPERM") throw new ApiError("forbidden", "Permission denied");
-    throw err;
-  }
-  try {
-    const st = await fh.stat({ bigint: true });
-    if (!st.isFile()) throw new ApiError("file_not_found", "File not found");
-    return { fh, stat: st };
-  } catch (err) {
-    await fh.close().catch(() => {});
-    throw err;
+    return await resolver.resolve(input, opts);
+  } finally {
+    await resolver.close();
   }
 }
 
-/**
- * Re-checks, right before a commit, that `dir` still resolves to itself (no component was swapped
- * for a symlink since the check) and is inside `rootReal`. Throws 403 path_outside_workspace.
- */
-export async function verifyDirUnchanged(dir: string, rootReal: string): Promise<void> {
-  let now: string;
+/** Runs `fn` with a resolver of `root`, closing its held directories afterwards. */
+export async function withResolver<T>(root: string, protect: ProtectedPaths | undefined, fn: (r: PathResolver) => Promise<T>): Promise<T> {
+  const resolver = await PathResolver.create(root, protect);
   try {
-    now = await realpath(dir);
-  } catch {
-    throw new ApiError("conflict", "The target folder changed during the write");
+    return await fn(resolver);
+  } finally {
+    await resolver.close();
   }
-  if (now !== dir || isOutside(rootReal, now)) throw outside();
 }

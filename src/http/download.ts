@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BigIntStats } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
+import { createReadStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { revisionOf, mtimeMsOf } from "../fs/revision.ts";
 import { etagMatches } from "./static.ts";
@@ -52,8 +52,8 @@ export function parseRange(header: string, size: number): { start: number; end: 
  * Streams an open regular file to `res` and closes the handle. Honors HEAD, If-None-Match (304),
  * If-Range and a single Range. The caller has already proven the file is inside its root.
  */
-export async function sendFile(req: IncomingMessage, res: ServerResponse, file: { fh: FileHandle; stat: BigIntStats; name: string }): Promise<void> {
-  const { fh, stat } = file;
+export async function sendFile(req: IncomingMessage, res: ServerResponse, file: { fd: number; stat: BigIntStats; name: string; close(): Promise<void> }): Promise<void> {
+  const { fd, stat } = file;
   try {
     const size = Number(stat.size);
     const etag = etagOf(stat);
@@ -103,7 +103,7 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, file: 
       res.end();
       return;
     }
-    const stream = fh.createReadStream({ start, end, autoClose: false });
+    const stream = createReadStream("", { fd, start, end, autoClose: false });
     try {
       await pipeline(stream, res);
     } catch {
@@ -111,6 +111,6 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, file: 
       res.destroy();
     }
   } finally {
-    await fh.close().catch(() => {});
+    await file.close().catch(() => {});
   }
 }

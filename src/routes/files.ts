@@ -1,28 +1,24 @@
 // Route table: issue 4 — inbox, artifacts, file sessions, batch read/write, ops, files/content.
 import { HANDLED, json } from "../http/route.ts";
-import type { HandlerResult, RouteContext, RouteDef } from "../http/route.ts";
+import type { RouteContext, RouteDef } from "../http/route.ts";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import { boundaryFromContentType, receiveMultipart } from "../http/multipart.ts";
 import { sendFile } from "../http/download.ts";
 import { normalizeRelPath } from "../fs/paths.ts";
-import { openExclusive, uploadTempPathFor, unlinkQuiet } from "../fs/atomic.ts";
+import { constants as C } from "node:fs";
+import { open, unlink } from "node:fs/promises";
+import { uploadTempName } from "../fs/atomic.ts";
 import { requireSession, requireWritableSession, sessionView } from "../files/sessions.ts";
 import { readBatch, planWriteBatch } from "../files/batch.ts";
 import { planOps } from "../files/ops.ts";
 import { ensureInbox, listInbox, openInboxItem, planInboxUpload, requireInboxEnabled, uploadTarget } from "../files/inbox.ts";
 import { listArtifacts, openArtifact, requireOutboxEnabled } from "../files/artifacts.ts";
 import { planContentWrite, readContent } from "../files/content.ts";
-import type { PlanOrReply } from "../files/common.ts";
 
 function ws(rc: RouteContext) {
   // Routes declare `workspace: true`, so the router has resolved and authorized it.
   return rc.workspace!;
-}
-
-/** A session write route's answer: the WritePlan for the approval gate, or the final reply when nothing can run. */
-function planOrReply(out: PlanOrReply): HandlerResult {
-  return "plan" in out ? out.plan : json(out.reply.body, out.reply.status);
 }
 
 async function uploadToInbox(rc: RouteContext) {
@@ -33,7 +29,7 @@ async function uploadToInbox(rc: RouteContext) {
   // A bad ?path= fails before a single body byte is stored.
   const queryPath = rc.query.get("path");
   if (queryPath !== null && queryPath.trim() !== "" && !queryPath.trim().replace(/\\/g, "/").endsWith("/")) normalizeRelPath(queryPath);
-  const inbox = await ensureInbox(workspace);
+  let inbox = await ensureInbox(server, workspace);
   let staged: string | undefined;
   try {
     const received = await receiveMultipart(rc.req, {
@@ -41,26 +37,29 @@ async function uploadToInbox(rc: RouteContext) {
       fileField: "file",
       maxFileBytes: server.config.inbox.maxBytes,
       createTemp: async () => {
-        const p = uploadTempPathFor(inbox.real);
+        staged = uploadTempName();
+        // Created in the inbox folder we hold: a swapped `.opencode` cannot move the bytes outside.
+        const create = () => open(inbox.dir.at(staged!), C.O_CREAT | C.O_EXCL | C.O_WRONLY | C.O_NOFOLLOW, 0o666);
         try {
-          return { path: p, fh: await openExclusive(p, 0o666) };
+          return { path: inbox.dir.at(staged), fh: await create() };
         } catch (err) {
           // A concurrent refused upload may have just removed the empty inbox it had created.
           if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-          await ensureInbox(workspace);
-          return { path: p, fh: await openExclusive(p, 0o666) };
+          await inbox.resolver.close();
+          inbox = await ensureInbox(server, workspace);
+          return { path: inbox.dir.at(staged), fh: await create() };
         }
       },
     });
     const file = received.file;
     if (!file) throw new ApiError("file_required", "A file part named \"file\" is required");
-    staged = file.tempPath;
     const target = uploadTarget(queryPath, received.fields.get("path"), file.filename);
-    return await planInboxUpload(server, workspace, inbox.real, target, { tempPath: file.tempPath, bytes: file.bytes, sha256: file.sha256 }, inbox.undo);
+    return await planInboxUpload(workspace, inbox, target, { name: staged!, bytes: file.bytes, sha256: file.sha256 }, inbox.undo);
   } catch (err) {
     // Refused before a plan existed: drop the staged bytes and any inbox folder made for them.
-    if (staged) await unlinkQuiet(staged);
+    if (staged) await unlink(inbox.dir.at(staged)).catch(() => {});
     await inbox.undo();
+    await inbox.resolver.close();
     throw err;
   }
 }
@@ -190,8 +189,7 @@ export const routes: RouteDef[] = [
     handler: async (rc) => {
       const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
       const body = await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes });
-      const out = await planWriteBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
-      return planOrReply(out);
+      return planWriteBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
     },
   },
   {
@@ -203,8 +201,7 @@ export const routes: RouteDef[] = [
     handler: async (rc) => {
       const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
       const body = await rc.readJson();
-      const out = await planOps(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
-      return planOrReply(out);
+      return planOps(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
     },
   },
 ];
