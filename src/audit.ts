@@ -17,11 +17,12 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, mkdir, open, stat, type FileHandle } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, stat, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { AuditLog, Logger } from "./context.ts";
 import type { Actor, AuditEntry, AuditInput } from "./types.ts";
 import { LIMITS } from "./limits.ts";
+import { fsyncDirectory } from "./fs/anchored.ts";
 
 /** Workspace ids become file names: only this alphabet, so no path can be smuggled in. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -55,6 +56,21 @@ export function hashEntry(entry: Record<string, unknown>): string {
 export function auditFilePath(dataDir: string, workspaceId: string): string {
   if (!SAFE_ID.test(workspaceId)) throw new Error(`Invalid audit workspace id: ${JSON.stringify(workspaceId)}`);
   return join(dataDir, "audit", `${workspaceId}.jsonl`);
+}
+
+/** The write-ahead fields of an input, only the known ones (an oversized change is kept as its digest). */
+function walFields(input: AuditInput): Partial<AuditInput> {
+  const out: Partial<AuditInput> = {};
+  if (input.phase) out.phase = input.phase;
+  if (input.intent) out.intent = String(input.intent);
+  if (input.result) out.result = input.result;
+  if (input.error) out.error = String(input.error);
+  if (input.paths) out.paths = input.paths.map(String);
+  if (input.change !== undefined) {
+    const text = JSON.stringify(input.change) ?? "null";
+    out.change = text.length <= LIMITS.auditChangeMaxChars ? input.change : { sha256: createHash("sha256").update(text).digest("hex"), chars: text.length };
+  }
+  return out;
 }
 
 /** Only the known actor fields are stored: nothing else (never a secret) can leak into the log. */
@@ -128,7 +144,7 @@ interface ChainState {
 }
 
 /** Creates the audit log of a server. `close()` waits for pending appends and closes files. */
-export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close(): Promise<void> } {
+export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close(): Promise<void>; recover(): Promise<number> } {
   const auditDir = join(dataDir, "audit");
   const states = new Map<string, Promise<ChainState>>();
   const queues = new Map<string, Promise<unknown>>();
@@ -159,7 +175,7 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
       const { size } = await fh.stat();
       if (size === 0) {
         // New file: make its directory entry durable.
-        await fsyncDir(auditDir);
+        await fsyncDirectory(auditDir).catch(() => {});
         return { fh, seq: 0, hash: null };
       }
       // Complete the file with a newline if the last append was torn, so the next entry
@@ -231,6 +247,7 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
         action: String(input.action),
         target: String(input.target),
         summary: String(input.summary),
+        ...walFields(input),
         timestamp: Date.now(),
         seq: st.seq + 1,
         prev: st.hash,
@@ -286,25 +303,41 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
     }
   }
 
-  return { append, tail, lastTimestamp, close };
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, "r");
-    await fh.sync();
-  } catch {
-    // Not supported on every platform (e.g. Windows); the file itself is fsync'ed.
-  } finally {
-    await fh?.close().catch(() => {});
+  /**
+   * After a crash: every intent near the end of a log that has no outcome gets an "interrupted"
+   * outcome, so an applied write always has its record and an interrupted one is visible.
+   */
+  async function recover(): Promise<number> {
+    let names: string[];
+    try {
+      names = (await readdir(auditDir)).filter((n) => n.endsWith(".jsonl"));
+    } catch {
+      return 0;
+    }
+    let recovered = 0;
+    for (const name of names) {
+      const workspaceId = name.slice(0, -".jsonl".length);
+      if (!SAFE_ID.test(workspaceId)) continue;
+      const recent = await tail(workspaceId, LIMITS.auditRecoverEntries);
+      const closed = new Set(recent.filter((e) => e.phase === "outcome" && e.intent).map((e) => e.intent));
+      for (const e of recent.reverse()) {
+        if (e.phase !== "intent" || closed.has(e.id)) continue;
+        await append(workspaceId, { type: "system" }, { action: e.action, target: e.target, summary: e.summary, phase: "outcome", intent: e.id, result: "interrupted" });
+        recovered++;
+      }
+    }
+    return recovered;
   }
+
+  return { append, tail, lastTimestamp, close, recover };
 }
 
 export interface VerifyResult {
   ok: boolean;
   /** Number of entries (lines) checked. */
   entries: number;
+  /** Write intents without an outcome (a write that was running when the server stopped, not yet recovered). */
+  openIntents: number;
   /** 1-based line number of the first bad line. */
   firstBadLine?: number;
   reason?: string;
@@ -324,6 +357,7 @@ export async function verifyAuditFile(path: string): Promise<VerifyResult> {
   let seq = 0;
   let prevHash: string | null = null;
   let bad: { line: number; reason: string } | undefined;
+  const intents = new Set<string>();
 
   const check = (line: string): void => {
     lineNo += 1;
@@ -372,6 +406,12 @@ export async function verifyAuditFile(path: string): Promise<VerifyResult> {
     chainStarted = true;
     seq = e.seq;
     prevHash = e.hash;
+    if (e.phase === "intent") intents.add(e.id as string);
+    else if (e.phase === "outcome") {
+      if (typeof e.intent !== "string" || !intents.delete(e.intent)) {
+        bad = { line: lineNo, reason: "outcome without a preceding open intent" };
+      }
+    }
   };
 
   const stream = createReadStream(path);
@@ -396,6 +436,6 @@ export async function verifyAuditFile(path: string): Promise<VerifyResult> {
     lineNo += 1;
     bad = { line: lineNo, reason: "incomplete last line (no trailing newline)" };
   }
-  if (bad) return { ok: false, entries, firstBadLine: bad.line, reason: bad.reason };
-  return { ok: true, entries };
+  if (bad) return { ok: false, entries, openIntents: intents.size, firstBadLine: bad.line, reason: bad.reason };
+  return { ok: true, entries, openIntents: intents.size };
 }

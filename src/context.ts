@@ -9,7 +9,7 @@ import type { FileSessions } from "./files/sessions.ts";
 import type { Catalogs } from "./files/catalog.ts";
 import type { ProxyPool } from "./http/proxy.ts";
 import type { AuthFailureLimiter } from "./auth/limiter.ts";
-import type { ProtectedPaths } from "./fs/paths.ts";
+import type { ProtectedPaths, RootDirs } from "./fs/paths.ts";
 import type { StaticAsset } from "./http/static.ts";
 import type { HubCatalog } from "./workspace/hub.ts";
 
@@ -138,6 +138,8 @@ export interface AuditLog {
   tail(workspaceId: string, limit: number): Promise<AuditEntry[]>;
   /** Timestamp of the newest entry, or null. */
   lastTimestamp(workspaceId: string): Promise<number | null>;
+  /** Closes the write intents a crash left open (startup). Returns how many. */
+  recover(): Promise<number>;
 }
 
 /** Open SSE streams, capped in number, closable by token (revocation). */
@@ -170,6 +172,8 @@ export interface ServerContext {
   authLimiter: AuthFailureLimiter;
   /** sha256 of the configured client and host tokens, computed once. */
   digests: { client: Buffer; host: Buffer };
+  /** Held workspace root folders shared by the path resolvers of every request. */
+  roots: RootDirs;
   /** The server's own files that the file API must never touch (data dir, token store, server.json). */
   protectedPaths(): Promise<ProtectedPaths>;
   /**

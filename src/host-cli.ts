@@ -294,7 +294,7 @@ async function auditVerify(values: Values, io: HostCliIo): Promise<number> {
       failed += 1;
       continue;
     }
-    if (result.ok) io.stdout.write(`${file}: ok (${result.entries} entries)\n`);
+    if (result.ok) io.stdout.write(`${file}: ok (${result.entries} entries${result.openIntents > 0 ? `, ${result.openIntents} write(s) interrupted and not yet recovered` : ""})\n`);
     else {
       failed += 1;
       io.stdout.write(`${file}: FAILED at line ${result.firstBadLine}: ${result.reason}\n`);

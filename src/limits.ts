@@ -88,6 +88,9 @@ export const LIMITS = {
   /** Audit tail reader: first and largest backwards read. */
   auditTailFirstChunk: 16 * 1024,
   auditTailMaxChunk: 1024 * 1024,
+  /** Audit intents carry the change up to this size (else its sha256); startup looks this far back for intents left open by a crash. */
+  auditChangeMaxChars: 16 * 1024,
+  auditRecoverEntries: 2_000,
   /** Minted token lifetime cap: ten years (a longer TTL is almost certainly a unit mistake). */
   tokenMaxTtlSeconds: 10 * 365 * 24 * 3600,
   /** Client addresses the auth limiter remembers before it forgets finished windows. */

@@ -26,7 +26,7 @@ import { Catalogs } from "./files/catalog.ts";
 import { cleanupStaleTempFiles } from "./files/cleanup.ts";
 import { ProtectedPathsCache } from "./files/common.ts";
 import { FileSessions } from "./files/sessions.ts";
-import { isOutside } from "./fs/paths.ts";
+import { isOutside, RootDirs } from "./fs/paths.ts";
 import { applyCors } from "./http/cors.ts";
 import { checkHost } from "./http/guards.ts";
 import { ProxyPool, writeSocketError } from "./http/proxy.ts";
@@ -42,6 +42,7 @@ import { allRoutes } from "./routes/index.ts";
 import { SCOPE_RANK, type Workspace, type WritePlan } from "./types.ts";
 import { HubCatalog } from "./workspace/hub.ts";
 import { WorkspaceConfigService, type OwnWrite } from "./workspace/reload-events.ts";
+import { recoverJournals } from "./fs/journal.ts";
 import { Workspaces } from "./workspaces.ts";
 import type { Logger, ServerConfig, ServerContext } from "./context.ts";
 
@@ -83,6 +84,11 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   setMaxListeners(0, shutdown.signal);
   const tokens = await FileTokenStore.open(config.tokenStorePath);
   const audit = createAuditLog(config.dataDir, log);
+  // A crash may have left multi-file writes half done (rolled forward or back first) and write
+  // intents without their outcome (then closed as interrupted).
+  await recoverJournals(config.dataDir, log);
+  const interrupted = await audit.recover();
+  if (interrupted > 0) log.warn("writes interrupted by the last shutdown were recorded as interrupted", { count: interrupted });
   const workspaces = new Workspaces(config.workspaces, config.authorizedRoots);
   const protectedPaths = new ProtectedPathsCache(config);
 
@@ -101,6 +107,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     authLimiter: new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000),
     digests: { client: sha256(config.token), host: sha256(config.hostToken) },
     protectedPaths: () => protectedPaths.get(),
+    roots: new RootDirs(),
     uiAssets: config.toyUi ? loadAssetTable(UI_DIR) : undefined,
     bus,
     shutdown: shutdown.signal,
@@ -208,9 +215,16 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       const ws = p.workspaceId === null ? undefined : workspaces.get(p.workspaceId);
       const steps = ws ? await Promise.all((p.steps ?? p.paths.map((x) => [x])).map((step) => ownWrites(ws, step))) : [];
       if (ws && steps.length > 0) (await context.configs.state(ws)).expectWrites(steps.flat().map((w) => w.rel));
+      // Write-ahead: the intent (with what will be written) is durable before anything changes, so
+      // after a crash every applied write has its record (startup closes it as "interrupted").
+      const intent = await audit.append(auditId, actor, { action: p.action, target, summary: p.summary, phase: "intent", paths: p.paths, change: p.change });
       let applied;
       try {
         applied = await p.apply();
+      } catch (err) {
+        const code = err instanceof ApiError ? err.code : "internal_error";
+        await audit.append(auditId, actor, { action: p.action, target, summary: p.summary, phase: "outcome", intent: intent.id, result: "failed", error: code }).catch((e: unknown) => log.error("audit append failed", { error: String(e) }));
+        throw err;
       } finally {
         // Even a failed (rolled back) write may have touched files: never serve a stale cache.
         for (const step of steps) if (ws && step.length > 0) await noteWrites(ws, step);
@@ -218,10 +232,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       const entries = applied.audit ?? [{ action: p.action, target, summary: p.summary }];
       for (const entry of entries) {
         try {
-          await audit.append(auditId, actor, entry);
+          await audit.append(auditId, actor, { ...entry, phase: "outcome", intent: intent.id, result: "applied" });
         } catch (err) {
-          // The write is already on disk: keep a record of it somewhere (the server log) and
-          // answer 500 — the client must not be told that an unaudited write succeeded quietly.
+          // The write is already on disk and its intent recorded: keep a record of the outcome in
+          // the server log and answer 500 — the client must not be told it succeeded quietly.
           log.error("audit append failed after a write was applied", { workspaceId: auditId, action: entry.action, target: entry.target, summary: entry.summary, error: String(err) });
           throw err;
         }
@@ -336,6 +350,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         context.proxy.close();
         context.authLimiter.close();
         await audit.close();
+        await context.roots.close();
         httpServer.closeIdleConnections();
         await stopped;
         clearTimeout(grace);

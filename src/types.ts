@@ -34,6 +34,21 @@ export interface AuditInput {
   action: string;
   target: string;
   summary: string;
+  /**
+   * Write-ahead records of an applied write: "intent" (appended before `apply`, with the paths and
+   * what will be written) and "outcome" (after it, naming the intent). Absent: a one-line record
+   * (approval outcomes, and every entry written before this existed).
+   */
+  phase?: "intent" | "outcome";
+  /** On an outcome: the id of its intent. */
+  intent?: string;
+  /** On an outcome: applied, failed (nothing or not all of it landed), interrupted (found at startup). */
+  result?: "applied" | "failed" | "interrupted";
+  /** On an intent: the paths and the change shown to the host (bounded). */
+  paths?: string[];
+  change?: unknown;
+  /** On a failed outcome: the error code. */
+  error?: string;
 }
 
 export interface AuditEntry extends AuditInput {

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { request } from "node:http";
 import { firstApproval, pendingApprovals, readAuditLog, startServer, type TestServer } from "./helpers/server.ts";
@@ -181,7 +181,7 @@ test("validation errors, viewer scope and read-only mode never create an approva
   }
 });
 
-test("an audit append that fails after a write is applied is logged with the write and answered 500", async () => {
+test("a write whose audit record cannot be written is not applied (write-ahead) and answered 500", async () => {
   const s = await start({ approval: "auto" });
   try {
     // Make the audit file impossible to open: a directory where the file should be.
@@ -189,9 +189,9 @@ test("an audit append that fails after a write is applied is logged with the wri
     const res = await s.request("POST", gatedPath(s), { json: { text: "applied" } });
     assert.equal(res.status, 500);
     assert.deepEqual(res.json, { code: "internal_error", message: "Unexpected server error" });
-    const line = s.logs.find((l) => l.msg === "audit append failed after a write was applied");
-    assert.ok(line, "the applied write is recorded in the server log");
-    assert.equal(line.attrs?.action, "test.write");
+    // The intent is recorded before anything changes: without it, nothing changes.
+    await assert.rejects(stat(join(s.workspace, GATED_FILE)), "the write was not applied");
+    assert.ok(s.logs.some((l) => l.level === "error"), "the failure is logged");
     assert.equal((await s.request("GET", "/health", { token: null })).status, 200);
   } finally {
     await s.close();

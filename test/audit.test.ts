@@ -38,7 +38,7 @@ test("append writes a hash chain that verifies; modes are 0600/0700", async (t) 
   assert.deepEqual(Object.keys(stored[0]), ["id", "workspaceId", "actor", "action", "target", "summary", "timestamp", "seq", "prev", "hash"]);
   assert.deepEqual(stored[0].actor, actor);
   assert.deepEqual(stored[1].actor, { type: "system" });
-  assert.deepEqual(await verifyAuditFile(file), { ok: true, entries: 3 });
+  assert.deepEqual(await verifyAuditFile(file), { ok: true, entries: 3, openIntents: 0 });
 
   assert.equal((await stat(file)).mode & 0o777, 0o600);
   assert.equal((await stat(join(dir, "data", "audit"))).mode & 0o777, 0o700);
@@ -71,7 +71,7 @@ test("concurrent appends are serialized: seq 1..N, chain intact", async (t) => {
   const entries = await Promise.all(Array.from({ length: 40 }, (_, i) => log.append(WS, actor, { action: "a", target: "t", summary: `n${i}` })));
   await log.close();
   assert.deepEqual(entries.map((e) => e.seq).sort((a, b) => a! - b!), Array.from({ length: 40 }, (_, i) => i + 1));
-  assert.deepEqual(await verifyAuditFile(auditFilePath(dir, WS)), { ok: true, entries: 40 });
+  assert.deepEqual(await verifyAuditFile(auditFilePath(dir, WS)), { ok: true, entries: 40, openIntents: 0 });
 });
 
 test("a new log instance continues the chain of an existing file", async (t) => {
@@ -84,7 +84,7 @@ test("a new log instance continues the chain of an existing file", async (t) => 
   await b.close();
   assert.equal(second.seq, 2);
   assert.equal(second.prev, first.hash);
-  assert.deepEqual(await verifyAuditFile(auditFilePath(dir, WS)), { ok: true, entries: 2 });
+  assert.deepEqual(await verifyAuditFile(auditFilePath(dir, WS)), { ok: true, entries: 2, openIntents: 0 });
 });
 
 test("tail: newest first, limited; lastTimestamp; missing file", async (t) => {
@@ -136,7 +136,7 @@ test("reference-format entries (no seq/prev/hash) are read, verified, and the ch
   await log.close();
   assert.equal(e.seq, 1);
   assert.equal(e.prev, null);
-  assert.deepEqual(await verifyAuditFile(file), { ok: true, entries: 3 });
+  assert.deepEqual(await verifyAuditFile(file), { ok: true, entries: 3, openIntents: 0 });
   // A reference-format line *inside* the chain is tampering.
   await appendFile(file, JSON.stringify(ref[0]) + "\n");
   const bad = await verifyAuditFile(file);
@@ -166,7 +166,7 @@ test("verify detects edited, deleted and reordered lines and names the first bad
   await check(original.map((l, i) => (i === 0 ? l.replace(WS, "ws_ffffffffffff") : l)), 1);
   // A torn last line (no newline) is reported.
   await writeFile(file, original.join("\n") + "\n" + original[0]!.slice(0, 20));
-  assert.deepEqual(await verifyAuditFile(file), { ok: false, entries: 5, firstBadLine: 6, reason: "incomplete last line (no trailing newline)" });
+  assert.deepEqual(await verifyAuditFile(file), { ok: false, entries: 5, openIntents: 0, firstBadLine: 6, reason: "incomplete last line (no trailing newline)" });
   // And the writer repairs it by starting a new line; verify still names the torn line.
   const again = createAuditLog(dir, silentLogger());
   await again.append(WS, actor, { action: "a", target: "t", summary: "after crash" });

@@ -103,7 +103,7 @@ export class ProtectedPathsCache {
 
 /** A resolver for a workspace with the server's protected paths. */
 export async function workspaceResolver(server: ServerContext, ws: Workspace): Promise<PathResolver> {
-  return PathResolver.create(ws.path, await server.protectedPaths());
+  return PathResolver.create(ws.path, await server.protectedPaths(), server.roots);
 }
 
 

@@ -1,22 +1,20 @@
 /**
- * Atomic file replacement and per-path async locks.
+ * Atomic replacement of the server's own files (token store, server.json, the router's config,
+ * write journals), temp-file names, per-path async locks and the startup clean-up of temp files.
  *
  * A write goes to a temp file created with O_EXCL in the target's own directory, is fsynced,
- * renamed over the target, and the directory is fsynced: after a crash the target holds the
- * old content or the new one, never a torn mix. Leftover temp files are recognisable by name
- * (see isTempFileName) and removed at startup.
+ * renamed over the target, and the directory is fsynced (fs/anchored.ts): after a crash the
+ * target holds the old content or the new one, never a torn mix. Leftover temp files are
+ * recognisable by name (see isTempFileName) and removed at startup.
  */
-import { constants as C } from "node:fs";
-import { open, readdir, rename, rm, rmdir, unlink, lstat } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
+import { readdir, realpath, rmdir, unlink, lstat } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
+import { openRoot, TEMP_PREFIX, TEMP_SUFFIX, writeFileAt } from "./anchored.ts";
 
-/** Prefix of every temp file this server creates next to a target. */
-export const TEMP_PREFIX = ".openwork-";
+export { TEMP_PREFIX, TEMP_SUFFIX };
 /** Prefix of staged inbox uploads (spec: `.upload-<uuid>.tmp`). */
 export const UPLOAD_PREFIX = ".upload-";
-export const TEMP_SUFFIX = ".tmp";
 
 const UUID_RE = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const TEMP_NAME_RE = new RegExp(`^(?:\\.openwork-|\\.upload-)${UUID_RE}\\.tmp$`);
@@ -36,38 +34,6 @@ export function uploadTempName(): string {
   return `${UPLOAD_PREFIX}${randomUUID()}${TEMP_SUFFIX}`;
 }
 
-/**
- * Creates a new file with O_CREAT|O_EXCL|O_NOFOLLOW: it fails rather than open something a
- * racing process placed there (a symlink or an existing file).
- */
-export async function openExclusive(file: string, mode = 0o666): Promise<FileHandle> {
-  return open(file, C.O_CREAT | C.O_EXCL | C.O_WRONLY | C.O_NOFOLLOW, mode);
-}
-
-/** fsync a directory so a rename inside it is durable. Filesystems that cannot fsync a directory are tolerated. */
-export async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, C.O_RDONLY | C.O_DIRECTORY);
-    await fh.sync();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // Some filesystems (and Windows) refuse fsync on directories; the rename itself still happened.
-    if (code !== "EINVAL" && code !== "EISDIR" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EBADF") throw err;
-  } finally {
-    await fh?.close().catch(() => {});
-  }
-}
-
-/** Removes a file, ignoring "already gone". */
-export async function unlinkQuiet(file: string): Promise<void> {
-  try {
-    await unlink(file);
-  } catch {
-    // best effort: missing or already removed
-  }
-}
-
 /** Removes `leaf` and its parents up to and including `top` while they are empty (best effort). */
 export async function removeEmptyChain(leaf: string, top: string): Promise<void> {
   for (let dir = leaf; ; dir = path.dirname(dir)) {
@@ -80,80 +46,17 @@ export async function removeEmptyChain(leaf: string, top: string): Promise<void>
   }
 }
 
-/** Mode (permission bits) of an existing regular file at `file`, or undefined. Does not follow a final symlink. */
-async function existingMode(file: string): Promise<number | undefined> {
-  try {
-    const st = await lstat(file);
-    return st.isFile() ? st.mode & 0o7777 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Renames a fully written and fsynced temp file over `target` and fsyncs the directory.
- * rename(2) replaces a symlink at `target` itself and never writes through it.
+ * Writes `data` to `file` atomically (temp file, fsync, rename, fsync of the directory). An
+ * existing file keeps its mode; a new one gets `opts.mode` (default 0o666 minus umask).
  */
-export async function commitTempFile(tempPath: string, target: string): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Buffer, opts: { mode?: number } = {}): Promise<void> {
+  const dir = await openRoot(await realpath(path.dirname(file)));
   try {
-    await rename(tempPath, target);
-  } catch (err) {
-    await unlinkQuiet(tempPath);
-    throw err;
+    await writeFileAt(dir, path.basename(file), data, opts);
+  } finally {
+    await dir.close();
   }
-  await fsyncDir(path.dirname(target));
-}
-
-/**
- * Stages `data` for `file`: a new temp file (O_EXCL|O_NOFOLLOW) in the same directory, written,
- * chmod-ed (an existing file keeps its mode; a new one gets `opts.mode`, default 0o666 minus
- * umask) and fsynced. Returns the temp path; commit it with commitTempFile. On failure the temp
- * file is removed.
- */
-export async function stageFile(file: string, data: string | Buffer, opts: { mode?: number } = {}): Promise<string> {
-  const dir = path.dirname(file);
-  const keepMode = await existingMode(file);
-  const tmp = tempPathFor(dir);
-  const fh = await openExclusive(tmp, opts.mode ?? 0o666);
-  try {
-    try {
-      await fh.writeFile(data);
-      // open() applies the umask; chmod restores the exact bits the caller asked for or the old file had.
-      if (keepMode !== undefined) await fh.chmod(keepMode);
-      else if (opts.mode !== undefined) await fh.chmod(opts.mode);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    await unlinkQuiet(tmp);
-    throw err;
-  }
-  return tmp;
-}
-
-/**
- * Writes `data` to `file` atomically: temp file (O_EXCL) in the same directory, fsync, rename,
- * fsync of the directory. An existing file keeps its mode; a new one gets `opts.mode` (default
- * 0o666 minus umask). On any failure the temp file is removed and the old file is intact.
- * `beforeCommit` runs between the fsync and the rename (e.g. to re-verify the directory); if it
- * throws, nothing is replaced.
- */
-export async function writeFileAtomic(
-  file: string,
-  data: string | Buffer,
-  opts: { mode?: number; beforeCommit?: () => Promise<void> } = {},
-): Promise<void> {
-  const tmp = await stageFile(file, data, opts);
-  if (opts.beforeCommit) {
-    try {
-      await opts.beforeCommit();
-    } catch (err) {
-      await unlinkQuiet(tmp);
-      throw err;
-    }
-  }
-  await commitTempFile(tmp, file);
 }
 
 /**
@@ -231,16 +134,4 @@ export async function removeStaleTempFiles(dir: string, olderThanMs = 0): Promis
     }
   }
   return removed;
-}
-
-/** Moves `p` aside (same folder, a temp name the watcher and listings ignore); returns the new path. */
-export async function moveAside(p: string): Promise<string> {
-  const tmp = tempPathFor(path.dirname(p));
-  await rename(p, tmp);
-  return tmp;
-}
-
-/** Removes a tree without following symlinks (links are removed, their targets untouched). */
-export function removeTree(p: string): Promise<void> {
-  return rm(p, { recursive: true, force: true });
 }

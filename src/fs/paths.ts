@@ -8,7 +8,7 @@
  * startsWith). Protected paths and, for creates, portability rules apply.
  */
 import type { Stats } from "node:fs";
-import { readdir, readlink, realpath } from "node:fs/promises";
+import { readdir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { Dir, lstatAt, mkdirAt, openChildDir, openRoot } from "./anchored.ts";
 import { ApiError } from "../errors.ts";
@@ -209,6 +209,8 @@ export class PathResolver {
     readonly rootReal: string,
     rootDir: Dir,
     private readonly protect: ProtectedPaths | undefined,
+    /** A root held by a RootDirs cache is not closed with this resolver. */
+    private readonly sharedRoot = false,
   ) {
     this.dirs.set("", Promise.resolve(rootDir));
   }
@@ -218,9 +220,13 @@ export class PathResolver {
     return new PathResolver(path.resolve(lexicalRoot), dir.real, new Dir(dir.fd, dir.real, dir.real), protect);
   }
 
-  /** 404 file_not_found when the root does not exist. */
-  static async create(root: string, protect?: ProtectedPaths): Promise<PathResolver> {
+  /** 404 file_not_found when the root does not exist. `roots` shares one held root per folder between resolvers. */
+  static async create(root: string, protect?: ProtectedPaths, roots?: RootDirs): Promise<PathResolver> {
     const rootAbs = path.resolve(root);
+    if (roots) {
+      const dir = await roots.get(rootAbs);
+      return new PathResolver(rootAbs, dir.real, dir, protect, true);
+    }
     let rootReal: string;
     try {
       rootReal = await realpath(rootAbs);
@@ -232,6 +238,7 @@ export class PathResolver {
 
   /** Closes every directory this resolver holds open. */
   async close(): Promise<void> {
+    if (this.sharedRoot) this.dirs.delete("");
     const all = await Promise.allSettled([...this.dirs.values()]);
     this.dirs.clear();
     for (const d of all) if (d.status === "fulfilled") await d.value.close();
@@ -386,6 +393,45 @@ export class PathResolver {
       this.dirs.set(segs.join("/"), Promise.resolve(dir));
     }
     return { dir, name: r.below[r.below.length - 1]! };
+  }
+}
+
+/**
+ * Held workspace roots, one per folder, shared by the resolvers of every request (a read-batch
+ * then costs no open/close of the root). Each use re-checks with one stat that the folder at the
+ * path is still the one held, and reopens it when it was deleted or replaced.
+ */
+export class RootDirs {
+  private readonly held = new Map<string, Promise<{ dir: Dir; dev: number; ino: number }>>();
+
+  async get(rootAbs: string): Promise<Dir> {
+    const p = this.held.get(rootAbs);
+    if (p) {
+      const h = await p.catch(() => undefined);
+      const now = h && (await stat(h.dir.real).catch(() => undefined));
+      if (h && now && now.dev === h.dev && now.ino === h.ino) return h.dir;
+      if (this.held.get(rootAbs) === p) this.held.delete(rootAbs);
+      void h?.dir.close();
+    }
+    const next = (async () => {
+      let real: string;
+      try {
+        real = await realpath(rootAbs);
+      } catch {
+        throw new ApiError("file_not_found", "Root folder does not exist");
+      }
+      const dir = await openRoot(real);
+      const st = await stat(real);
+      return { dir, dev: st.dev, ino: st.ino };
+    })();
+    this.held.set(rootAbs, next);
+    next.catch(() => this.held.get(rootAbs) === next && this.held.delete(rootAbs));
+    return (await next).dir;
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.held.values()) await p.then((h) => h.dir.close(), () => {});
+    this.held.clear();
   }
 }
 

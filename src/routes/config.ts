@@ -30,7 +30,9 @@ async function getConfig(rc: RouteContext) {
 
 async function getAudit(rc: RouteContext) {
   const limit = Math.min(Math.max(intParam(rc.query, "limit") ?? LIMITS.auditDefaultLimit, 1), LIMITS.auditMaxLimit);
-  const items = await rc.server.audit.tail(rc.workspace!.id, limit);
+  // One entry per write: the write-ahead intents and the outcomes of writes that failed stay in the
+  // file (and `audit verify`); the list shows what happened.
+  const items = (await rc.server.audit.tail(rc.workspace!.id, limit * 2 + 1)).filter((e) => e.phase !== "intent" && e.result !== "failed").slice(0, limit);
   if (rc.actor!.scope === "owner") return json({ items });
   // Viewers never see token hashes. Collaborators do not see the host token's hash either: a
   // host token the user chose may be weak, and its plain sha256 could be guessed offline.
@@ -93,7 +95,7 @@ const home = (rc: RouteContext) => rc.server.config.homeDir;
 
 export const routes: RouteDef[] = [
   { method: "GET", path: "/workspace/:id/config", ...READ, handler: getConfig },
-  { method: "PATCH", path: "/workspace/:id/config", ...WRITE, handler: async (rc) => planConfigPatch(rc.workspace!, await rc.readJson(), () => rc.server.audit.lastTimestamp(rc.workspace!.id)) },
+  { method: "PATCH", path: "/workspace/:id/config", ...WRITE, handler: async (rc) => planConfigPatch(rc.workspace!, await rc.readJson(), () => rc.server.audit.lastTimestamp(rc.workspace!.id), rc.server.config.dataDir) },
   { method: "GET", path: "/workspace/:id/plugins", ...READ, handler: async (rc) => json(await listPlugins(await state(rc), home(rc), boolParam(rc.query, "includeGlobal"))) },
   { method: "POST", path: "/workspace/:id/plugins", ...WRITE, handler: async (rc) => planPluginAdd(await state(rc), home(rc), (await rc.readJson()).spec) },
   { method: "DELETE", path: "/workspace/:id/plugins/:name", ...WRITE, handler: async (rc) => planPluginRemove(await state(rc), home(rc), rc.params.name ?? "") },
@@ -106,5 +108,5 @@ export const routes: RouteDef[] = [
   // Collaborators may reload their engine at once (no approval by spec); read-only-gated and audited.
   { method: "POST", path: "/workspace/:id/engine/reload", ...WRITE, gate: "audit", handler: engineReload },
   { method: "GET", path: "/workspace/:id/export", ...READ, handler: async (rc) => json(await exportWorkspace(await state(rc), isViewer(rc))) },
-  { method: "POST", path: "/workspace/:id/import", ...WRITE, handler: async (rc) => planImportWrite(await state(rc), await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes })) },
+  { method: "POST", path: "/workspace/:id/import", ...WRITE, handler: async (rc) => planImportWrite(await state(rc), await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes }), rc.server.config.dataDir) },
 ];

@@ -59,7 +59,7 @@ export const routes: RouteDef[] = [
   { method: "GET", path: "/workspace/:id/skills", ...READ, handler: listSkills },
   { method: "GET", path: "/workspace/:id/skills/:name", ...READ, handler: getSkill },
   { method: "POST", path: "/workspace/:id/skills", ...WRITE, handler: async (rc) => planSkillUpsert(rc.workspace!, await rc.readJson()) },
-  { method: "DELETE", path: "/workspace/:id/skills/:name", ...WRITE, handler: async (rc) => planSkillDelete(rc.workspace!, rc.params.name) },
+  { method: "DELETE", path: "/workspace/:id/skills/:name", ...WRITE, handler: async (rc) => planSkillDelete(rc.workspace!, rc.params.name, rc.server.config.dataDir) },
   { method: "GET", path: "/workspace/:id/commands", ...READ, handler: listCommandsRoute },
   { method: "POST", path: "/workspace/:id/commands", ...WRITE, handler: async (rc) => planCommandUpsert(await state(rc), home(rc), commandScope(rc), await rc.readJson()) },
   { method: "DELETE", path: "/workspace/:id/commands/:name", ...WRITE, handler: async (rc) => planCommandDelete(await state(rc), home(rc), commandScope(rc), rc.params.name) },

@@ -2,12 +2,12 @@
  * Commands: `<dir>/<name>.md`, frontmatter (name, description, agent, model, subtask) and the
  * template as body. Workspace dir `<ws>/.opencode/commands`, global `~/.config/opencode/commands`.
  */
-import { lstat, readdir, readFile, rm } from "node:fs/promises";
+import { lstat, readdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
 import { withPathLocks } from "../fs/atomic.ts";
-import { resolveInside } from "../fs/paths.ts";
+import { GIT_ONLY, resolveInside, withResolver } from "../fs/paths.ts";
 import { answer, plan, type Answer, type WritePlan } from "../types.ts";
 import { RESERVED_NAMES } from "./skills.ts";
 import { globalOpencodeDir, planEdits, readTextIfExists } from "./opencode-config.ts";
@@ -198,13 +198,14 @@ export async function planCommandDelete(state: WorkspaceState, homeDir: string, 
     risk: [],
     target: t.display,
     apply: async () => {
-      await withPathLocks([t.file], async () => {
-        // Re-checked under the lock: a folder swapped for a symlink while the host decided.
-        await resolveInside(t.root, rel);
-        await rm(t.file).catch(() => {
-          throw new ApiError("conflict", `${t.display} changed since the delete was requested`);
-        });
-      });
+      await withPathLocks([t.file], () =>
+        // Re-walked under the lock and removed through the held folder: a folder swapped for a symlink meanwhile is refused.
+        withResolver(t.root, GIT_ONLY, async (resolver) => {
+          const r = await resolver.resolveNormalized(rel, { follow: false });
+          if (r.missing > 0) throw new ApiError("conflict", `${t.display} changed since the delete was requested`);
+          await unlink(r.dir.at(r.below[0]!));
+        }),
+      );
       return { body: { ok: true } };
     },
   });

@@ -4,7 +4,6 @@
  * timeout on every request, so tests use a local fake and an offline host gets a clear 502.
  * Listings are cached per owner/repo@ref for five minutes (successful ones only).
  */
-import { chmod } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { parseFrontmatter } from "../formats/frontmatter.ts";
@@ -15,7 +14,8 @@ import { resolveInside } from "../fs/paths.ts";
 import { LIMITS } from "../limits.ts";
 import { plan, type Workspace, type WritePlan } from "../types.ts";
 import type { ServerConfig } from "../context.ts";
-import { readTextIfExists, relPosix, writeInside } from "./opencode-config.ts";
+import { commitFiles } from "../fs/journal.ts";
+import { readTextIfExists, relPosix } from "./opencode-config.ts";
 import { checkSkillName, isValidSkillName, localSkillsDir, skillTrigger } from "./skills.ts";
 
 export interface HubRepo {
@@ -196,13 +196,10 @@ export async function planHubInstall(config: ServerConfig, ws: Workspace, rawNam
     risk: files.some((f) => f.write && f.mode === "100755") ? ["executes-code"] : [],
     target: dirRel,
     apply: async () => {
-      await withPathLocks(targets, async () => {
-        for (const f of files.filter((x) => x.write)) {
-          const file = path.join(dir, f.rel);
-          await writeInside(ws.path, file, f.data);
-          if (f.mode === "100755") await chmod(file, 0o755).catch(() => {});
-        }
-      });
+      // All files or none, even across a crash; executables get their mode on the staged file.
+      await withPathLocks(targets, () =>
+        commitFiles(config.dataDir, ws.path, { writes: files.filter((f) => f.write).map((f) => ({ rel: `${dirRel}/${f.rel}`, data: f.data, ...(f.mode === "100755" ? { mode: 0o755 } : {}) })), removals: [] }),
+      );
       const written = files.filter((f) => f.write).length;
       // A workspace-rooted path (see skills.ts): the app's "OpenWork" badge, never a host path.
       return { body: { ok: true, name, path: `/${dirRel}`, action: existed ? "updated" : "added", written, skipped: files.length - written } };

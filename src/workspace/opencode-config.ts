@@ -8,8 +8,10 @@ import { lstat, mkdir, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { ApiError, fromFsError } from "../errors.ts";
 import { isPlainObject, JsoncParseError, jsonEqual, parseJsoncObject, setTopLevelKeys } from "../formats/jsonc.ts";
-import { withPathLocks, writeFileAtomic } from "../fs/atomic.ts";
-import { isInsideOrSame, resolveInside } from "../fs/paths.ts";
+import { withPathLocks } from "../fs/atomic.ts";
+import { writeFileAt } from "../fs/anchored.ts";
+import { commitFiles } from "../fs/journal.ts";
+import { GIT_ONLY, isInsideOrSame, resolveInside, withResolver } from "../fs/paths.ts";
 import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
 
 /** A config file as read from disk: its text (undefined when missing) and parsed value or parse error. */
@@ -199,31 +201,36 @@ export function describeEdit(e: FileEdit): Record<string, unknown> {
 
 /**
  * Applies file edits under the caller's locks: each file must still hold the text the plan was
- * computed from (else 409 conflict: the host approved something else), then each is written
- * atomically (mode kept). Paths are checked to stay inside the workspace by real path.
+ * computed from (else 409 conflict: the host approved something else); one file is then written
+ * atomically, several crash-atomically (fs/journal.ts: all or none, even across a crash).
  */
-export async function applyEdits(wsPath: string, edits: FileEdit[]): Promise<void> {
-  for (const e of edits) {
-    const now = await readTextIfExists(e.path);
-    if (now !== e.base) throw new ApiError("conflict", `${e.display} changed since the write was requested`);
+export async function applyEdits(root: string, edits: FileEdit[], dataDir?: string): Promise<void> {
+  const check = async () => {
+    for (const e of edits) if ((await readTextIfExists(e.path)) !== e.base) throw new ApiError("conflict", `${e.display} changed since the write was requested`);
+  };
+  if (edits.length === 1 || dataDir === undefined) {
+    await check();
+    for (const e of edits) await writeInside(root, e.path, e.next);
+    return;
   }
-  for (const e of edits) await writeInside(wsPath, e.path, e.next);
+  await commitFiles(dataDir, root, { writes: edits.map((e) => ({ rel: relPosix(root, e.path), data: e.next })), removals: [] }, { beforeCommit: check }).catch((err: unknown) => {
+    throw fromFsError(err);
+  });
 }
 
 /**
- * Atomic write of `file` (inside `root`, checked by real path; missing folders are created).
- * Returns the first folder it created (undefined when none), so a rollback can remove it.
+ * Atomic write of `file` inside `root` through the anchored path layer (real-path containment,
+ * missing folders created one at a time, the bytes that landed checked).
  */
-export async function writeInside(root: string, file: string, text: string | Buffer): Promise<string | undefined> {
-  const rel = relPosix(root, file);
+export async function writeInside(root: string, file: string, data: string | Buffer): Promise<void> {
   try {
+    // The root itself may not exist yet (a fresh HOME's ~/.config/opencode).
     await mkdir(root, { recursive: true });
-    const resolved = await resolveInside(root, rel);
-    const created = await mkdir(path.dirname(resolved.real), { recursive: true });
-    // Re-check after mkdir: a folder created by someone else in between must still be inside.
-    const again = await resolveInside(root, rel);
-    await writeFileAtomic(again.real, text);
-    return created;
+    await withResolver(root, GIT_ONLY, async (resolver) => {
+      const r = await resolver.resolveNormalized(relPosix(root, file), { create: true });
+      const { dir, name } = await resolver.parentFor(r);
+      await writeFileAt(dir, name, data);
+    });
   } catch (err) {
     throw fromFsError(err, path.basename(file));
   }
@@ -254,7 +261,7 @@ export function withKey(obj: Record<string, unknown>, key: string, value: unknow
 export async function planEdits(
   ws: Workspace,
   edits: FileEdit[],
-  o: { action: string; summary: string; change?: Record<string, unknown>; risk?: string[]; target?: string; root?: string; answer(): Promise<unknown> },
+  o: { action: string; summary: string; change?: Record<string, unknown>; risk?: string[]; target?: string; root?: string; dataDir?: string; answer(): Promise<unknown> },
 ): Promise<WritePlan> {
   const root = o.root ?? ws.path;
   // A root that does not exist yet (a fresh HOME's ~/.config/opencode) holds nothing that could redirect a write.
@@ -269,7 +276,7 @@ export async function planEdits(
     risk: o.risk ?? [],
     target: o.target ?? edits.map((e) => e.display).join(", "),
     apply: async () => {
-      await withPathLocks(edits.map((e) => e.path), () => applyEdits(root, edits));
+      await withPathLocks(edits.map((e) => e.path), () => applyEdits(root, edits, o.dataDir));
       return { body: o.answer };
     },
   });
@@ -287,7 +294,7 @@ function objectField(body: Record<string, unknown>, key: string): Record<string,
  * shallowly. Computed from the files as they are on disk now, not from the cache; nothing to
  * change → the answer, without asking anybody.
  */
-export async function planConfigPatch(ws: Workspace, body: Record<string, unknown>, updatedAt: () => Promise<number | null>): Promise<WritePlan | Answer> {
+export async function planConfigPatch(ws: Workspace, body: Record<string, unknown>, updatedAt: () => Promise<number | null>, dataDir: string): Promise<WritePlan | Answer> {
   const oc = objectField(body, "opencode");
   const ow = objectField(body, "openwork");
   if (!oc && !ow) throw new ApiError("invalid_payload", "Body needs `opencode` and/or `openwork`");
@@ -309,6 +316,7 @@ export async function planConfigPatch(ws: Workspace, body: Record<string, unknow
     action: "config.patch",
     summary: `Update config: ${keys.join(", ")}`,
     risk: ocEdit ? ["executes-code"] : [],
+    dataDir,
     answer: async () => {
       const now = await readWorkspaceConfig(ws.path);
       return { updatedAt: Date.now(), opencode: valueOrThrow(now.opencode), openwork: valueOrThrow(now.openwork) };

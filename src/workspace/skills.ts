@@ -6,7 +6,8 @@ import { lstat, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
-import { moveAside, removeTree, withPathLocks } from "../fs/atomic.ts";
+import { withPathLocks } from "../fs/atomic.ts";
+import { commitFiles } from "../fs/journal.ts";
 import { isInsideOrSame, isOutside, resolveInside } from "../fs/paths.ts";
 import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
 import { globalOpencodeDir, planEdits, readTextIfExists, realInside, relPosix } from "./opencode-config.ts";
@@ -346,7 +347,7 @@ async function listTree(dir: string, limit = 200): Promise<{ path: string; bytes
 }
 
 /** Deletes only `<ws>/.opencode/skills/<name>`; missing → 404 before anybody is asked. */
-export async function planSkillDelete(ws: Workspace, rawName: unknown): Promise<WritePlan> {
+export async function planSkillDelete(ws: Workspace, rawName: unknown, dataDir: string): Promise<WritePlan> {
   const name = checkSkillName(rawName);
   const dir = path.join(localSkillsDir(ws.path), name);
   const rel = relPosix(ws.path, dir);
@@ -363,10 +364,10 @@ export async function planSkillDelete(ws: Workspace, rawName: unknown): Promise<
     apply: async () => {
       await withPathLocks([dir], async () => {
         if (!(await lstat(dir).then(() => true, () => false))) throw new ApiError("conflict", `${rel} changed since the delete was requested`);
-        // Re-checked under the lock: a folder swapped for a symlink (into .git, outside) while the host decided.
-        await resolveInside(ws.path, rel);
-        // Moved aside first, so the skill disappears at once and a failing rm leaves no half-deleted skill.
-        await removeTree(await moveAside(dir));
+        // Re-checked by the journal's walk: a folder swapped for a symlink (into .git, outside) while
+        // the host decided is refused. Moved aside and removed crash-atomically: no half-deleted
+        // skill and no leftover folder, even after a crash.
+        await commitFiles(dataDir, ws.path, { writes: [], removals: [rel] });
       });
       return { body: { ok: true, name, path: rel } };
     },

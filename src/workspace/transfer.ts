@@ -2,11 +2,11 @@
  * Export and all-or-nothing import of a workspace's configuration: both config files, the
  * workspace-local skills (`.opencode/skills/<name>/SKILL.md`) and commands.
  */
-import { lstat, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ApiError, fromFsError } from "../errors.ts";
 import { isPlainObject, jsonEqual } from "../formats/jsonc.ts";
-import { moveAside, removeEmptyChain, removeTree, withPathLocks } from "../fs/atomic.ts";
+import { withPathLocks } from "../fs/atomic.ts";
+import { commitFiles } from "../fs/journal.ts";
 import { resolveInside } from "../fs/paths.ts";
 import {
   describeEdit,
@@ -16,7 +16,6 @@ import {
   readWorkspaceConfig,
   relPosix,
   valueOrThrow,
-  writeInside,
   type FileEdit,
   type WorkspaceConfigFiles,
 } from "./opencode-config.ts";
@@ -218,57 +217,28 @@ export async function planImport(
   };
 }
 
-/** Undoes the creation of `file`: removes it and the (now empty) folders created for it. */
-async function removeCreated(file: string, createdRoot: string | undefined): Promise<void> {
-  await unlink(file);
-  if (createdRoot !== undefined) await removeEmptyChain(path.dirname(file), createdRoot);
-}
-
 /**
- * Applies an import: every file must still hold what the plan saw (409 otherwise); files are
- * written atomically one by one and removals are moved aside; if anything fails, everything done
- * so far is undone (old contents written back, new files removed, removals moved back).
+ * Applies an import: every file must still hold what the plan saw (409 otherwise); then all of it
+ * lands crash-atomically (fs/journal.ts) — after a failure or a crash the workspace holds the old
+ * configuration, never a part of the new one.
  */
-export async function applyImport(wsPath: string, p: ImportPlan): Promise<void> {
+export async function applyImport(dataDir: string, wsPath: string, p: ImportPlan): Promise<void> {
   const paths = [...p.edits.map((e) => e.path), ...p.removals.map((r) => r.path)];
-  await withPathLocks(paths, async () => {
-    for (const e of p.edits) {
-      if ((await readTextIfExists(e.path)) !== e.base) throw new ApiError("conflict", `${e.display} changed since the import was requested`);
-    }
-    for (const r of p.removals) {
-      try {
-        await lstat(r.path);
-      } catch {
-        throw new ApiError("conflict", `${r.display} changed since the import was requested`);
-      }
-      // Re-checked under the lock: a folder swapped for a symlink (into .git, outside) while the host decided.
-      await resolveInside(wsPath, relPosix(wsPath, r.path));
-    }
-    const undo: (() => Promise<void>)[] = [];
-    const trash: string[] = [];
-    try {
-      for (const e of p.edits) {
-        const created = await writeInside(wsPath, e.path, e.next);
-        undo.push(e.base === undefined ? () => removeCreated(e.path, created) : async () => void (await writeInside(wsPath, e.path, e.base!)));
-      }
-      for (const r of p.removals) {
-        const aside = await moveAside(r.path);
-        trash.push(aside);
-        undo.push(async () => {
-          await rename(aside, r.path);
-          trash.splice(trash.indexOf(aside), 1);
-        });
-      }
-    } catch (err) {
-      for (const u of undo.reverse()) await u().catch(() => {});
+  await withPathLocks(paths, () =>
+    commitFiles(dataDir, wsPath, { writes: p.edits.map((e) => ({ rel: relPosix(wsPath, e.path), data: e.next })), removals: p.removals.map((r) => relPosix(wsPath, r.path)) }, {
+      beforeCommit: async () => {
+        for (const e of p.edits) {
+          if ((await readTextIfExists(e.path)) !== e.base) throw new ApiError("conflict", `${e.display} changed since the import was requested`);
+        }
+      },
+    }).catch((err: unknown) => {
       throw fromFsError(err);
-    }
-    for (const t of trash) await removeTree(t).catch(() => {});
-  });
+    }),
+  );
 }
 
 /** The import write: everything validated and computed from the disk as it is now (not the cache), before the host is asked. */
-export async function planImportWrite(state: WorkspaceState, body: Record<string, unknown>): Promise<WritePlan | Answer> {
+export async function planImportWrite(state: WorkspaceState, body: Record<string, unknown>, dataDir: string): Promise<WritePlan | Answer> {
   const ws = state.workspace;
   const [config, skills, commands] = await Promise.all([
     readWorkspaceConfig(ws.path),
@@ -286,7 +256,7 @@ export async function planImportWrite(state: WorkspaceState, body: Record<string
     risk: p.touches.opencode ? ["executes-code"] : [],
     target: ws.path,
     apply: async () => {
-      await applyImport(ws.path, p);
+      await applyImport(dataDir, ws.path, p);
       return { body: { ok: true, written: p.written, removed: p.removed } };
     },
   });

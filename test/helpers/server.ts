@@ -165,8 +165,11 @@ export interface AuditLine {
   [key: string]: unknown;
 }
 
-/** A workspace's audit log as written on disk (one JSON object a line); [] before its first entry. */
-export async function readAuditLog(s: TestServer, id = s.workspaceId): Promise<AuditLine[]> {
+/**
+ * A workspace's audit log as written on disk (one JSON object a line), one entry per event: the
+ * write-ahead intents and failed outcomes are left out unless `all`; [] before its first entry.
+ */
+export async function readAuditLog(s: TestServer, id = s.workspaceId, all = false): Promise<AuditLine[]> {
   let text: string;
   try {
     text = await readFile(join(s.dataDir, "audit", `${id}.jsonl`), "utf8");
@@ -174,7 +177,8 @@ export async function readAuditLog(s: TestServer, id = s.workspaceId): Promise<A
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;
   }
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as AuditLine);
+  const lines = text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as AuditLine);
+  return all ? lines : lines.filter((l) => l.phase !== "intent" && l.result !== "failed");
 }
 
 /** The host's list of pending approvals (GET /approvals with the host token). */
