@@ -61,16 +61,32 @@ async function writeJournal(file: string, j: Journal): Promise<void> {
 export async function commitFiles(dataDir: string, root: string, changes: FileChanges, o: { protect?: ProtectedPaths; beforeCommit?: () => Promise<void> } = {}): Promise<void> {
   await withResolver(root, o.protect ?? GIT_ONLY, async (resolver) => {
     const journal: Journal = { version: 1, state: "prepared", entries: [], madeDirs: [] };
-    const places: { dir: Dir; name: string; staged?: string; backup: string; existed: boolean }[] = [];
     const file = path.join(dataDir, "journal", `${randomUUID()}.json`);
-    let journaled = false;
+    // Planned first (nothing created yet), so that the journal names every name we are about to make.
+    const writes = [];
+    for (const w of changes.writes) {
+      const r = await resolver.resolveNormalized(w.rel, { create: true });
+      if (r.missing > 1) journal.madeDirs.push(path.join(r.dir.real, r.below[0]!));
+      const staged = tempName();
+      const backup = tempName();
+      writes.push({ w, r, staged, backup });
+      journal.entries.push({ target: r.real, staged: path.join(path.dirname(r.real), staged), backup: path.join(path.dirname(r.real), backup), existed: r.missing === 0 });
+    }
+    const removals = [];
+    for (const rel of changes.removals) {
+      await resolver.resolveNormalized(rel); // where a link leads must be inside too
+      const r = await resolver.resolveNormalized(rel, { follow: false });
+      if (r.missing > 0) throw new ApiError("conflict", `${rel} changed since the write was requested`);
+      const backup = tempName();
+      removals.push({ dir: r.dir, name: r.below[0]!, backup });
+      journal.entries.push({ target: r.entry, backup: path.join(r.dir.real, backup), existed: true });
+    }
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeJournal(file, journal);
+    const places: { dir: Dir; name: string; staged?: string; backup: string; existed: boolean }[] = [];
     try {
-      for (const w of changes.writes) {
-        const r = await resolver.resolveNormalized(w.rel, { create: true });
-        const made = r.missing > 1 ? path.join(r.dir.real, r.below[0]!) : undefined;
+      for (const { w, r, staged, backup } of writes) {
         const { dir, name } = await resolver.parentFor(r);
-        if (made) journal.madeDirs.push(made);
-        const staged = tempName();
         const fh = await open(dir.at(staged), C.O_CREAT | C.O_EXCL | C.O_WRONLY | C.O_NOFOLLOW, 0o666);
         try {
           await fh.writeFile(w.data);
@@ -81,20 +97,10 @@ export async function commitFiles(dataDir: string, root: string, changes: FileCh
         } finally {
           await fh.close();
         }
-        const existed = (await lstatAt(dir, name)) !== undefined;
-        places.push({ dir, name, staged, backup: tempName(), existed });
+        places.push({ dir, name, staged, backup, existed: r.missing === 0 });
       }
-      for (const rel of changes.removals) {
-        await resolver.resolveNormalized(rel); // where a link leads must be inside too
-        const r = await resolver.resolveNormalized(rel, { follow: false });
-        if (r.missing > 0) throw new ApiError("conflict", `${rel} changed since the write was requested`);
-        places.push({ dir: r.dir, name: r.below[0]!, backup: tempName(), existed: true });
-      }
-      journal.entries = places.map((p) => ({ target: path.join(p.dir.real, p.name), ...(p.staged ? { staged: path.join(p.dir.real, p.staged) } : {}), backup: path.join(p.dir.real, p.backup), existed: p.existed }));
+      for (const rm of removals) places.push({ ...rm, existed: true });
       if (o.beforeCommit) await o.beforeCommit();
-      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      await writeJournal(file, journal);
-      journaled = true;
       for (const p of places) {
         if (p.existed) await rename(p.dir.at(p.name), p.dir.at(p.backup));
         if (p.staged) await rename(p.dir.at(p.staged), p.dir.at(p.name));
@@ -106,9 +112,9 @@ export async function commitFiles(dataDir: string, root: string, changes: FileCh
       journal.state = "committed";
       await writeJournal(file, journal);
     } catch (err) {
-      // Not committed: put everything back (the journal, if written, says exactly what to undo).
+      // Not committed: put everything back (the journal says exactly what to undo).
       await rollBack(journal);
-      if (journaled) await unlink(file).catch(() => {});
+      await unlink(file).catch(() => {});
       throw err;
     }
     for (const p of places) if (p.existed) await removeAt(p.dir, p.backup, { recursive: true }).catch(() => {});

@@ -16,7 +16,8 @@
  * when its cache may be trusted.
  */
 import { watch, type BigIntStats, type FSWatcher } from "node:fs";
-import { lstat, readdir, realpath } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
+import { openChildDir, openRoot, type Dir } from "./anchored.ts";
 import path from "node:path";
 
 export type EntryKind = "file" | "dir";
@@ -98,7 +99,12 @@ interface Batch {
   modified: string[];
   /** Paths added or removed as a whole in this batch: their descendants need no own check. */
   tops: Set<string>;
-  realDirs: Map<string, Promise<boolean>>;
+  /**
+   * Folders of this batch held open, reached from the root without following a symlink (fs/anchored.ts):
+   * every lstat and listing goes through them, so a folder swapped for a link to the outside shows
+   * nothing of the outside. Undefined: not a real folder inside (any more).
+   */
+  dirs: Map<string, Promise<Dir | undefined>>;
   /** Directories that disappeared: their parents get listed again. */
   rescanParents: Set<string>;
 }
@@ -358,7 +364,7 @@ export class TreeMirror {
   // ---- reconcile ----------------------------------------------------------------------------
 
   private newBatch(): Batch {
-    return { removed: [], added: [], modified: [], tops: new Set(), realDirs: new Map(), rescanParents: new Set() };
+    return { removed: [], added: [], modified: [], tops: new Set(), dirs: new Map(), rescanParents: new Set() };
   }
 
   private async reconcileBatch(dirty: Map<string, Mode>): Promise<void> {
@@ -371,6 +377,7 @@ export class TreeMirror {
     } finally {
       // Whatever the batch already changed in the mirror is reported, even if a step failed.
       if (!this.closed) this.emit(batch);
+      for (const d of batch.dirs.values()) void d.then((dir) => dir?.close());
     }
   }
 
@@ -379,16 +386,34 @@ export class TreeMirror {
     return false;
   }
 
-  /** True when the directory's real path is its lexical path: no symlink anywhere above it. */
-  private isRealDir(rel: string, batch: Batch): Promise<boolean> {
-    if (rel === "") return Promise.resolve(true);
-    let p = batch.realDirs.get(rel);
+  /** The real folder `rel`, held open for the batch (undefined when it is not one, or no longer inside). */
+  private dirOf(rel: string, batch: Batch): Promise<Dir | undefined> {
+    let p = batch.dirs.get(rel);
     if (!p) {
-      const abs = this.abs(rel);
-      p = realpath(abs).then((r) => r === abs, () => false);
-      batch.realDirs.set(rel, p);
+      p = (rel === "" ? openRoot(this.root) : this.dirOf(parentOf(rel), batch).then((d) => (d ? openChildDir(d, rel.slice(rel.lastIndexOf("/") + 1)) : undefined))).catch((err: unknown) => {
+        // Not a folder (any more) is an answer; anything else (no descriptors left, EIO) is not:
+        // that folder is polled again until it can be seen.
+        const code = errCode(err);
+        if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "ELOOP") this.markDegraded(rel);
+        return undefined;
+      });
+      batch.dirs.set(rel, p);
     }
     return p;
+  }
+
+  /** Closes the held folder `rel` once its subtree was walked (a big tree never holds more than its depth open). */
+  private release(rel: string, batch: Batch): void {
+    const p = batch.dirs.get(rel);
+    if (!p || rel === "") return;
+    batch.dirs.delete(rel);
+    void p.then((d) => d?.close());
+  }
+
+  /** lstat of `rel` through its held parent folder (undefined when missing, unreadable or not inside). */
+  private async lstatIn(rel: string, batch: Batch): Promise<BigIntStats | undefined> {
+    const dir = await this.dirOf(parentOf(rel), batch);
+    return dir ? lstatOrUndefined(dir.at(rel.slice(rel.lastIndexOf("/") + 1))) : undefined;
   }
 
   private async reconcile(rel: string, mode: Mode, batch: Batch): Promise<void> {
@@ -402,8 +427,8 @@ export class TreeMirror {
       return this.reconcile(parent, CHECK, batch);
     }
     // Containment: a parent swapped for a symlink must not let outside stats in.
-    if (!(await this.isRealDir(parent, batch))) return this.reconcile(parent, CHECK, batch);
-    const st = await lstatOrUndefined(this.abs(rel));
+    if (!(await this.dirOf(parent, batch))) return this.reconcile(parent, CHECK, batch);
+    const st = await this.lstatIn(rel, batch);
     const kind = st ? this.kind(st) : undefined;
     let cur = this.entries.get(rel);
     if (cur && (kind !== cur.kind || (kind === "dir" && cur.ino !== Number(st!.ino)))) {
@@ -424,17 +449,17 @@ export class TreeMirror {
     if (kind !== "dir") return;
     if (mode === SUSPECT) {
       this.unwatch(rel);
-      if (!(await this.rewatch(rel, st))) return;
+      if (!(await this.rewatch(rel, st, batch))) return;
       await this.rescan(rel, SHALLOW, batch);
     } else if (mode >= SHALLOW) await this.rescan(rel, mode, batch);
   }
 
   /** Watches `rel` again and proves it is still the directory `st` describes. */
-  private async rewatch(rel: string, st: BigIntStats): Promise<boolean> {
+  private async rewatch(rel: string, st: BigIntStats, batch: Batch): Promise<boolean> {
     if (!this.watchDir(rel)) return true; // degraded: the poll lists it
     // The watch follows whatever the path names at this instant: if it is no longer the directory
     // we lstat-ed (swapped for a symlink), drop it rather than watch outside content.
-    const again = await lstatOrUndefined(this.abs(rel));
+    const again = await this.lstatIn(rel, batch);
     if (!again || !again.isDirectory() || again.ino !== st.ino) {
       this.unwatch(rel);
       this.enqueue(rel, CHECK);
@@ -471,18 +496,20 @@ export class TreeMirror {
     this.rootIno = Number(st.ino);
     this.children.set("", this.children.get("") ?? new Set());
     this.watchDir("");
-    for (const name of await this.list("")) {
+    for (const name of await this.list("", batch)) {
       batch.tops.add(name);
-      const cst = await lstatOrUndefined(this.abs(name));
+      const cst = await this.lstatIn(name, batch);
       if (cst && this.kind(cst)) await this.addTree(name, cst, batch);
     }
   }
 
-  /** Children names of a directory on disk, minus excluded ones ([] when it cannot be read). */
-  private async list(rel: string): Promise<string[]> {
+  /** Children names of a directory on disk (through its held folder), minus excluded ones ([] when it cannot be read). */
+  private async list(rel: string, batch: Batch): Promise<string[]> {
     let names: string[];
     try {
-      names = await readdir(this.abs(rel));
+      const dir = await this.dirOf(rel, batch);
+      if (!dir) return [];
+      names = await readdir(dir.self);
     } catch {
       return []; // vanished or unreadable: its parent's event (or the poll) will tell
     }
@@ -490,9 +517,10 @@ export class TreeMirror {
   }
 
   private async rescan(rel: string, mode: Mode, batch: Batch): Promise<void> {
-    const names = new Set(await this.list(rel));
+    const names = new Set(await this.list(rel, batch));
     for (const n of this.children.get(rel) ?? []) names.add(n);
     for (const name of [...names].sort()) await this.reconcile(join(rel, name), mode === DEEP ? DEEP : CHECK, batch);
+    this.release(rel, batch);
   }
 
   private toEntry(st: BigIntStats, kind: EntryKind, revision = this.opts.revision(st)): MirrorEntry {
@@ -515,18 +543,19 @@ export class TreeMirror {
     batch.added.push(rel);
     if (kind !== "dir") return;
     this.children.set(rel, this.children.get(rel) ?? new Set());
-    if (!(await this.rewatch(rel, st))) return;
-    const names = await this.list(rel);
+    if (!(await this.rewatch(rel, st, batch))) return;
+    const names = await this.list(rel, batch);
     // lstat a directory's entries concurrently (bounded by the libuv pool), recurse in order.
     const stats: Array<BigIntStats | undefined> = [];
     for (let i = 0; i < names.length; i += 64) {
-      const chunk = names.slice(i, i + 64).map((n) => lstatOrUndefined(this.abs(join(rel, n))).catch(() => undefined));
+      const chunk = names.slice(i, i + 64).map((n) => this.lstatIn(join(rel, n), batch).catch(() => undefined));
       stats.push(...(await Promise.all(chunk)));
     }
     for (let i = 0; i < names.length; i++) {
       const cst = stats[i];
       if (cst && this.kind(cst) && !this.closed) await this.addTree(join(rel, names[i]!), cst, batch);
     }
+    this.release(rel, batch);
   }
 
   /** Forgets `rel` and everything below it (closing their watchers). */
