@@ -87,13 +87,15 @@ export function authenticate(
 ): Actor {
   const limiter = server.authLimiter;
   const address = req.socket.remoteAddress ?? "unknown";
-  limiter.check(address);
   try {
+    // A valid credential is always served: an attacker's failures from the same address (any
+    // local process, a web page firing requests) can never lock out the client or the host.
     return auth === "host" ? authenticateHost(server, req) : authenticateClient(server, req, options.queryToken);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401 && limiter.fail(address)) {
-      server.log.warn("too many failed authentications; client address limited for the rest of the minute", { address });
-    }
+    if (!(err instanceof ApiError) || err.status !== 401) throw err;
+    // Only failures are counted; past the limit they are answered 429 (and logged once).
+    limiter.check(address);
+    if (limiter.fail(address)) server.log.warn("too many failed authentications; failures from this address are limited for the rest of the minute", { address });
     throw err;
   }
 }
