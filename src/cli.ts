@@ -33,6 +33,8 @@ Options:
   --approval-timeout MS     approval timeout (OPENWORK_APPROVAL_TIMEOUT_MS; default 30000)
   --workspace PATH          a workspace folder; repeatable (OPENWORK_WORKSPACES)
   --cors ORIGINS            "*" or comma-separated origins (OPENWORK_CORS_ORIGINS; default *)
+  --allowed-host NAME       host name also answered when bound to loopback, e.g. behind a
+                            reverse proxy; repeatable (OPENWORK_ALLOWED_HOSTS)
   --read-only               refuse every write (OPENWORK_READONLY)
   --opencode-base-url URL   OpenCode server URL (OPENWORK_OPENCODE_BASE_URL)
   --opencode-directory DIR  OpenCode directory (OPENWORK_OPENCODE_DIRECTORY)

@@ -5,8 +5,8 @@
  * server never starts half-configured.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { readRegularFile, readRegularFileSync } from "./fs/regular-file.ts";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -35,6 +35,7 @@ export const CLI_OPTIONS = {
   "approval-timeout": { type: "string" },
   workspace: { type: "string", multiple: true },
   cors: { type: "string", multiple: true },
+  "allowed-host": { type: "string", multiple: true },
   "read-only": { type: "boolean" },
   "opencode-base-url": { type: "string" },
   "opencode-directory": { type: "string" },
@@ -203,23 +204,27 @@ export async function loadConfig(input: LoadConfigInput): Promise<ServerConfig> 
     authorizedRoots = (rootsRaw as string[]).map((r) => resolve(file.dir, r));
   }
 
-  // --- CORS --------------------------------------------------------------------------------
-  let corsOrigins: string[];
-  if (cli.cors !== undefined && cli.cors.length > 0) {
-    corsOrigins = cli.cors.flatMap((c) => splitList(c, ","));
-    if (corsOrigins.length === 0) throw new ConfigError(`--cors: expected "*" or a comma-separated list of origins`);
-  } else if (envStr("OPENWORK_CORS_ORIGINS") !== undefined) {
-    corsOrigins = splitList(envStr("OPENWORK_CORS_ORIGINS")!, ",");
-    if (corsOrigins.length === 0) throw new ConfigError(`OPENWORK_CORS_ORIGINS: expected "*" or a comma-separated list of origins`);
-  } else {
-    const v = fget("corsOrigins");
-    if (v === undefined || v === null) corsOrigins = ["*"];
-    else if (typeof v === "string") corsOrigins = splitList(v, ",");
-    else if (Array.isArray(v) && v.every((o) => typeof o === "string")) corsOrigins = (v as string[]).map((o) => o.trim()).filter(Boolean);
-    else throw new ConfigError(`${fsrc("corsOrigins")} must be an array of origins or "*"`);
-    if (corsOrigins.length === 0) corsOrigins = ["*"];
-  }
-  if (corsOrigins.includes("*")) corsOrigins = ["*"];
+  // --- lists: CORS origins, allowed Host names ---------------------------------------------
+  /** A list setting: repeatable flag (each may be comma-separated), else the env variable, else server.json (array or string). */
+  const listSetting = (flagValues: string[] | undefined, flag: string, envName: string, key: string, what: string): string[] | undefined => {
+    const [raw, source] = flagValues !== undefined && flagValues.length > 0 ? [flagValues.join(","), flag]
+      : envStr(envName) !== undefined ? [envStr(envName)!, envName] : [undefined, fsrc(key)];
+    if (raw !== undefined) {
+      const list = splitList(raw, ",");
+      if (list.length === 0) throw new ConfigError(`${source}: expected ${what}`);
+      return list;
+    }
+    const v = fget(key);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === "string") return splitList(v, ",");
+    if (Array.isArray(v) && v.every((o) => typeof o === "string")) return (v as string[]).map((o) => o.trim()).filter(Boolean);
+    throw new ConfigError(`${source} must be an array of ${what.replace(/^.*list of /, "")}`);
+  };
+  let corsOrigins = listSetting(cli.cors, "--cors", "OPENWORK_CORS_ORIGINS", "corsOrigins", `"*" or a comma-separated list of origins`) ?? [];
+  if (corsOrigins.length === 0 || corsOrigins.includes("*")) corsOrigins = ["*"];
+  // Host names (reverse proxies, tailnet names) a loopback-bound server answers besides loopback.
+  const allowedHosts = (listSetting(cli["allowed-host"], "--allowed-host", "OPENWORK_ALLOWED_HOSTS", "allowedHosts", "a comma-separated list of host names") ?? [])
+    .map((h) => parseAllowedHost(h));
 
   // --- read-only ---------------------------------------------------------------------------
   const readOnly = cli["read-only"] === true ? true
@@ -338,6 +343,7 @@ export async function loadConfig(input: LoadConfigInput): Promise<ServerConfig> 
     workspaces: workspaces.map((w) => w.ws),
     authorizedRoots,
     corsOrigins,
+    allowedHosts,
     readOnly,
     opencode,
     configPath,
@@ -391,7 +397,7 @@ export async function removeWorkspaceFromConfigFile(configPath: string, absPath:
   return withPathLock(configPath, async () => {
     let text: string;
     try {
-      text = await readFile(configPath, "utf8");
+      text = await readRegularFile(configPath);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
       throw err;
@@ -420,13 +426,13 @@ export async function removeWorkspaceFromConfigFile(configPath: string, absPath:
 async function readConfigFile(path: string, namedBy: string | undefined): Promise<FileConfig> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readRegularFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     // The default location may be absent; a file the user named explicitly must exist.
     if (code === "ENOENT" && namedBy === undefined) return { path, dir: dirname(path), exists: false, data: {} };
     if (code === "ENOENT") throw new ConfigError(`${namedBy}: config file ${path} does not exist`);
-    if (code === "EISDIR") throw new ConfigError(`${namedBy ?? "config file"}: ${path} is a directory, not a JSON file`);
+    if (code === "EISDIR" || code === "ENOTREG") throw new ConfigError(`${namedBy ?? "config file"}: ${path} is not a regular JSON file`);
     throw new ConfigError(`server.json (${path}): cannot be read (${code ?? String(err)})`);
   }
   return { path, dir: dirname(path), exists: true, data: parseConfigText(text, path) };
@@ -531,7 +537,7 @@ function checkDirectory(path: string, source: string): void {
 function readPem(path: string, source: string): string {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readRegularFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(`${source}: cannot read ${path} (${code === "ENOENT" ? "file does not exist" : code ?? "error"})`);
@@ -547,6 +553,13 @@ function nonEmpty(v: string | undefined): string | undefined {
 function requireNonEmpty(v: string, source: string): string {
   if (v.trim() === "") throw new ConfigError(`${source}: value must not be empty`);
   return v;
+}
+
+/** A host name as it appears in a Host header, without port, lower-cased ("[::1]" keeps its brackets). */
+function parseAllowedHost(value: string): string {
+  const host = value.trim().toLowerCase();
+  if (!/^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)$/.test(host)) throw new ConfigError(`allowed host "${value}": expected a host name without scheme or port`);
+  return host;
 }
 
 function splitList(v: string, sep: string | RegExp): string[] {

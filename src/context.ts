@@ -8,6 +8,7 @@ import type { WorkspaceConfigService } from "./workspace/reload-events.ts";
 import type { FileSessions } from "./files/sessions.ts";
 import type { Catalogs } from "./files/catalog.ts";
 import type { ProxyPool } from "./http/proxy.ts";
+import type { PendingBytes } from "./http/pending-bytes.ts";
 import type { AuthFailureLimiter } from "./auth/limiter.ts";
 import type { ProtectedPaths, RootDirs } from "./fs/paths.ts";
 import type { StaticAsset } from "./http/static.ts";
@@ -25,6 +26,8 @@ export interface ServerConfig {
   workspaces: WorkspaceConfig[];
   authorizedRoots: string[];
   corsOrigins: string[];
+  /** Host names a loopback-bound server answers besides loopback names (reverse proxies). */
+  allowedHosts: string[];
   readOnly: boolean;
   opencode: { baseUrl?: string; directory?: string; username?: string; password?: string };
   /** Path of server.json (may not exist). */
@@ -170,6 +173,8 @@ export interface ServerContext {
   proxy: ProxyPool;
   /** Failed authentications per client address. */
   authLimiter: AuthFailureLimiter;
+  /** RAM budget of large write bodies from arrival until their write is decided. */
+  pendingBytes: PendingBytes;
   /** sha256 of the configured client and host tokens, computed once. */
   digests: { client: Buffer; host: Buffer };
   /** Held workspace root folders shared by the path resolvers of every request. */

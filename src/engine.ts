@@ -94,18 +94,25 @@ export async function engineRequest(
   target: OpencodeTarget,
   method: string,
   restPath: string,
-  o: { body?: unknown; signal?: AbortSignal; timeoutMs: number },
-): Promise<{ status: number; ok: boolean; text: string }> {
+  o: { body?: unknown; raw?: { bytes: Buffer; contentType?: string }; query?: URLSearchParams; signal?: AbortSignal; timeoutMs: number; maxBytes?: number },
+): Promise<{ status: number; ok: boolean; text: string; contentType: string | undefined }> {
   const headers: Record<string, string> = { ...engineHeaders(target), accept: "application/json" };
-  if (o.body !== undefined) headers["content-type"] = "application/json";
+  let body: string | Buffer | undefined;
+  if (o.raw) {
+    body = o.raw.bytes;
+    if (o.raw.contentType) headers["content-type"] = o.raw.contentType;
+  } else if (o.body !== undefined) {
+    body = JSON.stringify(o.body);
+    headers["content-type"] = "application/json";
+  }
   const signals = [AbortSignal.timeout(o.timeoutMs), ...(o.signal ? [o.signal] : [])];
   let res: Response;
   try {
-    res = await fetch(upstreamUrl(target, restPath), { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body), signal: AbortSignal.any(signals) });
+    res = await fetch(upstreamUrl(target, restPath, o.query), { method, headers, body, signal: AbortSignal.any(signals) });
   } catch (err) {
     const e = err as { name?: string; cause?: { code?: string } };
     if (e.name === "TimeoutError") throw new ApiError("opencode_timeout", "OpenCode engine did not answer in time");
     throw new ApiError("opencode_unreachable", "OpenCode engine is unavailable", { cause: e.cause?.code ?? e.name ?? "unknown" });
   }
-  return { status: res.status, ok: res.ok, text: await readCapped(res) };
+  return { status: res.status, ok: res.ok, text: await readCapped(res, o.maxBytes), contentType: res.headers.get("content-type") ?? undefined };
 }

@@ -184,6 +184,8 @@ export function fromFsError(err: unknown, name?: string): unknown {
       return new ApiError("conflict", `${what}A parent of the path is a file, not a folder`);
     case "EISDIR":
       return new ApiError("not_a_file", `${what}Path is a directory`);
+    case "ENOTREG":
+      return new ApiError("not_a_file", `${what}Path is not a regular file`);
     case "EACCES":
     case "EPERM":
     case "EROFS":

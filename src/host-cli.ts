@@ -5,6 +5,7 @@
  * Exit codes: 0 ok, 1 the operation failed (unreachable server, unknown id, broken chain),
  * 2 usage or configuration error.
  */
+import { visible } from "./formats/visible-text.ts";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -144,7 +145,9 @@ async function call(t: { url: string; hostToken: string }, method: string, path:
 function describe(a: PendingApproval, now: number): string {
   const left = Math.max(0, Math.round((a.expiresAt - now) / 1000));
   const risk = a.risk && a.risk.length ? `  risk: ${a.risk.join(",")}` : "";
-  return `${a.id}  ${a.workspaceId ?? "-"}  ${a.action}  ${JSON.stringify(a.summary)}  (${left}s left)${risk}`;
+  // Everything here is client-supplied text: escaped so that it cannot move the cursor, fake a
+  // line or reverse itself on the host's terminal.
+  return visible(`${a.id}  ${a.workspaceId ?? "-"}  ${a.action}  ${JSON.stringify(a.summary)}  (${left}s left)${risk}`);
 }
 
 async function approvalsList(values: Values, io: HostCliIo): Promise<number> {
@@ -160,7 +163,7 @@ async function approvalsList(values: Values, io: HostCliIo): Promise<number> {
   const now = Date.now();
   for (const a of items) {
     io.stdout.write(describe(a, now) + "\n");
-    for (const p of a.paths ?? []) io.stdout.write(`    ${p}\n`);
+    for (const p of a.paths ?? []) io.stdout.write(`    ${visible(p)}\n`);
   }
   return 0;
 }
@@ -242,7 +245,7 @@ function printEvent(block: string, asJson: boolean, io: HostCliIo): void {
   if (event === "approval.requested" && payload && typeof payload === "object") {
     io.stdout.write(`requested  ${describe(payload as unknown as PendingApproval, Date.now())}\n`);
   } else if (event === "approval.resolved" && payload && typeof payload === "object") {
-    io.stdout.write(`resolved   ${String(payload.id)}  ${String(payload.result)}\n`);
+    io.stdout.write(visible(`resolved   ${String(payload.id)}  ${String(payload.result)}`) + "\n");
   } else {
     io.stdout.write(`${event}  ${raw}\n`);
   }

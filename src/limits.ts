@@ -4,6 +4,8 @@ export const LIMITS = {
   jsonBodyBytes: 1024 * 1024,
   /** JSON bodies of write-batch and import. */
   largeJsonBodyBytes: 64 * 1024 * 1024,
+  /** All large bodies in RAM at once — arriving or waiting for approval (past it: 429 too_many_pending_bytes). */
+  pendingBodyBytes: 128 * 1024 * 1024,
   /** Maximum nesting of client JSON. */
   jsonMaxDepth: 64,
   /** Inbox uploads: default and hard cap (OPENWORK_INBOX_MAX_BYTES is clamped to the cap). */
@@ -28,6 +30,8 @@ export const LIMITS = {
   sseStreamsTotal: 256,
   /** Per client token (the host's streams count only towards the total). */
   sseStreamsPerToken: 64,
+  /** Places (of the total) only the host and owner tokens may take: they can always watch approvals. */
+  sseReservedForOwners: 32,
   sseHeartbeatMs: 15_000,
   /** Bytes queued on a slow SSE client before it is disconnected (it can resume with Last-Event-ID). */
   sseMaxBufferedBytes: 4 * 1024 * 1024,
@@ -48,6 +52,10 @@ export const LIMITS = {
   /** Whole-request timeout is off (0): uploads and held approvals may legitimately take long. */
   requestTimeoutMs: 0,
   keepAliveTimeoutMs: 5_000,
+  /** Request bodies: at least this many bytes per idle window until the body has arrived, and non-upload bodies whole within the deadline (else 408). */
+  bodyIdleMs: 10_000,
+  bodyMinProgressBytes: 1024,
+  bodyDeadlineMs: 60_000,
   /** Long-poll `wait` cap in seconds. */
   longPollMaxSeconds: 30,
   /** Event ring buffers. */
@@ -62,6 +70,9 @@ export const LIMITS = {
   /** Tokens. */
   tokenLabelMaxChars: 200,
   clientIdMaxChars: 128,
+  /** Engine writes through the gate: how long the engine may take (a shell command runs to its end), and the answer relayed. */
+  engineGatedTimeoutMs: 10 * 60_000,
+  engineRelayMaxBytes: 16 * 1024 * 1024,
   /** Upstream (OpenCode) proxy: time to wait for response headers. */
   proxyHeadersTimeoutMs: 30_000,
   /** Failed authentications per client address per minute before it gets 429. */
@@ -77,6 +88,8 @@ export const LIMITS = {
   /** Startup clean-up of stale temp files: folders scanned per workspace, and how deep. */
   cleanupMaxDirs: 20_000,
   cleanupMaxDepth: 24,
+  /** Bytes of a download sniffed for secrets before a viewer receives it. */
+  viewerSniffBytes: 1024 * 1024,
   /** Inbox/outbox listings: items and depth. */
   listingMaxItems: 10_000,
   listingMaxDepth: 32,

@@ -27,7 +27,9 @@ import { cleanupStaleTempFiles } from "./files/cleanup.ts";
 import { ProtectedPathsCache } from "./files/common.ts";
 import { FileSessions } from "./files/sessions.ts";
 import { isOutside, RootDirs } from "./fs/paths.ts";
+import { guardBody, isClientAbort } from "./http/body-guard.ts";
 import { applyCors } from "./http/cors.ts";
+import { PendingBytes } from "./http/pending-bytes.ts";
 import { checkHost } from "./http/guards.ts";
 import { ProxyPool, writeSocketError } from "./http/proxy.ts";
 import { sendError, sendJson } from "./http/reply.ts";
@@ -63,6 +65,8 @@ export interface CreateServerOptions {
   extraRoutes?: RouteDef[];
   /** Tests shorten the slow-header cut-off instead of waiting 20 s. */
   headersTimeoutMs?: number;
+  /** Tests shorten the body idle window (and deadline) instead of waiting 10 s. */
+  bodyIdleMs?: number;
   /** Tests shorten the SSE heartbeat interval instead of waiting 15 s. */
   sseHeartbeatMs?: number;
   /** Tests shorten the wait for upstream response headers instead of waiting 30 s. */
@@ -105,6 +109,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     hub: new HubCatalog(config),
     proxy: new ProxyPool(options.proxyHeadersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.proxyHeadersTimeoutMs }),
     authLimiter: new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000),
+    pendingBytes: new PendingBytes(LIMITS.pendingBodyBytes),
     digests: { client: sha256(config.token), host: sha256(config.hostToken) },
     protectedPaths: () => protectedPaths.get(),
     roots: new RootDirs(),
@@ -153,6 +158,12 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     return match;
   }
 
+  const bodyLimits = {
+    idleMs: options.bodyIdleMs ?? LIMITS.bodyIdleMs,
+    minProgressBytes: LIMITS.bodyMinProgressBytes,
+    deadlineMs: options.bodyIdleMs === undefined ? LIMITS.bodyDeadlineMs : options.bodyIdleMs * 3,
+  };
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let logPath = "";
     if (config.logRequests) {
@@ -161,6 +172,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         log.info("request", { method: req.method, path: logPath, status: res.statusCode, durationMs: Math.round((performance.now() - started) * 10) / 10 });
       });
     }
+    guardBody(req, res, bodyLimits);
     applyCors(req, res, config.corsOrigins);
     try {
       if (req.method === "OPTIONS") {
@@ -168,7 +180,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         res.end();
         return;
       }
-      checkHost(req, config.host);
+      checkHost(req, config.host, config.allowedHosts);
       const method = (req.method ?? "GET").toUpperCase();
       logPath = requestPath(req.url ?? "");
       const match = found(method, logPath);
@@ -183,6 +195,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       await track(commit(match.route, result, rc));
     } catch (err) {
       if (isResourceError(err)) log.warn("resource exhausted", { error: String(err) });
+      else if (isClientAbort(err, req)) return sendError(req, res, err);
       else if (!(err instanceof ApiError)) log.error("unhandled error", { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       sendError(req, res, err);
     }
@@ -201,7 +214,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       // Shutdown has begun: close() no longer waits for this write and the audit log is closing,
       // so it would be applied unaudited (or held past the denial of all pending approvals).
       if (context.closing) throw new ApiError("service_unavailable", "Server is shutting down");
-      if (route.gate === "approval") {
+      // A plan may name its own gate only on routes that decide per request (the engine proxy).
+      const gate = route.gate === "owner-or-approval" ? (p.gate ?? route.gate) : route.gate;
+      const privileged = actor.type === "host" || actor.scope === "owner";
+      if (gate === "approval" || (gate === "owner-or-approval" && !privileged)) {
         const outcome = await context.approvals.request(p, actor, rc.signal);
         if (outcome.result !== "allowed") {
           await audit.append(auditId, actor, { action: `approval.${outcome.result}`, target, summary: p.summary });
@@ -240,6 +256,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
           throw err;
         }
       }
+      if (applied.send) return applied.send(rc.res);
       const body = typeof applied.body === "function" ? await (applied.body as () => Promise<unknown>)() : applied.body;
       sendJson(rc.res, applied.status ?? 200, body);
     } finally {
@@ -271,7 +288,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   /** WebSocket upgrades: the same match, Host check, auth (token also as `?token=`), gates and mounts as a request. */
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     try {
-      checkHost(req, config.host);
+      checkHost(req, config.host, config.allowedHosts);
       const match = found("GET", requestPath(req.url ?? ""));
       if (!match.route.upgrade) throw new ApiError("not_found", "Not found");
       const rc = new UpgradeRequestContext(req, socket, head, context, match.path, match.params);

@@ -2,6 +2,7 @@
  * Shared shapes: actors, workspaces, audit entries and write plans.
  * Domain modules import from here, never from http/ or routes/.
  */
+import type { ServerResponse } from "node:http";
 export type Scope = "viewer" | "collaborator" | "owner";
 export const SCOPES: readonly Scope[] = ["viewer", "collaborator", "owner"];
 export const SCOPE_RANK: Record<Scope, number> = { viewer: 0, collaborator: 1, owner: 2 };
@@ -62,8 +63,18 @@ export interface AuditEntry extends AuditInput {
 }
 
 /** What a write produced once applied. */
+/**
+ * How a mutating route is gated. "approval": the host allows or denies each plan (every workspace
+ * data write). "audit": the caller's own action — the host's, or one the spec applies without
+ * asking (engine reload, a chat message) — applied at once and audited. "owner-or-approval":
+ * approval for collaborators, audited for owner tokens and the host (the engine's own writes).
+ */
+export type Gate = "approval" | "audit" | "owner-or-approval";
+
 export interface ApplyResult {
   status?: number;
+  /** Writes the answer itself (a relayed engine response) instead of `status`/`body` as JSON. */
+  send?: (res: ServerResponse) => void;
   /**
    * The answer. A function is called after the server has recorded the write's events and dropped
    * the caches it touched, so an answer read through the cache shows the write.
@@ -97,6 +108,8 @@ export interface WritePlan {
   risk?: string[];
   /** Audit target (defaults to the first path or the action). */
   target?: string;
+  /** A different gate than the route's, only for routes gated "owner-or-approval" (the engine proxy's audit-only requests). */
+  gate?: Gate;
   apply(): Promise<ApplyResult>;
   /** Always called after the plan settles (allowed, denied, failed): drop staged temp files. */
   release?(): Promise<void>;

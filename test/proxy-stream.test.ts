@@ -76,7 +76,7 @@ test("a 100 MB upload streams through with flat memory", async () => {
   const chunk = Buffer.alloc(64 * 1024, 7);
   const growth = await peakRssGrowth(async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${s.url}/opencode/file/upload`, { method: "PUT", headers: { ...auth(), "content-length": String(total), "content-type": "application/octet-stream" }, agent: false }, (res) => {
+      const req = request(`${s.url}/opencode/session/s1/message`, { method: "POST", headers: { ...auth(), "content-length": String(total), "content-type": "application/octet-stream" }, agent: false }, (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode ?? 0));
       });
@@ -91,7 +91,7 @@ test("a 100 MB upload streams through with flat memory", async () => {
     assert.equal(status, 200);
   });
   const rec = up.requests[up.requests.length - 1]!;
-  assert.equal(rec.method, "PUT");
+  assert.equal(rec.method, "POST");
   assert.equal(rec.bodyBytes, total, "every byte arrived");
   assert.ok(growth < 60, `RSS grew by ${growth.toFixed(1)} MiB for a 100 MiB upload`);
 });
@@ -99,7 +99,7 @@ test("a 100 MB upload streams through with flat memory", async () => {
 test("a slow upload is not cut by the (shortened) upstream headers timeout while it progresses", async () => {
   up.requests.length = 0;
   const status = await new Promise<number>((resolve, reject) => {
-    const req = request(`${s.url}/opencode/file/slow-upload`, { method: "POST", headers: { ...auth(), "content-type": "application/octet-stream" }, agent: false }, (res) => {
+    const req = request(`${s.url}/opencode/session/s1/prompt_async`, { method: "POST", headers: { ...auth(), "content-type": "application/octet-stream" }, agent: false }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.statusCode ?? 0));
     });

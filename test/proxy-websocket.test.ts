@@ -63,6 +63,7 @@ const upgrades: Upgraded[] = [];
 const upstreamSockets = new Set<Duplex>();
 let s: TestServer;
 let viewer: string;
+let owner: string;
 
 before(async () => {
   wsUp = createServer((_req, res) => {
@@ -87,6 +88,7 @@ before(async () => {
   wsPort = (wsUp.address() as AddressInfo).port;
   s = await startServer({ env: { OPENWORK_OPENCODE_BASE_URL: `http://127.0.0.1:${wsPort}/base` } });
   viewer = await s.mintToken("viewer");
+  owner = await s.mintToken("owner");
 });
 
 after(async () => {
@@ -148,7 +150,7 @@ function openWs(path: string, headers: Record<string, string> = {}, hostHeader?:
 
 test("upgrade with ?token= is proxied: 101 with the upstream's accept, frames echo both ways, token stripped", async () => {
   upgrades.length = 0;
-  const c = await openWs(`/opencode/pty/pty_1/connect?token=${s.clientToken}&cols=80&directory=/etc`);
+  const c = await openWs(`/opencode/pty/pty_1/connect?token=${owner}&cols=80&directory=/etc`);
   assert.equal(c.status, 101);
   assert.match(c.head, new RegExp(`Sec-WebSocket-Accept: ${acceptFor(c.key).replace(/[+/=]/g, "\\$&")}`, "i"));
   await waitFor(() => c.messages.length === 1, { what: "upstream greeting" });
@@ -171,14 +173,14 @@ test("upgrade with ?token= is proxied: 101 with the upstream's accept, frames ec
   assert.equal(u.headers.authorization, undefined);
   assert.equal(u.headers.origin, undefined);
   assert.equal(u.headers.upgrade, "websocket");
-  assert.ok(!JSON.stringify(u).includes(s.clientToken));
+  assert.ok(!JSON.stringify(u).includes(owner));
   c.socket.destroy();
   await waitFor(() => upstreamSockets.size === 0, { what: "upstream socket closed with the client" });
 });
 
 test("upgrade with an Authorization header on the mounted form works too", async () => {
   upgrades.length = 0;
-  const c = await openWs(`/w/${s.workspaceId}/opencode/pty/pty_2/connect`, { Authorization: `Bearer ${s.clientToken}` });
+  const c = await openWs(`/w/${s.workspaceId}/opencode/pty/pty_2/connect`, { Authorization: `Bearer ${owner}` });
   assert.equal(c.status, 101);
   c.socket.write(frame("pwd", true));
   await waitFor(() => c.messages.includes("echo:pwd"), { what: "echo" });
@@ -204,11 +206,14 @@ test("bad or missing token → 401 before any upgrade; nothing reaches upstream"
   assert.equal(upgrades.length, 0);
 });
 
-test("viewers cannot open a terminal socket; unknown workspace and bad paths are refused before upstream", async () => {
+test("viewers and collaborators cannot open a terminal socket (owner only); unknown workspace and bad paths are refused before upstream", async () => {
   upgrades.length = 0;
   const v = await openWs(`/opencode/pty/p/connect?token=${viewer}`);
   assert.equal(v.status, 403);
   assert.match(v.body, /"code":"forbidden"/);
+  const collaborator = await openWs(`/opencode/pty/p/connect?token=${s.clientToken}`);
+  assert.equal(collaborator.status, 403);
+  assert.match(collaborator.body, /"required":"owner"/);
   const ws = await openWs(`/w/ws_000000000000/opencode/pty/p/connect?token=${s.clientToken}`);
   assert.equal(ws.status, 404);
   assert.match(ws.body, /workspace_not_found/);
@@ -229,11 +234,12 @@ test("upstream declining the upgrade: its answer is passed on and the socket clo
   const declined = await startServer({ env: { OPENWORK_OPENCODE_BASE_URL: `http://127.0.0.1:${(plain.address() as AddressInfo).port}` } });
   try {
     const { hostname, port } = new URL(declined.url);
+    const declinedOwner = await declined.mintToken("owner");
     const answer = await new Promise<string>((resolve, reject) => {
       const sock = connect(Number(port), hostname);
       const chunks: Buffer[] = [];
       sock.on("connect", () =>
-        sock.write(`GET /opencode/pty/x/connect?token=${declined.clientToken} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\n\r\n`),
+        sock.write(`GET /opencode/pty/x/connect?token=${declinedOwner} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\n\r\n`),
       );
       sock.on("data", (c: Buffer) => chunks.push(c));
       sock.on("error", reject);
@@ -255,11 +261,12 @@ test("upstream down → 502 opencode_unreachable on the socket", async () => {
   const down = await startServer({ env: { OPENWORK_OPENCODE_BASE_URL: `http://127.0.0.1:${port}` } });
   try {
     const { hostname, port: p } = new URL(down.url);
+    const downOwner = await down.mintToken("owner");
     const answer = await new Promise<string>((resolve) => {
       const sock = connect(Number(p), hostname);
       const chunks: Buffer[] = [];
       sock.on("connect", () =>
-        sock.write(`GET /opencode/pty/x/connect HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${down.clientToken}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\n\r\n`),
+        sock.write(`GET /opencode/pty/x/connect HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${downOwner}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\n\r\n`),
       );
       sock.on("data", (c: Buffer) => chunks.push(c));
       sock.on("close", () => resolve(Buffer.concat(chunks).toString()));

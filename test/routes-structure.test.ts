@@ -39,6 +39,8 @@ test("no GET route is gated, and gated routes are never unauthenticated or viewe
     if (r.method === "GET") assert.ok(!r.gate, key);
     if (r.gate) {
       assert.notEqual(r.auth, "none", key);
+      // The engine proxy admits viewers for reads; its policy table refuses them every write (engine-policy tests).
+      if (r.gate === "owner-or-approval" && isProxy(r.path)) continue;
       if (r.auth === "client") assert.ok(r.scope === "collaborator" || r.scope === "owner", `${key} needs collaborator scope`);
     }
   }

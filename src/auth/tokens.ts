@@ -5,7 +5,8 @@
  * parsed is a startup error — never silently emptied.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
+import { readRegularFile } from "../fs/regular-file.ts";
 import { dirname } from "node:path";
 import { sha256Hex } from "./hash.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
@@ -25,7 +26,7 @@ export class FileTokenStore implements TokenStore {
   static async open(path: string, now: () => number = Date.now): Promise<FileTokenStore> {
     let text: string;
     try {
-      text = await readFile(path, "utf8");
+      text = await readRegularFile(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return new FileTokenStore(path, [], now);
       throw new StartupError(`Token store ${path} cannot be read: ${(err as Error).message}`);

@@ -15,7 +15,8 @@ import type { PathResolver, ResolvedPath } from "../fs/paths.ts";
 import { openFileAt, readAll, writeFileAt } from "../fs/anchored.ts";
 import { withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf, statBig } from "../fs/revision.ts";
-import { base64DecodedLength, batchArray, checkViewerMayRead, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import { checkViewerBytes, checkViewerName } from "./viewer-secrets.ts";
+import { base64DecodedLength, batchArray, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
 import type { ItemError } from "./common.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -42,7 +43,7 @@ async function readOne(resolver: PathResolver, rel: string, viewer: boolean): Pr
   try {
     const r = await resolver.resolveNormalized(rel);
     if (r.missing > 0) throw new ApiError("file_not_found", "File not found");
-    checkViewerMayRead(viewer, realRel(r));
+    checkViewerName(viewer, r.rel, realRel(r));
     const file = await openFileAt(r.dir, r.below[0]!);
     try {
       const size = Number(file.stat.size);
@@ -50,6 +51,7 @@ async function readOne(resolver: PathResolver, rel: string, viewer: boolean): Pr
         throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
       }
       const data = await readAll(file, size);
+      checkViewerBytes(viewer, file.stat, data);
       return { ok: true, path: r.rel, kind: "file", bytes: data.length, updatedAt: mtimeMsOf(file.stat), revision: revisionOf(file.stat), contentBase64: data.toString("base64") };
     } finally {
       await file.close().catch(() => {});

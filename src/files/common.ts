@@ -20,12 +20,15 @@ export function itemError(err0: unknown, extra: Record<string, unknown> = {}): I
 
 export { apiErrorOf as fsError } from "../errors.ts";
 
-const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Decodes strict RFC 4648 base64 (padding required, no whitespace, no url alphabet); undefined when invalid. */
+/**
+ * Decodes strict RFC 4648 base64 (padding required, no whitespace, no url alphabet, canonical
+ * final bits); undefined when invalid. Checked by re-encoding — linear, where a regular
+ * expression over a multi-megabyte string overflowed the stack.
+ */
 export function decodeStrictBase64(s: string): Buffer | undefined {
-  if (s.length % 4 !== 0 || !STRICT_BASE64.test(s)) return undefined;
-  return Buffer.from(s, "base64");
+  if (s.length % 4 !== 0) return undefined;
+  const bytes = Buffer.from(s, "base64");
+  return bytes.toString("base64") === s ? bytes : undefined;
 }
 
 /** Decoded byte length of a strict base64 string (before decoding it). */
@@ -52,24 +55,6 @@ export function riskFor(rels: string[]): string[] | undefined {
     );
   });
   return risky ? ["executes-code"] : undefined;
-}
-
-/**
- * Files whose raw bytes hold the secrets that viewer redaction hides elsewhere (spec: viewers
- * never see secrets): the OpenCode and OpenWork configuration and dotenv files. Viewers may list
- * them in the catalog but not read them; checked on the real (symlink-resolved) relative path.
- */
-export function holdsConfigSecrets(realRelPath: string): boolean {
-  if (realRelPath === "opencode.json" || realRelPath === "opencode.jsonc" || realRelPath === ".opencode/openwork.json") return true;
-  const base = realRelPath.slice(realRelPath.lastIndexOf("/") + 1);
-  return base === ".env" || base.startsWith(".env.");
-}
-
-/** Throws 403 protected_path when a viewer asks for a file that holds configuration secrets. */
-export function checkViewerMayRead(viewer: boolean, realRelPath: string): void {
-  if (viewer && holdsConfigSecrets(realRelPath)) {
-    throw new ApiError("protected_path", "Viewer tokens cannot read files that hold configuration secrets");
-  }
 }
 
 /** Root-relative "/"-path of where a resolved path really lands (symlinks followed), for risk flags. */

@@ -10,7 +10,8 @@ import type { ServerContext } from "../context.ts";
 import { openFileAt, readAll } from "../fs/anchored.ts";
 import { withPathLock } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf } from "../fs/revision.ts";
-import { checkViewerMayRead, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import { checkViewerBytes, checkViewerName } from "./viewer-secrets.ts";
+import { realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
 import { checkWritePreconditions, writeResolved } from "./batch.ts";
 
 /** `{"path","content","bytes","updatedAt","revision"}` for a UTF-8 text file (binary → 415 unsupported_media). */
@@ -21,7 +22,7 @@ export async function readContent(server: ServerContext, ws: Workspace, input: u
   try {
     r = await resolver.resolve(input);
     if (r.missing > 0) throw new ApiError("file_not_found", "File not found");
-    checkViewerMayRead(options.viewer, realRel(r));
+    checkViewerName(options.viewer, r.rel, realRel(r));
     file = await openFileAt(r.dir, r.below[0]!);
   } finally {
     await resolver.close();
@@ -31,6 +32,7 @@ export async function readContent(server: ServerContext, ws: Workspace, input: u
     const size = Number(stat.size);
     if (size > LIMITS.sessionFileBytes) throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size });
     const data = await readAll(file, size);
+    checkViewerBytes(options.viewer, stat, data);
     let content: string;
     try {
       if (data.includes(0)) throw new Error("binary");

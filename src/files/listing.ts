@@ -7,7 +7,7 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { Dir, lstatAt, mkdirAt, openChildDir, openFileAt, type OpenedFile } from "../fs/anchored.ts";
-import { GIT_ONLY, hasGitSegment, isServerProtected, PathResolver, type ProtectedPaths, type ResolvedPath } from "../fs/paths.ts";
+import { GIT_ONLY, hasGitSegment, isServerProtected, normalizeRelPath, PathResolver, type ProtectedPaths, type ResolvedPath } from "../fs/paths.ts";
 import { isTempFileName } from "../fs/atomic.ts";
 import { LIMITS } from "../limits.ts";
 import type { Workspace } from "../types.ts";
@@ -143,7 +143,9 @@ export async function openBoxItem(ws: Workspace, name: "inbox" | "outbox", id: s
   try {
     let r: ResolvedPath;
     try {
-      r = await box.resolver.resolve(rel);
+      // The id names an existing file exactly: a backslash in it is part of the name (a Linux
+      // name like "back\slash.txt" is listed, so its id must open it).
+      r = await box.resolver.resolveNormalized(normalizeRelPath(rel, { backslashIsSeparator: false }));
     } catch (err) {
       if (err instanceof ApiError && err.code === "invalid_path") throw invalid();
       throw err;

@@ -6,6 +6,7 @@
  * non-empty directory, ifMatchRevision) are checked at apply time, in request order and under the
  * per-path lock, because earlier ops of the same batch change them (mkdir a; rename x → a/x).
  */
+import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
@@ -14,7 +15,7 @@ import type { AuditInput, Workspace } from "../types.ts";
 import type { ServerContext } from "../context.ts";
 import { isInsideOrSame, normalizeRelPath } from "../fs/paths.ts";
 import { mkdirAt, removeAt, renameAt } from "../fs/anchored.ts";
-import type { PathResolver } from "../fs/paths.ts";
+import type { PathResolver, ResolvedPath } from "../fs/paths.ts";
 import { withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { currentRevision } from "../fs/revision.ts";
 import { batchArray, fsError, itemError, realRel, riskFor, workspaceResolver } from "./common.ts";
@@ -75,6 +76,7 @@ export async function planOps(server: ServerContext, ws: Workspace, body: Record
   const results: (OpItem | undefined)[] = new Array(raw.length);
   const ops: Op[] = [];
   const realTargets: string[] = [];
+  let repositories = 0;
   for (let i = 0; i < raw.length; i++) {
     let op: Op;
     try {
@@ -86,12 +88,12 @@ export async function planOps(server: ServerContext, ws: Workspace, body: Record
     }
     try {
       if (op.type === "mkdir") realTargets.push(realRel(await resolver.resolveNormalized(op.path, { create: true })));
-      else if (op.type === "delete") resolver.checkHoldsNoProtected(await entryOf(resolver, op.path));
+      else if (op.type === "delete") repositories += await holdsRepository(resolver, await entryOf(resolver, op.path));
       else {
         if (op.to.startsWith(op.from + "/")) {
           throw new ApiError("invalid_operation", "Cannot move a folder into itself");
         }
-        resolver.checkHoldsNoProtected(await entryOf(resolver, op.from));
+        repositories += await holdsRepository(resolver, await entryOf(resolver, op.from));
         realTargets.push(realRel(await resolver.resolveNormalized(op.to, { create: true })));
       }
       ops.push(op);
@@ -105,7 +107,7 @@ export async function planOps(server: ServerContext, ws: Workspace, body: Record
   }
   const touched = ops.flatMap((op) => (op.type === "rename" ? [op.from, op.to] : [op.path]));
   // Where a rename or mkdir really lands counts too (a symlinked folder onto .opencode/plugins).
-  const risk = riskFor([...touched, ...realTargets]);
+  const risk = [...(riskFor([...touched, ...realTargets]) ?? []), ...(repositories > 0 ? ["git-repository"] : [])];
   return plan({
     workspaceId: ws.id,
     action: "workspace.files.session.ops",
@@ -114,7 +116,7 @@ export async function planOps(server: ServerContext, ws: Workspace, body: Record
     steps: ops.map((op) => (op.type === "rename" ? [op.from, op.to] : [op.path]).map((rel) => path.join(ws.path, rel))),
     target: touched[0]!,
     change: { operations: ops.map(({ index: _i, ...rest }) => rest) },
-    ...(risk ? { risk } : {}),
+    ...(risk.length > 0 ? { risk } : {}),
     apply: () => applyOps(server, ws, resolver, ops, results),
     release: () => resolver.close(),
   });
@@ -191,6 +193,28 @@ async function doMkdir(resolver: PathResolver, rel0: string): Promise<string[]> 
  * The entry a delete or rename acts on: a symlink itself, never its target (S06) — but only when
  * where it leads is inside the root too (a link out of the workspace is refused for every operation).
  */
+/**
+ * Checks a delete/rename source (403 protected_path) and counts 1 when it is or holds a git
+ * repository (a `.git` entry at any depth): deleting or moving one loses history and hooks, so
+ * the host sees the risk flag "git-repository". Symlinks are not followed; past the walk's limit
+ * the folder is assumed to hold one.
+ */
+async function holdsRepository(resolver: PathResolver, r: ResolvedPath): Promise<number> {
+  resolver.checkHoldsNoProtected(r);
+  if (!r.lstat?.isDirectory()) return 0;
+  const queue = [r.entry];
+  for (let seen = 0; queue.length > 0; seen++) {
+    if (seen >= LIMITS.cleanupMaxDirs) return 1;
+    const dir = queue.shift()!;
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (e.name === ".git") return 1;
+      if (e.isDirectory()) queue.push(path.join(dir, e.name));
+    }
+  }
+  return 0;
+}
+
 async function entryOf(resolver: PathResolver, rel: string, opts: { create?: boolean } = {}) {
   await resolver.resolveNormalized(rel, opts);
   return resolver.resolveNormalized(rel, { ...opts, follow: false });

@@ -7,6 +7,7 @@
  * proves that the real location stays inside the root's real path (path.relative, never
  * startsWith). Protected paths and, for creates, portability rules apply.
  */
+import { CONTROL_CHARS_RE, DECEPTIVE_CHARS_RE } from "../formats/visible-text.ts";
 import type { Stats } from "node:fs";
 import { readdir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
@@ -17,11 +18,8 @@ import { LIMITS } from "../limits.ts";
 const TRAVERSAL = "Path traversal is not allowed";
 const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-// C0 controls, DEL and C1 controls: never part of a legitimate file name, and they can forge log/prompt lines.
-const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
-// Bidi overrides/isolates/marks and zero-width characters: they let a name look like another one in
-// the approval prompt (P19), so names that contain them cannot be created.
-const DECEPTIVE_RE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+// Controls can forge log/prompt lines; bidi and zero-width characters let a name look like another
+// one in the approval prompt (P19): names that contain them cannot be created.
 // Windows reserved device names (with or without extension): the workspace may be synced to Windows (P20).
 const WINDOWS_DEVICE_RE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
 
@@ -40,19 +38,20 @@ export function isInsideOrSame(base: string, target: string): boolean {
  * Lexical normalization (spec rules 1–5). Returns the workspace-relative path "a/b/c" in NFC.
  * Throws 400 invalid_path. Never touches the disk.
  */
-export function normalizeRelPath(input: unknown): string {
+export function normalizeRelPath(input: unknown, options: { backslashIsSeparator?: boolean } = {}): string {
   if (typeof input !== "string") throw new ApiError("invalid_path", "Path is required");
   // A cheap bound before any per-character work (NFC, regexes) on a possibly huge client string.
   if (input.length > LIMITS.pathMaxBytes * 2) throw new ApiError("invalid_path", `Path exceeds ${LIMITS.pathMaxBytes} bytes`);
   let p = input.trim();
   if (p === "") throw new ApiError("invalid_path", "Path is required");
   if (p.includes("\u0000")) throw new ApiError("invalid_path", "Path must not contain NUL bytes");
-  if (CONTROL_RE.test(p)) throw new ApiError("invalid_path", "Path must not contain control characters");
+  if (CONTROL_CHARS_RE.test(p)) throw new ApiError("invalid_path", "Path must not contain control characters");
   // Lone surrogates cannot be encoded to UTF-8 file names; refusing them keeps names round-trippable.
   if (LONE_SURROGATE_RE.test(p)) throw new ApiError("invalid_path", "Path is not valid Unicode");
   // NFC: one spelling per visible name, so é (NFD) and é (NFC) cannot become two files (P18).
   p = p.normalize("NFC");
-  p = p.replace(/\\/g, "/");
+  // Client paths may come from Windows; ids minted by our own listings name the file as it is.
+  if (options.backslashIsSeparator !== false) p = p.replace(/\\/g, "/");
   // A Windows drive path ("C:\\x", "C:/x") is absolute elsewhere; refusing it beats creating a "C:" folder (P10).
   if (/^[A-Za-z]:(\/|$)/.test(p)) throw new ApiError("invalid_path", "Path must be relative");
   // Absolute paths are read relative to the root, like the reference (leading "/" and "./" removed).
@@ -84,7 +83,7 @@ export function normalizeRelPath(input: unknown): string {
 export function checkCreatableSegment(seg: string): void {
   if (WINDOWS_DEVICE_RE.test(seg)) throw new ApiError("invalid_path", "File name is reserved on Windows");
   if (/[. ]$/.test(seg)) throw new ApiError("invalid_path", "File name must not end with a dot or a space");
-  if (DECEPTIVE_RE.test(seg)) throw new ApiError("invalid_path", "File name contains invisible or bidirectional control characters");
+  if (DECEPTIVE_CHARS_RE.test(seg)) throw new ApiError("invalid_path", "File name contains invisible or bidirectional control characters");
 }
 
 /** Paths the file API must never touch even when they lie inside the workspace. */

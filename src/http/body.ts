@@ -3,7 +3,7 @@
  * - the Content-Length is checked before reading; a streamed body is counted while it arrives;
  * - nesting deeper than LIMITS.jsonMaxDepth is refused by a linear pre-scan (before JSON.parse can
  *   recurse), and the keys __proto__/constructor/prototype are refused anywhere, so client JSON can
- *   never pollute a prototype when merged into server objects;
+ *   never pollute a prototype when merged into server objects; numbers beyond a double are refused;
  * - invalid UTF-8 is refused; a leading UTF-8 BOM is stripped; duplicate keys: the last one wins
  *   (JSON.parse semantics) and what will be written is shown to the host in the approval.
  */
@@ -13,17 +13,22 @@ import { LIMITS } from "../limits.ts";
 
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
-/** Reads the whole body as bytes, refusing more than maxBytes (413 payload_too_large). */
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads the whole body as bytes, refusing more than maxBytes (413 payload_too_large). `account`
+ * is told the declared length first, then the running total (it may refuse by throwing).
+ */
+export async function readBody(req: IncomingMessage, maxBytes: number, account?: (bytes: number) => void): Promise<Buffer> {
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > maxBytes) {
     throw tooLarge(maxBytes);
   }
+  if (declared !== undefined) account?.(Number(declared));
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > maxBytes) throw tooLarge(maxBytes);
+    account?.(total);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, total);
@@ -44,12 +49,12 @@ function isJsonContentType(value: string): boolean {
  * non-JSON Content-Type is refused with 415, which also closes the browser "simple request"
  * path. An empty body reads as {}.
  */
-export async function readJsonObject(req: IncomingMessage, maxBytes: number = LIMITS.jsonBodyBytes): Promise<Record<string, unknown>> {
+export async function readJsonObject(req: IncomingMessage, maxBytes: number = LIMITS.jsonBodyBytes, account?: (bytes: number) => void): Promise<Record<string, unknown>> {
   const contentType = req.headers["content-type"];
   if (contentType !== undefined && contentType !== "" && !isJsonContentType(contentType)) {
     throw new ApiError("unsupported_media", "Expected Content-Type: application/json");
   }
-  const bytes = await readBody(req, maxBytes);
+  const bytes = await readBody(req, maxBytes, account);
   return parseJsonObject(bytes);
 }
 
@@ -75,10 +80,7 @@ export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new ApiError("invalid_json", "Request body must be a JSON object");
   }
-  const bad = findForbiddenKey(value);
-  if (bad !== undefined) {
-    throw new ApiError("invalid_json", "Request body contains a forbidden key", { key: bad });
-  }
+  rejectUnsafeValues(value);
   return value as Record<string, unknown>;
 }
 
@@ -104,20 +106,22 @@ export function maxNesting(text: string): number {
   return max;
 }
 
-/** Finds __proto__/constructor/prototype anywhere in a parsed value (depth is already bounded). */
-export function findForbiddenKey(value: unknown): string | undefined {
-  if (value === null || typeof value !== "object") return undefined;
+/**
+ * Refuses what JSON.parse accepts but must not reach the server: __proto__/constructor/prototype
+ * keys anywhere, and numbers too large for a double (`1e400` parses as Infinity and would be
+ * written back as null). Depth is already bounded.
+ */
+function rejectUnsafeValues(value: unknown): void {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new ApiError("invalid_json", "Request body contains a number out of range");
+  }
+  if (value === null || typeof value !== "object") return;
   if (Array.isArray(value)) {
-    for (const item of value) {
-      const bad = findForbiddenKey(item);
-      if (bad !== undefined) return bad;
-    }
-    return undefined;
+    for (const item of value) rejectUnsafeValues(item);
+    return;
   }
   for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.has(key)) return key;
-    const bad = findForbiddenKey((value as Record<string, unknown>)[key]);
-    if (bad !== undefined) return bad;
+    if (FORBIDDEN_KEYS.has(key)) throw new ApiError("invalid_json", "Request body contains a forbidden key", { key });
+    rejectUnsafeValues((value as Record<string, unknown>)[key]);
   }
-  return undefined;
 }

@@ -8,14 +8,15 @@ const LOOPBACK_HOSTNAME = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 /**
  * A server bound to loopback only answers requests whose Host names loopback: a web page on
  * another domain that re-binds its DNS name to 127.0.0.1 (DNS rebinding) gets 421. A server bound
- * to another address cannot know its public names, so it accepts any Host.
+ * to another address cannot know its public names, so it accepts any Host. Names configured as
+ * allowed hosts (a reverse proxy's or tailnet name) are answered too.
  */
-export function checkHost(req: IncomingMessage, bindHost: string): void {
+export function checkHost(req: IncomingMessage, bindHost: string, allowedHosts: readonly string[] = []): void {
   if (!LOOPBACK_BIND.has(bindHost)) return;
   const host = req.headers.host;
   if (host === undefined) return; // HTTP/1.0; HTTP/1.1 without Host is already a 400 from Node
   const hostname = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0]!;
-  if (!LOOPBACK_HOSTNAME.test(hostname)) {
+  if (!LOOPBACK_HOSTNAME.test(hostname) && !allowedHosts.includes(hostname.toLowerCase())) {
     throw new ApiError("misdirected_request", "This server only answers to loopback host names");
   }
 }

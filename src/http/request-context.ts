@@ -52,8 +52,11 @@ export class RequestContext implements RouteContext {
     return this.abortController.signal;
   }
 
+  /** Bodies larger than the general limit (write content) are counted against the pending-bytes budget. */
   readJson(options?: { maxBytes?: number }): Promise<Record<string, unknown>> {
-    return readJsonObject(this.req, options?.maxBytes ?? LIMITS.jsonBodyBytes);
+    const maxBytes = options?.maxBytes ?? LIMITS.jsonBodyBytes;
+    const account = maxBytes > LIMITS.jsonBodyBytes ? this.server.pendingBytes.reserveFor(this.res) : undefined;
+    return readJsonObject(this.req, maxBytes, account);
   }
 }
 

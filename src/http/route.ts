@@ -11,12 +11,8 @@ import type { ServerContext } from "../context.ts";
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** none: no credential; client: a valid Bearer; host: host-token header or an owner Bearer. */
 export type AuthClass = "none" | "client" | "host";
-/**
- * How a mutating route is gated. "approval": the host allows or denies each plan (every workspace
- * data write). "audit": the caller's own action — the host's, or one the spec applies without
- * asking (engine reload, a chat message) — applied at once and audited.
- */
-export type Gate = "approval" | "audit";
+import type { Gate } from "../types.ts";
+export type { Gate };
 
 export type JsonReply = Answer;
 

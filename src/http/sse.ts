@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError } from "../errors.ts";
-import type { EventLog, LoggedEvent } from "../event-log.ts";
+import { longPoll, type EventLog, type LogPage, type LoggedEvent } from "../event-log.ts";
+import { waitParam } from "./query.ts";
 import { LIMITS } from "../limits.ts";
 import type { RouteContext } from "./route.ts";
 import type { StreamRegistry } from "../context.ts";
@@ -152,35 +153,54 @@ export class SseStream {
 }
 
 /** The per-server set of open streams. */
+/** Who holds a place: the token (undefined for the host) and whether it may use the reserve. */
+interface Holder {
+  tokenHash: string | undefined;
+  privileged: boolean;
+}
+
+/**
+ * Places for waiting responses — event streams and long-polls alike, since each holds a socket.
+ * Past the global cap, or past the per-token cap for client tokens, a new one gets 429
+ * too_many_streams. The last `sseReservedForOwners` places are kept for the host and owner
+ * tokens, so that viewers and collaborators filling every place still cannot stop the host from
+ * watching its approvals.
+ */
 export class SseRegistry implements StreamRegistry {
   private readonly streams = new Set<SseStream>();
+  private readonly holders = new Set<Holder>();
 
   /** `heartbeatMs`: the default heartbeat interval of this server's streams (tests shorten it). */
   constructor(readonly heartbeatMs: number = LIMITS.sseHeartbeatMs) {}
 
   get size(): number {
-    return this.streams.size;
+    return this.holders.size;
   }
 
-  /**
-   * Throws 429 too_many_streams past the global cap, or past the per-token cap for client
-   * tokens: one viewer must not be able to fill every place and lock the host out of its
-   * approvals feed. The host's own streams count only towards the global cap.
-   */
-  open(res: ServerResponse, tokenHash: string | undefined, heartbeatMs: number, options: { host?: boolean } = {}): SseStream {
-    if (this.streams.size >= LIMITS.sseStreamsTotal) {
-      throw new ApiError("too_many_streams", "Too many open event streams");
-    }
-    if (!options.host && tokenHash !== undefined) {
+  /** Takes a place or throws 429; returns its release. */
+  hold(tokenHash: string | undefined, privileged: boolean): () => void {
+    const cap = privileged ? LIMITS.sseStreamsTotal : LIMITS.sseStreamsTotal - LIMITS.sseReservedForOwners;
+    if (this.holders.size >= cap) throw new ApiError("too_many_streams", "Too many open event streams");
+    if (tokenHash !== undefined) {
       let mine = 0;
-      for (const s of this.streams) if (s.tokenHash === tokenHash) mine++;
+      for (const h of this.holders) if (h.tokenHash === tokenHash) mine++;
       if (mine >= LIMITS.sseStreamsPerToken) {
         throw new ApiError("too_many_streams", "Too many open event streams for this token", { maxPerToken: LIMITS.sseStreamsPerToken });
       }
     }
+    const holder: Holder = { tokenHash, privileged };
+    this.holders.add(holder);
+    return () => this.holders.delete(holder);
+  }
+
+  open(res: ServerResponse, tokenHash: string | undefined, heartbeatMs: number, privileged: boolean): SseStream {
+    const release = this.hold(tokenHash, privileged);
     const stream = new SseStream(res, tokenHash, heartbeatMs);
     this.streams.add(stream);
-    stream.onClose(() => this.streams.delete(stream));
+    stream.onClose(() => {
+      this.streams.delete(stream);
+      release();
+    });
     return stream;
   }
 
@@ -193,8 +213,25 @@ export class SseRegistry implements StreamRegistry {
   }
 }
 
+function isPrivileged(rc: RouteContext): boolean {
+  return rc.actor?.type === "host" || rc.actor?.scope === "owner";
+}
+
+/** A long-poll of an event log that holds a stream place while it waits (see SseRegistry). */
+export async function longPollFor<E extends LoggedEvent>(rc: RouteContext, log: EventLog<E>, since: number, stop?: () => boolean): Promise<LogPage<E>> {
+  const waitMs = waitParam(rc.query);
+  const ready = log.read(since);
+  if (waitMs === 0 || ready.reset || ready.items.length > 0) return ready;
+  const release = (rc.server.streams as SseRegistry).hold(rc.actor?.type === "host" ? undefined : rc.actor?.tokenHash, isPrivileged(rc));
+  try {
+    return await longPoll(log, since, waitMs, rc.signal, stop);
+  } finally {
+    release();
+  }
+}
+
 /** Opens an SSE response for a route; the handler then returns HANDLED. */
 export function openSse(rc: RouteContext, options: { heartbeatMs?: number } = {}): SseStream {
   const registry = rc.server.streams as SseRegistry;
-  return registry.open(rc.res, rc.actor?.tokenHash, options.heartbeatMs ?? registry.heartbeatMs, { host: rc.actor?.type === "host" });
+  return registry.open(rc.res, rc.actor?.type === "host" ? undefined : rc.actor?.tokenHash, options.heartbeatMs ?? registry.heartbeatMs, isPrivileged(rc));
 }

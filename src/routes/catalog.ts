@@ -2,9 +2,8 @@
 import { HANDLED, json } from "../http/route.ts";
 import type { HandlerResult, RouteContext, RouteDef } from "../http/route.ts";
 import { ApiError } from "../errors.ts";
-import { longPoll } from "../event-log.ts";
-import { boolParam, intParam, streamStart, waitParam } from "../http/query.ts";
-import { lastEventId, openSse, wantsSse } from "../http/sse.ts";
+import { boolParam, intParam, streamStart } from "../http/query.ts";
+import { lastEventId, longPollFor, openSse, wantsSse } from "../http/sse.ts";
 import { LIMITS } from "../limits.ts";
 import { normalizeRelPath } from "../fs/paths.ts";
 import { requireSession } from "../files/sessions.ts";
@@ -65,7 +64,7 @@ async function events(rc: RouteContext): Promise<HandlerResult> {
     return HANDLED;
   }
   const since = intParam(rc.query, "since") ?? 0;
-  const page = await longPoll(log, since, waitParam(rc.query), rc.signal, () => !catalogs.hasIndex(ws.id));
+  const page = await longPollFor(rc, log, since, () => !catalogs.hasIndex(ws.id));
   return json({ sessionId, workspaceId: ws.id, ...page });
 }
 

@@ -1,12 +1,11 @@
 // Route table: a workspace's configuration — config, plugins, MCP, audit, reload events, engine
 // reload, export/import. Handlers parse, call the domain, and return its answer or write plan.
 import { ApiError } from "../errors.ts";
-import { longPoll } from "../event-log.ts";
 import { engineRequest, opencodeTarget } from "../engine.ts";
 import { sendJsonText } from "../http/reply.ts";
-import { boolParam, intParam, streamStart, waitParam } from "../http/query.ts";
+import { boolParam, intParam, streamStart } from "../http/query.ts";
 import { HANDLED, json, type RouteContext, type RouteDef } from "../http/route.ts";
-import { lastEventId, openSse, wantsSse } from "../http/sse.ts";
+import { lastEventId, longPollFor, openSse, wantsSse } from "../http/sse.ts";
 import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
 import { planConfigPatch, valueOrThrow } from "../workspace/opencode-config.ts";
@@ -60,7 +59,7 @@ async function getEvents(rc: RouteContext) {
   }
   // No `since`: everything still buffered (the cursor just before the oldest event never resets).
   const since = intParam(rc.query, "since") ?? s.cursor - s.log.all().length;
-  const page = await longPoll(s.log, since, waitParam(rc.query), rc.signal);
+  const page = await longPollFor(rc, s.log, since);
   // Reload clients refetch on reset: they get the whole buffer with it.
   const body: Record<string, unknown> = { items: page.reset ? s.log.all() : page.items, cursor: s.cursor, workspaceId, disabled: false };
   if (page.reset) body.reset = true;

@@ -15,6 +15,7 @@ import { planOps } from "../files/ops.ts";
 import { ensureInbox, listInbox, openInboxItem, planInboxUpload, requireInboxEnabled, uploadTarget } from "../files/inbox.ts";
 import { listArtifacts, openArtifact, requireOutboxEnabled } from "../files/artifacts.ts";
 import { planContentWrite, readContent } from "../files/content.ts";
+import { checkViewerDownload } from "../files/viewer-secrets.ts";
 
 function ws(rc: RouteContext) {
   // Routes declare `workspace: true`, so the router has resolved and authorized it.
@@ -93,6 +94,7 @@ export const routes: RouteDef[] = [
     handler: async (rc) => {
       requireInboxEnabled(rc.server);
       const file = await openInboxItem(rc.server, ws(rc), rc.params.inboxId ?? "");
+      await checkViewerDownload(rc.actor!.scope === "viewer", file);
       await sendFile(rc.req, rc.res, file);
       return HANDLED;
     },
@@ -116,6 +118,7 @@ export const routes: RouteDef[] = [
     handler: async (rc) => {
       requireOutboxEnabled(rc.server);
       const file = await openArtifact(ws(rc), rc.params.artifactId ?? "", await rc.server.protectedPaths());
+      await checkViewerDownload(rc.actor!.scope === "viewer", file);
       await sendFile(rc.req, rc.res, file);
       return HANDLED;
     },

@@ -7,10 +7,16 @@
 // route, read-only-gated by the server.
 import type { IncomingMessage } from "node:http";
 import { ApiError } from "../errors.ts";
-import { assertSafeProxyPath, proxyHttp, proxyUpgrade, type ProxyErrors, type ProxyTarget } from "../http/proxy.ts";
+import { assertSafeProxyPath, proxyHttp, proxyUpgrade, type ProxyErrors } from "../http/proxy.ts";
 import { HANDLED, type RouteContext, type RouteDef, type UpgradeContext } from "../http/route.ts";
 import { engineHeaders, engineRequest, jsonOrText, opencodeTarget, upstreamUrl, type OpencodeTarget } from "../engine.ts";
-import { SCOPE_RANK, plan, type Actor, type Workspace } from "../types.ts";
+import { SCOPE_RANK, plan, type Actor, type Workspace, type WritePlan } from "../types.ts";
+import { enginePolicy, engineRisk, engineSummary, type EnginePolicy } from "../engine-policy.ts";
+import { checkViewerName, secretByContent, viewerRefused } from "../files/viewer-secrets.ts";
+import { readBody } from "../http/body.ts";
+import { sendJson } from "../http/reply.ts";
+import { LIMITS } from "../limits.ts";
+import { redactEmbedded, redactSecrets } from "../workspace/redaction.ts";
 import type { ServerContext } from "../context.ts";
 
 const OPENCODE_ERRORS: ProxyErrors = {
@@ -26,24 +32,23 @@ const ROUTER_ERRORS: ProxyErrors = {
 
 const READ_METHODS = new Set(["GET", "HEAD"]);
 
-/** Agent permission replies: `/permission/<id>/reply` and `/session/<id>/permissions/<id>`. */
-function isPermissionReply(rest: string): boolean {
-  // Match on decoded segments: the engine decodes `repl%79` to `reply`, so must we (the path is
-  // already known to decode cleanly and to hold no encoded slashes).
-  const path = rest.split("/").map(decodeURIComponent).join("/").replace(/\/+$/, "");
-  return /\/permission\/[^/]+\/reply$/.test(path) || /\/session\/[^/]+\/permissions\/[^/]+$/.test(path);
+/** The upstream path, decoded segment by segment (the engine decodes `repl%79` to `reply`, so must the policy). */
+function decodedPath(rest: string): string {
+  return "/" + rest.replace(/^\/+/, "").split("/").map(decodeURIComponent).join("/");
 }
 
-/** Scope and read-only rules of the OpenCode proxy (HTTP and WebSocket). */
-function authorizeOpencode(server: ServerContext, actor: Actor, method: string, rest: string): void {
-  const read = READ_METHODS.has(method);
-  if (!read && actor.scope === "viewer") throw new ApiError("forbidden", "Viewer tokens are read-only");
-  // Answering the agent's permission prompt can let it run commands on the host: owners only.
-  if (!read && isPermissionReply(rest) && SCOPE_RANK[actor.scope] < SCOPE_RANK.owner) {
+const isPrivileged = (actor: Actor) => actor.type === "host" || SCOPE_RANK[actor.scope] >= SCOPE_RANK.owner;
+
+/** Scope and read-only rules of the engine policy (HTTP and WebSocket). */
+function authorizeEngine(server: ServerContext, actor: Actor, method: string, policy: EnginePolicy): void {
+  if (policy.cls === "read") return;
+  if (actor.scope === "viewer") throw new ApiError("forbidden", "Viewer tokens are read-only");
+  // The terminal and the agent's permission prompts cannot be approved line by line: owners only.
+  if (policy.cls === "owner" && !isPrivileged(actor)) {
     throw new ApiError("forbidden", "Insufficient token scope", { required: "owner", scope: actor.scope });
   }
-  // Read-only mode is enforced here because proxy routes are not `write: true`.
-  if (!read && server.config.readOnly) throw new ApiError("read_only", "Server is read-only");
+  // Read-only mode is enforced here because the proxy route allows reads in read-only mode.
+  if (!READ_METHODS.has(method) && server.config.readOnly) throw new ApiError("read_only", "Server is read-only");
 }
 
 /** The workspace of a mounted (`/w/:id/…`) or unmounted (active workspace) request. */
@@ -86,22 +91,93 @@ function assertOriginForm(req: IncomingMessage): void {
   if (!(req.url ?? "").startsWith("/")) throw new ApiError("invalid_path", "Absolute-form request targets are not proxied");
 }
 
-async function opencodeProxy(rc: RouteContext): Promise<typeof HANDLED> {
+interface EngineCall {
+  target: OpencodeTarget;
+  rest: string;
+  query: URLSearchParams;
+  path: string;
+}
+
+async function opencodeProxy(rc: RouteContext): Promise<typeof HANDLED | WritePlan> {
   assertOriginForm(rc.req);
   const rest = rc.params["*"] ?? "";
   assertSafeProxyPath(rest);
-  authorizeOpencode(rc.server, rc.actor!, rc.method, rest);
+  const path = decodedPath(rest);
+  const policy = enginePolicy(rc.method, path);
+  const actor = rc.actor!;
+  authorizeEngine(rc.server, actor, rc.method, policy);
   const ws = proxyWorkspace(rc.server, rc.mount);
   const target = checkedTarget(rc.server, ws);
-  const mount = rc.mount ? `/w/${encodeURIComponent(ws.id)}/opencode` : "/opencode";
   // `token` is our own credential parameter (WebSocket auth): a secret never travels upstream.
   const query = new URLSearchParams(rc.query);
   query.delete("token");
-  const proxied: ProxyTarget = { url: upstreamUrl(target, rest, query), headers: engineHeaders(target) };
-  await proxyHttp(rc.req, rc.res, proxied, rc.server.proxy, OPENCODE_ERRORS, {
-    rewriteLocation: locationRewriter(target.baseUrl, mount),
-    tokenHash: rc.actor!.tokenHash,
+  const call: EngineCall = { target, rest, query, path };
+  if (policy.cls === "read" && actor.scope === "viewer" && (policy.secretRead || policy.fileRead)) return viewerRead(rc, call, policy);
+  if (policy.cls === "read" || policy.cls === "chat") {
+    const mount = rc.mount ? `/w/${encodeURIComponent(ws.id)}/opencode` : "/opencode";
+    await proxyHttp(rc.req, rc.res, { url: upstreamUrl(target, rest, query), headers: engineHeaders(target) }, rc.server.proxy, OPENCODE_ERRORS, {
+      rewriteLocation: locationRewriter(target.baseUrl, mount),
+      tokenHash: actor.tokenHash,
+    });
+    return HANDLED;
+  }
+  return gatedEngineWrite(rc, ws, call, policy);
+}
+
+/**
+ * An engine write through the gate: the body is read first (≤ 1 MiB) so the host approves exactly
+ * what will be sent — the command line, the config change, the MCP server — then it is sent, and
+ * the engine's answer is audited and relayed as it came.
+ */
+async function gatedEngineWrite(rc: RouteContext, ws: Workspace, call: EngineCall, policy: EnginePolicy): Promise<WritePlan> {
+  const bytes = await readBody(rc.req, LIMITS.jsonBodyBytes);
+  const contentType = rc.req.headers["content-type"];
+  const body = bytes.length === 0 ? undefined : jsonOrText(bytes.toString("utf8"));
+  const summary = engineSummary(policy.action, rc.method, call.path, body);
+  const risk = engineRisk(policy.cls, policy.action, body);
+  return plan({
+    workspaceId: ws.id,
+    action: policy.action,
+    summary,
+    target: call.path,
+    paths: [],
+    change: { method: rc.method, path: call.path, ...(call.query.size > 0 ? { query: call.query.toString() } : {}), ...(body === undefined ? {} : { body }) },
+    ...(risk ? { risk } : {}),
+    // Session deletes, disposes and the owner class are the caller's own acts: audited, not approved.
+    gate: policy.cls === "audit" || policy.cls === "owner" ? "audit" : "owner-or-approval",
+    apply: async () => {
+      const up = await engineRequest(call.target, rc.method, call.rest, {
+        raw: { bytes, ...(contentType ? { contentType } : {}) },
+        query: call.query,
+        signal: rc.signal,
+        timeoutMs: LIMITS.engineGatedTimeoutMs,
+        maxBytes: LIMITS.engineRelayMaxBytes,
+      });
+      return {
+        body: undefined,
+        audit: [{ action: policy.action, target: call.path, summary: `${summary} (engine answered ${up.status})` }],
+        send: (res) => {
+          res.writeHead(up.status, { "Content-Type": up.contentType ?? "application/json" });
+          res.end(up.text);
+        },
+      };
+    },
   });
+}
+
+/**
+ * A viewer's read of engine secrets: the answer is fetched whole and redacted like our own config
+ * (provider keys, MCP headers, credentials); file content of a secret-class file is refused.
+ */
+async function viewerRead(rc: RouteContext, call: EngineCall, policy: EnginePolicy): Promise<typeof HANDLED> {
+  if (policy.fileRead) checkViewerName(true, call.query.get("path") ?? "");
+  const up = await engineRequest(call.target, "GET", call.rest, { query: call.query, signal: rc.signal, timeoutMs: rc.server.proxy.headersTimeoutMs, maxBytes: LIMITS.engineRelayMaxBytes });
+  const body = jsonOrText(up.text);
+  if (policy.fileRead) {
+    const content = body !== null && typeof body === "object" ? (body as { content?: unknown }).content : undefined;
+    if (typeof content === "string" && secretByContent(Buffer.from(content))) throw viewerRefused();
+  }
+  sendJson(rc.res, up.status, typeof body === "string" ? redactEmbedded(body) : redactSecrets(body));
   return HANDLED;
 }
 
@@ -160,9 +236,10 @@ function opencodeUpgrade(rc: UpgradeContext): void {
   const rest = rc.params["*"] ?? "";
   assertSafeProxyPath(rest);
   if (String(rc.req.headers.upgrade ?? "").toLowerCase() !== "websocket") throw new ApiError("invalid_payload", "Only WebSocket upgrades are proxied");
-  // A terminal socket sends keystrokes to a shell: viewers and read-only mode may not open one.
-  if (rc.actor!.scope === "viewer") throw new ApiError("forbidden", "Viewer tokens are read-only");
-  if (rc.server.config.readOnly) throw new ApiError("read_only", "Server is read-only");
+  // A socket carries input both ways: never for viewers or in read-only mode, and the terminal
+  // (keystrokes to a shell) only for owners and the host, as its HTTP endpoints.
+  const terminal = /^\/(api\/)?pty(\/|$)/.test(decodedPath(rest));
+  authorizeEngine(rc.server, rc.actor!, "POST", { cls: terminal ? "owner" : "chat", action: "engine.socket" });
   const ws = proxyWorkspace(rc.server, rc.mount);
   const oc = checkedTarget(rc.server, ws);
   const query = new URLSearchParams(rc.query);
@@ -175,8 +252,9 @@ function opencodeUpgrade(rc: UpgradeContext): void {
 }
 
 export const routes: RouteDef[] = [
-  // Minimum declared here (any client); viewer/owner/read-only rules per method and path in the handler.
-  { method: "*", path: "/opencode/*", auth: "client", handler: opencodeProxy, upgrade: opencodeUpgrade },
+  // Any client; the engine policy table (src/engine-policy.ts) decides per method and path who may
+  // do what, and which writes wait for the host (reads are allowed in read-only mode).
+  { method: "*", path: "/opencode/*", auth: "client", gate: "owner-or-approval", readOnlyAllowed: true, handler: opencodeProxy, upgrade: opencodeUpgrade },
   { method: "DELETE", path: "/workspace/:id/sessions/:sessionId", auth: "client", scope: "collaborator", gate: "audit", workspace: true, handler: deleteSession },
   // OpenCode Router: any client → health/root; collaborator → bindings/identities; host → the rest.
   // Specific rows first (the router takes the first match).

@@ -3,8 +3,9 @@
  * `<ws>/.opencode/openwork/agentlab/automations.json`. The server only stores them (nothing here
  * runs them on a timer) and can run one now: a new OpenCode session with the prompt.
  */
+import { readRegularFile } from "../fs/regular-file.ts";
 import { randomUUID } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { isPlainObject } from "../formats/jsonc.ts";
@@ -160,5 +161,5 @@ export async function readAutomationLog(ws: Workspace, id: string): Promise<Obj>
     throw err instanceof ApiError && err.code === "file_not_found" ? new ApiError("log_not_found", "Log not found") : err;
   });
   if (!r.lstat?.isFile()) throw new ApiError("log_not_found", "Log not found");
-  return { id, content: await readFile(r.real, "utf8") };
+  return { id, content: await readRegularFile(r.real) };
 }

@@ -2,7 +2,8 @@
  * Commands: `<dir>/<name>.md`, frontmatter (name, description, agent, model, subtask) and the
  * template as body. Workspace dir `<ws>/.opencode/commands`, global `~/.config/opencode/commands`.
  */
-import { lstat, readdir, readFile, unlink } from "node:fs/promises";
+import { readRegularFile } from "../fs/regular-file.ts";
+import { lstat, readdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
@@ -92,7 +93,7 @@ export async function listCommands(dir: string, scope: CommandItem["scope"]): Pr
     try {
       const st = await lstat(file);
       if (!st.isFile() || st.size > LIMITS.configFileMaxBytes) continue;
-      const content = await readFile(file, "utf8");
+      const content = await readRegularFile(file);
       const item = parseCommand(content, name, scope);
       if (item) out.push({ item, file, content });
     } catch {

@@ -3,8 +3,9 @@
  * config (`.opencode/openwork.json`, strict JSON), plus the global OpenCode config under HOME.
  * Reading, comment-preserving key edits, and the write helper every config write uses.
  */
+import { readRegularFile } from "../fs/regular-file.ts";
 import { sha256Hex } from "../auth/hash.ts";
-import { lstat, mkdir, readFile, realpath } from "node:fs/promises";
+import { lstat, mkdir, realpath } from "node:fs/promises";
 import path from "node:path";
 import { ApiError, fromFsError } from "../errors.ts";
 import { isPlainObject, JsoncParseError, jsonEqual, parseJsoncObject, setTopLevelKeys } from "../formats/jsonc.ts";
@@ -32,7 +33,7 @@ export function relPosix(from: string, to: string): string {
 /** Reads a UTF-8 text file; undefined when it does not exist. */
 export async function readTextIfExists(file: string): Promise<string | undefined> {
   try {
-    return await readFile(file, "utf8");
+    return await readRegularFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;

@@ -2,6 +2,7 @@
  * Plugins: the `plugin` key of the OpenCode config (string or array of strings) and plugin
  * files (`.js`/`.ts`) directly in `.opencode/plugins/` (and, globally, `~/.config/opencode/plugins/`).
  */
+import { CONTROL_CHARS_RE, DECEPTIVE_CHARS_RE } from "../formats/visible-text.ts";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
@@ -37,11 +38,13 @@ export function configPlugins(config: Record<string, unknown>): string[] {
   return [];
 }
 
-/** 400 invalid_plugin_spec for blank or non-string specs (and control characters). */
+/** 400 invalid_plugin_spec for blank or non-string specs (and control, bidi, zero-width characters: the host must read what it approves). */
 export function checkPluginSpec(raw: unknown): string {
   if (typeof raw !== "string" || raw.trim() === "") throw new ApiError("invalid_plugin_spec", "Plugin spec is required");
   const spec = raw.trim();
-  if (/[\u0000-\u001f\u007f]/.test(spec)) throw new ApiError("invalid_plugin_spec", "Plugin spec must not contain control characters");
+  if (CONTROL_CHARS_RE.test(spec) || DECEPTIVE_CHARS_RE.test(spec)) {
+    throw new ApiError("invalid_plugin_spec", "Plugin spec must not contain control, bidirectional or invisible characters");
+  }
   if (spec.length > 1024) throw new ApiError("invalid_plugin_spec", "Plugin spec is too long");
   return spec;
 }

@@ -9,8 +9,9 @@
  * by default): the reference's client-supplied `healthPort` and request-Host fallbacks are SSRF
  * knobs and are ignored.
  */
+import { readRegularFile } from "../fs/regular-file.ts";
 import { createHash, randomInt } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { isPlainObject } from "../formats/jsonc.ts";
@@ -66,7 +67,7 @@ function secretHint(secret: string): { tokenSet: true; last4: string } {
 export async function readRouterConfig(file: string): Promise<Obj> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readRegularFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { version: 1 };
     throw new ApiError("opencode_router_config_read_failed", "OpenCode Router config cannot be read", { path: file });

@@ -4,8 +4,9 @@
  * and their systemd user timers (Linux) or launchd agents (macOS). Written by the plugin; we list
  * a workspace's jobs and delete them (unloading their units through the service manager).
  */
+import { readRegularFile } from "../fs/regular-file.ts";
 import { execFile } from "node:child_process";
-import { lstat, readdir, readFile, realpath, rm } from "node:fs/promises";
+import { lstat, readdir, realpath, rm } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { isPlainObject } from "../formats/jsonc.ts";
@@ -36,7 +37,7 @@ async function jsonFiles(dir: string): Promise<string[]> {
 
 async function loadJob(file: string, scopeFromFolder?: string): Promise<Job | undefined> {
   try {
-    const data: unknown = JSON.parse(await readFile(file, "utf8"));
+    const data: unknown = JSON.parse(await readRegularFile(file));
     if (!isPlainObject(data) || typeof data.name !== "string" || typeof data.schedule !== "string" || !safe(data.slug)) return undefined;
     const scopeId = data.scopeId ?? scopeFromFolder;
     if (scopeId !== undefined && !safe(scopeId)) return undefined;

@@ -2,7 +2,8 @@
  * Skills: `<skills-dir>/<name>/SKILL.md` (or one "domain folder" deeper) with YAML frontmatter.
  * Discovery, validation, the trigger line, and the content written by an upsert.
  */
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { readRegularFile } from "../fs/regular-file.ts";
+import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
@@ -112,7 +113,7 @@ async function readSkillFile(file: string): Promise<string | { reason: string } 
   if (!st.isFile()) return { reason: "SKILL.md is not a file" };
   if (st.size > LIMITS.configFileMaxBytes) return { reason: "SKILL.md is larger than 1 MiB" };
   try {
-    return await readFile(file, "utf8");
+    return await readRegularFile(file);
   } catch {
     return { reason: "SKILL.md cannot be read" };
   }
