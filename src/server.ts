@@ -67,6 +67,8 @@ export interface CreateServerOptions {
   headersTimeoutMs?: number;
   /** Tests shorten the body idle window (and deadline) instead of waiting 10 s. */
   bodyIdleMs?: number;
+  /** Tests lower the pending-bytes budget instead of sending 128 MiB. */
+  pendingBodyBytes?: number;
   /** Tests shorten the SSE heartbeat interval instead of waiting 15 s. */
   sseHeartbeatMs?: number;
   /** Tests shorten the wait for upstream response headers instead of waiting 30 s. */
@@ -109,7 +111,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     hub: new HubCatalog(config),
     proxy: new ProxyPool(options.proxyHeadersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.proxyHeadersTimeoutMs }),
     authLimiter: new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000),
-    pendingBytes: new PendingBytes(LIMITS.pendingBodyBytes),
+    pendingBytes: new PendingBytes(options.pendingBodyBytes ?? LIMITS.pendingBodyBytes),
     digests: { client: sha256(config.token), host: sha256(config.hostToken) },
     protectedPaths: () => protectedPaths.get(),
     roots: new RootDirs(),

@@ -41,3 +41,28 @@ test("__proto__ keys read from a config file stay plain data keys", () => {
   assert.ok(Object.hasOwn(out, "__proto__"));
   assert.equal(out.apiKey, REDACTED);
 });
+
+test("the widened rows: bearer, passwd, pwd, credentials, cookie, positional tokens, NAME=value in sh -c, the value after -k", () => {
+  const input = {
+    headers2: { bearer: "abc" },
+    db: { passwd: "p1", pwd: "p2", credentials: { user: "u", secret: "s" }, cookie: "sid=1" },
+    mcp: {
+      gh: { type: "local", command: ["npx", "-y", "gh-mcp", "ghp_0123456789abcdefghijklmn"] },
+      raw: { type: "local", command: ["node", "srv.js", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8"] },
+      sh: { type: "local", command: ["sh", "-c", "API_KEY=sk-abcdef123456 exec mcp-server --verbose"] },
+      curl: { type: "local", command: ["curl", "-k", "insecure-token-value", "https://example.com/mcp"] },
+      auth: { type: "local", command: ["run", "--header", "Authorization: Bearer abcdefgh12345678"] },
+    },
+    model: "anthropic/claude-sonnet-4",
+    maxTokens: 4096,
+  };
+  const out = redactSecrets(input) as any;
+  const text = JSON.stringify(out);
+  for (const secret of ["abc\"", "p1", "p2", "sid=1", "ghp_0123", "a1b2c3d4e5f6", "sk-abcdef", "insecure-token-value", "abcdefgh12345678"]) {
+    assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
+  }
+  assert.equal(out.mcp.sh.command[2], "API_KEY=[redacted] exec mcp-server --verbose");
+  assert.deepEqual(out.mcp.gh.command.slice(0, 3), ["npx", "-y", "gh-mcp"], "ordinary arguments stay");
+  assert.equal(out.model, "anthropic/claude-sonnet-4");
+  assert.equal(out.maxTokens, 4096);
+});
