@@ -9,6 +9,7 @@ import type { FileSessions } from "./files/sessions.ts";
 import type { Catalogs } from "./files/catalog.ts";
 import type { ProxyPool } from "./http/proxy.ts";
 import type { PendingBytes } from "./http/pending-bytes.ts";
+import type { Staging } from "./files/staging.ts";
 import type { AuthFailureLimiter } from "./auth/limiter.ts";
 import type { ProtectedPaths, RootDirs } from "./fs/paths.ts";
 import type { StaticAsset } from "./http/static.ts";
@@ -175,6 +176,8 @@ export interface ServerContext {
   authLimiter: AuthFailureLimiter;
   /** RAM budget of large write bodies from arrival until their write is decided. */
   pendingBytes: PendingBytes;
+  /** Large write content waiting for approval, on disk (files/staging.ts). */
+  staging: Staging;
   /** sha256 of the configured client and host tokens, computed once. */
   digests: { client: Buffer; host: Buffer };
   /** Held workspace root folders shared by the path resolvers of every request. */

@@ -4,8 +4,14 @@ export const LIMITS = {
   jsonBodyBytes: 1024 * 1024,
   /** JSON bodies of write-batch and import. */
   largeJsonBodyBytes: 64 * 1024 * 1024,
-  /** All large bodies in RAM at once — arriving or waiting for approval (past it: 429 too_many_pending_bytes). */
-  pendingBodyBytes: 128 * 1024 * 1024,
+  /** All large bodies in RAM at once — arriving, or waiting for approval unless staged on disk (past it: 429 too_many_pending_bytes). */
+  pendingBodyBytes: 96 * 1024 * 1024,
+  /** Write content strings at least this long are parsed as views of the body, not copies. */
+  liftedStringMinBytes: 64 * 1024,
+  /** Write content larger than this waits for approval in a staged file in the data dir, not in RAM. */
+  stageAboveBytes: 256 * 1024,
+  /** All staged write content on disk at once (past it: 429 too_many_pending_bytes). */
+  stagedBytesBudget: 4 * 1024 * 1024 * 1024,
   /** Maximum nesting of client JSON. */
   jsonMaxDepth: 64,
   /** Inbox uploads: default and hard cap (OPENWORK_INBOX_MAX_BYTES is clamped to the cap). */

@@ -30,6 +30,7 @@ import { isOutside, RootDirs } from "./fs/paths.ts";
 import { guardBody, isClientAbort } from "./http/body-guard.ts";
 import { applyCors } from "./http/cors.ts";
 import { PendingBytes } from "./http/pending-bytes.ts";
+import { Staging } from "./files/staging.ts";
 import { checkHost } from "./http/guards.ts";
 import { ProxyPool, writeSocketError } from "./http/proxy.ts";
 import { sendError, sendJson } from "./http/reply.ts";
@@ -93,6 +94,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   // A crash may have left multi-file writes half done (rolled forward or back first) and write
   // intents without their outcome (then closed as interrupted).
   await recoverJournals(config.dataDir, log);
+  // Staged content of writes that were pending when the server stopped: never decided, never applied.
+  const staging = new Staging(config.dataDir, LIMITS.stagedBytesBudget, LIMITS.stageAboveBytes);
+  await staging.clear();
   const interrupted = await audit.recover();
   if (interrupted > 0) log.warn("writes interrupted by the last shutdown were recorded as interrupted", { count: interrupted });
   const workspaces = new Workspaces(config.workspaces, config.authorizedRoots);
@@ -112,6 +116,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     proxy: new ProxyPool(options.proxyHeadersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.proxyHeadersTimeoutMs }),
     authLimiter: new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000),
     pendingBytes: new PendingBytes(options.pendingBodyBytes ?? LIMITS.pendingBodyBytes),
+    staging,
     digests: { client: sha256(config.token), host: sha256(config.hostToken) },
     protectedPaths: () => protectedPaths.get(),
     roots: new RootDirs(),
@@ -237,6 +242,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       // after a crash every applied write has its record (startup closes it as "interrupted").
       const intent = await audit.append(auditId, actor, { action: p.action, target, summary: p.summary, phase: "intent", paths: p.paths, change: p.change });
       let applied;
+      const releaseWatcher = ws && steps.length > 0 ? context.catalogs.hold(ws) : undefined;
       try {
         applied = await p.apply();
       } catch (err) {
@@ -246,6 +252,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       } finally {
         // Even a failed (rolled back) write may have touched files: never serve a stale cache.
         for (const step of steps) if (ws && step.length > 0) await noteWrites(ws, step);
+        releaseWatcher?.();
       }
       const entries = applied.audit ?? [{ action: p.action, target, summary: p.summary }];
       for (const entry of entries) {

@@ -5,7 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { request as httpRequest, type ClientRequest } from "node:http";
-import { readdir } from "node:fs/promises";
+import { readFile, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { loadConfig } from "../src/config.ts";
 import { firstApproval, pendingApprovals, startServer, type TestServer } from "./helpers/server.ts";
@@ -135,25 +136,57 @@ test("long-polls count as streams: a token's 65th gets 429, viewers filling ever
   }
 });
 
-test("pending write bodies have a memory budget: past it 429 too_many_pending_bytes, nothing queued; decided writes give it back", async () => {
+test("pending write bodies have a RAM budget: past it 429 too_many_pending_bytes, nothing queued; decided writes give it back", async () => {
   const s = await startServer({ approval: "manual", pendingBodyBytes: 2_500_000 });
   try {
-    const sid = await openSession(s);
-    const content = Buffer.alloc(1_100_000, 7).toString("base64"); // ~1.47 MB of JSON
-    const first = s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: "a.bin", contentBase64: content }] } });
+    const content = "x".repeat(1_400_000);
+    const first = s.request("POST", `/workspace/${s.workspaceId}/files/content`, { json: { path: "a.txt", content } });
     const approval = await firstApproval(s);
-    const second = await s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: "b.bin", contentBase64: content }] } });
+    const second = await s.request("POST", `/workspace/${s.workspaceId}/files/content`, { json: { path: "b.txt", content } });
     assert.equal(second.status, 429);
     assert.equal(second.json.code, "too_many_pending_bytes");
-    assert.equal((await pendingApprovals(s)).length, 1, "the refused batch was never queued");
+    assert.equal((await pendingApprovals(s)).length, 1, "the refused write was never queued");
     assert.equal((await s.request("POST", `/approvals/${approval.id}`, { token: null, host: true, json: { reply: "deny" } })).status, 200);
     assert.equal((await first).status, 403);
     await waitFor(() => s.context.pendingBytes.inUse === 0, { what: "budget returned" });
-    const third = s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: "c.bin", contentBase64: content }] } });
+    const third = s.request("POST", `/workspace/${s.workspaceId}/files/content`, { json: { path: "c.txt", content } });
     const next = await firstApproval(s);
     assert.equal((await s.request("POST", `/approvals/${next.id}`, { token: null, host: true, json: { reply: "allow" } })).status, 200);
     assert.equal((await third).status, 200);
-    assert.deepEqual((await readdir(s.workspace)).sort(), ["c.bin"]);
+    assert.deepEqual(await readdir(s.workspace), ["c.txt"]);
+  } finally {
+    await s.close();
+  }
+});
+
+test("large write-batch content waits for approval staged on disk (0600), not in RAM, and is removed once decided", async () => {
+  const s = await startServer({ approval: "manual", pendingBodyBytes: 2_500_000 });
+  try {
+    const sid = await openSession(s);
+    const data = Buffer.alloc(1_100_000, 7);
+    // Three 1.5 MB bodies, one after the other, against a 2.5 MB RAM budget: all pending, because each left RAM once staged.
+    const batches = [];
+    for (const i of [0, 1, 2]) {
+      batches.push(s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: `f${i}.bin`, contentBase64: data.toString("base64") }] } }));
+      await waitFor(async () => (await pendingApprovals(s)).length === i + 1 || undefined, { what: `${i + 1} pending batches` });
+    }
+    assert.equal(s.context.pendingBytes.inUse, 0);
+    const staging = join(s.dataDir, "staging");
+    const staged = await readdir(staging);
+    assert.equal(staged.length, 3);
+    for (const name of staged) {
+      const st = await stat(join(staging, name));
+      assert.equal(st.size, data.length);
+      assert.equal(st.mode & 0o777, 0o600);
+    }
+    const items = await pendingApprovals(s);
+    for (const [i, a] of items.entries()) await s.request("POST", `/approvals/${a.id}`, { token: null, host: true, json: { reply: i === 0 ? "allow" : "deny" } });
+    const statuses = (await Promise.all(batches)).map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 403, 403]);
+    assert.deepEqual(await readdir(staging), []);
+    const written = (await readdir(s.workspace)).filter((n) => n.endsWith(".bin"));
+    assert.equal(written.length, 1);
+    assert.ok((await readFile(join(s.workspace, written[0]!))).equals(data));
   } finally {
     await s.close();
   }

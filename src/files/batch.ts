@@ -16,7 +16,9 @@ import { openFileAt, readAll, writeFileAt } from "../fs/anchored.ts";
 import { withPathLock, withPathLocks } from "../fs/atomic.ts";
 import { mtimeMsOf, revisionOf, statBig } from "../fs/revision.ts";
 import { checkViewerBytes, checkViewerName } from "./viewer-secrets.ts";
-import { base64DecodedLength, batchArray, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, sha256Hex, workspaceResolver } from "./common.ts";
+import type { PendingContent } from "./staging.ts";
+import { LiftedString } from "../formats/lifted-json.ts";
+import { base64DecodedLength, batchArray, decodeStrictBase64, fsError, itemError, mapLimit, realRel, riskFor, workspaceResolver } from "./common.ts";
 import type { ItemError } from "./common.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -76,8 +78,8 @@ interface WriteRequest {
 interface PreparedWrite {
   index: number;
   rel: string;
-  data: Buffer;
-  sha256: string;
+  /** Decoded content, staged on disk when large (files/staging.ts). */
+  content: PendingContent;
   ifMatchRevision?: string;
   ifNoneMatch: boolean;
   force: boolean;
@@ -91,17 +93,19 @@ export type WriteItem =
 
 /** Validates the item fields (strict base64, types) and decodes the content. */
 function validateWrite(w: WriteRequest): { data: Buffer; ifMatchRevision?: string; ifNoneMatch: boolean; force: boolean } {
-  if (typeof w.contentBase64 !== "string") throw new ApiError("invalid_payload", "contentBase64 must be a base64 string");
+  // Long content arrives as a view of the request body's bytes (write-batch bodies are parsed with lifting).
+  const b64 = w.contentBase64 instanceof LiftedString ? w.contentBase64.bytes : w.contentBase64;
+  if (typeof b64 !== "string" && !Buffer.isBuffer(b64)) throw new ApiError("invalid_payload", "contentBase64 must be a base64 string");
   if (w.ifMatchRevision !== undefined && typeof w.ifMatchRevision !== "string") {
     throw new ApiError("invalid_payload", "ifMatchRevision must be a string");
   }
   if (w.ifNoneMatch !== undefined && w.ifNoneMatch !== "*") throw new ApiError("invalid_payload", 'ifNoneMatch must be "*"');
   if (w.force !== undefined && typeof w.force !== "boolean") throw new ApiError("invalid_payload", "force must be a boolean");
   // Size is judged before decoding so a huge string is never turned into a buffer.
-  if (w.contentBase64.length % 4 === 0 && base64DecodedLength(w.contentBase64) > LIMITS.sessionFileBytes) {
-    throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size: base64DecodedLength(w.contentBase64) });
+  if (b64.length % 4 === 0 && base64DecodedLength(b64) > LIMITS.sessionFileBytes) {
+    throw new ApiError("file_too_large", "File is too large", { maxBytes: LIMITS.sessionFileBytes, size: base64DecodedLength(b64) });
   }
-  const data = decodeStrictBase64(w.contentBase64);
+  const data = decodeStrictBase64(b64);
   if (!data) throw new ApiError("invalid_payload", "contentBase64 is not valid base64");
   const out: { data: Buffer; ifMatchRevision?: string; ifNoneMatch: boolean; force: boolean } = {
     data,
@@ -190,10 +194,11 @@ export async function planWriteBatch(server: ServerContext, ws: Workspace, body:
   try {
     for (const w of requests) {
       try {
-        const v = validateWrite(w);
+        const { data, ...v } = validateWrite(w);
+        w.contentBase64 = undefined; // the string may be large: let it go before the next item is decoded
         const resolved = await resolver.resolveNormalized(w.rel, { create: true });
         const { previousRevision } = await checkWritePreconditions(resolved.real, v);
-        prepared.push({ index: w.index, rel: resolved.rel, sha256: sha256Hex(v.data), resolved, op: previousRevision === null ? "create" : "overwrite", ...v });
+        prepared.push({ index: w.index, rel: resolved.rel, content: await server.staging.hold(data), resolved, op: previousRevision === null ? "create" : "overwrite", ...v });
       } catch (err) {
         results[w.index] = itemError(err, { path: w.rel });
       }
@@ -208,7 +213,7 @@ export async function planWriteBatch(server: ServerContext, ws: Workspace, body:
       throw new ApiError("conflict", "Batch not applied: some items failed", { items: indexFailures(results) });
     }
   } catch (err) {
-    await resolver.close();
+    await releaseAll(resolver, prepared);
     throw err;
   }
   if (prepared.length === 0) {
@@ -226,12 +231,17 @@ export async function planWriteBatch(server: ServerContext, ws: Workspace, body:
     target: rels[0]!,
     change: {
       atomic,
-      writes: prepared.map((p) => ({ path: p.rel, ...(realRel(p.resolved) !== p.rel ? { resolvesTo: realRel(p.resolved) } : {}), bytes: p.data.length, sha256: p.sha256, op: p.op })),
+      writes: prepared.map((p) => ({ path: p.rel, ...(realRel(p.resolved) !== p.rel ? { resolvesTo: realRel(p.resolved) } : {}), bytes: p.content.bytes, sha256: p.content.sha256, op: p.op })),
     },
     ...(risk ? { risk } : {}),
     apply: () => applyWrites(server, ws, resolver, prepared, results, atomic),
-    release: () => resolver.close(),
+    release: () => releaseAll(resolver, prepared),
   });
+}
+
+async function releaseAll(resolver: PathResolver, prepared: PreparedWrite[]): Promise<void> {
+  await Promise.all(prepared.map((p) => p.content.drop()));
+  await resolver.close();
 }
 
 function indexFailures(results: (WriteItem | undefined)[]): unknown[] {
@@ -255,8 +265,8 @@ async function applyWrites(
   const audit: (AuditInput | undefined)[] = [];
   const applied: (string | undefined)[] = [];
   const record = (p: PreparedWrite, out: { revision: string; updatedAt: number }, previousRevision: string | null) => {
-    results[p.index] = { ok: true, path: p.rel, bytes: p.data.length, updatedAt: out.updatedAt, revision: out.revision, previousRevision };
-    audit[p.index] = { action: "workspace.files.session.write", target: p.rel, summary: `${p.op === "create" ? "Created" : "Wrote"} ${p.rel} (${p.data.length} bytes)` };
+    results[p.index] = { ok: true, path: p.rel, bytes: p.content.bytes, updatedAt: out.updatedAt, revision: out.revision, previousRevision };
+    audit[p.index] = { action: "workspace.files.session.write", target: p.rel, summary: `${p.op === "create" ? "Created" : "Wrote"} ${p.rel} (${p.content.bytes} bytes)` };
     applied[p.index] = p.rel;
   };
 
@@ -280,7 +290,7 @@ async function applyWrites(
       }
       for (const f of fresh) {
         try {
-          const out = await writeResolved(resolver, f.r, f.p.data, { createOnly: f.p.op === "create" || f.p.ifNoneMatch });
+          const out = await writeResolved(resolver, f.r, await f.p.content.load(), { createOnly: f.p.op === "create" || f.p.ifNoneMatch });
           record(f.p, out, f.prev);
         } catch (err) {
           // An I/O error after earlier renames: those files changed, so they must still be audited (below).
@@ -308,7 +318,7 @@ async function applyWrites(
           // Re-resolve and re-check under the lock: the state may have changed while the host was deciding.
           const r = await resolver.resolveNormalized(p.rel, { create: true });
           const { previousRevision } = await checkWritePreconditions(r.real, p);
-          const out = await writeResolved(resolver, r, p.data, { createOnly: p.op === "create" || p.ifNoneMatch });
+          const out = await writeResolved(resolver, r, await p.content.load(), { createOnly: p.op === "create" || p.ifNoneMatch });
           record(p, out, previousRevision);
         });
       } catch (err) {

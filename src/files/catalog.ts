@@ -233,6 +233,21 @@ export class Catalogs {
     await idx.mirror.sync([...all]);
   }
 
+  /** Holds the workspace's watcher batches while the server writes (see TreeMirror.hold); returns the release. */
+  hold(ws: Workspace): () => void {
+    const p = this.indexes.get(ws.id);
+    if (!p) return () => {};
+    let release: (() => void) | undefined;
+    let done = false;
+    void p.then((idx) => {
+      if (!done) release = idx.mirror.hold();
+    }, () => {});
+    return () => {
+      done = true;
+      release?.();
+    };
+  }
+
   /** A page of the index in code-unit order. */
   async snapshot(ws: Workspace, q: SnapshotQuery): Promise<Snapshot> {
     const idx = await this.index(ws);

@@ -21,7 +21,7 @@ import path from "node:path";
 import { ApiError } from "../errors.ts";
 import type { Logger } from "../context.ts";
 import { Dir, fsyncDirectory, lstatAt, removeAt, TEMP_PREFIX, TEMP_SUFFIX } from "./anchored.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { isTempFileName, writeFileAtomic } from "./atomic.ts";
 import { GIT_ONLY, withResolver, type ProtectedPaths } from "./paths.ts";
 
 interface Entry {
@@ -157,7 +157,10 @@ export async function recoverJournals(dataDir: string, log: Logger): Promise<num
   const dir = path.join(dataDir, "journal");
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => n.endsWith(".json"));
+    const all = await readdir(dir);
+    // A journal killed while being written leaves only its temp file: nothing was changed yet.
+    for (const n of all.filter(isTempFileName)) await unlink(path.join(dir, n)).catch(() => {});
+    names = all.filter((n) => n.endsWith(".json"));
   } catch {
     return 0;
   }

@@ -159,6 +159,7 @@ export class TreeMirror {
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly degraded = new Set<string>();
   private pending = new Map<string, Mode>();
+  private holds = 0;
   private timer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private queue: Promise<void> = Promise.resolve();
@@ -226,6 +227,21 @@ export class TreeMirror {
     return this.run(() => this.reconcileBatch(new Map(rels.map((r) => [r, CHECK as Mode]))));
   }
 
+  /**
+   * Holds the watcher's own batches while the server writes (released by the returned function):
+   * the server's sync reports its changes in request order, and a watcher batch flushed midway
+   * would report them first, sorted by path instead.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0 && this.pending.size > 0) this.timer ??= setTimeout(() => this.flush(), this.coalesceMs);
+    };
+  }
+
   /** Resolves when every batch queued so far is done (a consistent moment for a snapshot). */
   idle(): Promise<void> {
     return this.run(async () => {});
@@ -272,6 +288,7 @@ export class TreeMirror {
 
   private flush(): void {
     this.timer = undefined;
+    if (this.holds > 0) return; // resumed by the hold's release
     const batch = this.pending;
     this.pending = new Map();
     void this.run(() => this.reconcileBatch(batch)).catch(() => {});

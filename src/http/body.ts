@@ -10,6 +10,7 @@
 import type { IncomingMessage } from "node:http";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
+import { LiftedString, liftLongStrings, restoreLifted } from "../formats/lifted-json.ts";
 
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
@@ -23,15 +24,19 @@ export async function readBody(req: IncomingMessage, maxBytes: number, account?:
     throw tooLarge(maxBytes);
   }
   if (declared !== undefined) account?.(Number(declared));
+  // With a declared length the body is copied once into its final buffer (no chunk list + concat:
+  // a 60 MB body would briefly take 120 MB); Node's parser never delivers more than declared.
+  const into = declared !== undefined ? Buffer.allocUnsafe(Number(declared)) : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (total + chunk.length > (into?.length ?? maxBytes)) throw tooLarge(maxBytes);
+    if (into) chunk.copy(into, total);
+    else chunks.push(chunk);
     total += chunk.length;
-    if (total > maxBytes) throw tooLarge(maxBytes);
     account?.(total);
-    chunks.push(chunk);
   }
-  return Buffer.concat(chunks, total);
+  return into ? into.subarray(0, total) : Buffer.concat(chunks, total);
 }
 
 function tooLarge(maxBytes: number): ApiError {
@@ -49,20 +54,24 @@ function isJsonContentType(value: string): boolean {
  * non-JSON Content-Type is refused with 415, which also closes the browser "simple request"
  * path. An empty body reads as {}.
  */
-export async function readJsonObject(req: IncomingMessage, maxBytes: number = LIMITS.jsonBodyBytes, account?: (bytes: number) => void): Promise<Record<string, unknown>> {
+export async function readJsonObject(req: IncomingMessage, maxBytes: number = LIMITS.jsonBodyBytes, account?: (bytes: number) => void, liftStrings = false): Promise<Record<string, unknown>> {
   const contentType = req.headers["content-type"];
   if (contentType !== undefined && contentType !== "" && !isJsonContentType(contentType)) {
     throw new ApiError("unsupported_media", "Expected Content-Type: application/json");
   }
   const bytes = await readBody(req, maxBytes, account);
-  return parseJsonObject(bytes);
+  return parseJsonObject(bytes, liftStrings);
 }
 
-/** Strictly parses bytes into a JSON object (see the module comment). */
-export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
+/**
+ * Strictly parses bytes into a JSON object (see the module comment). With `liftStrings`, long
+ * plain strings become LiftedString views of the bytes instead of copies (formats/lifted-json.ts).
+ */
+export function parseJsonObject(bytes: Buffer, liftStrings = false): Record<string, unknown> {
+  const { text: rest, lifted, prefix } = liftStrings ? liftLongStrings(bytes, LIMITS.liftedStringMinBytes) : { text: bytes, lifted: [], prefix: "" };
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(rest);
   } catch {
     throw new ApiError("invalid_json", "Request body is not valid UTF-8");
   }
@@ -73,7 +82,7 @@ export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = lifted.length > 0 ? JSON.parse(text, restoreLifted(lifted, prefix)) : JSON.parse(text);
   } catch {
     throw new ApiError("invalid_json", "Request body is not valid JSON");
   }
@@ -115,7 +124,7 @@ function rejectUnsafeValues(value: unknown): void {
   if (typeof value === "number" && !Number.isFinite(value)) {
     throw new ApiError("invalid_json", "Request body contains a number out of range");
   }
-  if (value === null || typeof value !== "object") return;
+  if (value === null || typeof value !== "object" || value instanceof LiftedString) return;
   if (Array.isArray(value)) {
     for (const item of value) rejectUnsafeValues(item);
     return;

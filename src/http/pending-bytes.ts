@@ -18,20 +18,31 @@ export class PendingBytes {
     return this.used;
   }
 
-  /** A reservation that grows with the body and is returned when `res` closes. */
-  reserveFor(res: ServerResponse): (bytes: number) => void {
+  /** A reservation that grows with the body (`take`) and is returned by `release` or when `res` closes. */
+  reserveFor(res: ServerResponse): PendingReservation {
     let mine = 0;
-    res.once("close", () => {
+    let released = false;
+    const release = (): void => {
       this.used -= mine;
       mine = 0;
-    });
-    return (bytes: number) => {
-      if (bytes <= mine) return;
-      if (this.used - mine + bytes > this.budget) {
-        throw new ApiError("too_many_pending_bytes", "Too much write content is waiting for approval; try again when pending writes are decided", { budgetBytes: this.budget }, { headers: { "Retry-After": "5" } });
-      }
+      released = true;
+    };
+    res.once("close", release);
+    const take = (bytes: number): void => {
+      if (released || bytes <= mine) return;
+      if (this.used - mine + bytes > this.budget) throw tooManyPendingBytes(this.budget);
       this.used += bytes - mine;
       mine = bytes;
     };
+    return { take, release };
   }
+}
+
+export interface PendingReservation {
+  take(bytes: number): void;
+  release(): void;
+}
+
+export function tooManyPendingBytes(budget: number): ApiError {
+  return new ApiError("too_many_pending_bytes", "Too much write content is waiting for approval; try again when pending writes are decided", { budgetBytes: budget }, { headers: { "Retry-After": "5" } });
 }

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { readJsonObject } from "./body.ts";
+import type { PendingReservation } from "./pending-bytes.ts";
 import { LIMITS } from "../limits.ts";
 import type { RouteContext, UpgradeContext } from "./route.ts";
 import type { ServerContext } from "../context.ts";
@@ -52,11 +53,22 @@ export class RequestContext implements RouteContext {
     return this.abortController.signal;
   }
 
-  /** Bodies larger than the general limit (write content) are counted against the pending-bytes budget. */
-  readJson(options?: { maxBytes?: number }): Promise<Record<string, unknown>> {
+  private bodyBytes: PendingReservation | undefined;
+
+  /**
+   * Bodies larger than the general limit (write content) are counted against the pending-bytes
+   * budget until the response ends — or until `bodyStaged()` says the content left RAM.
+   * `liftStrings`: long plain strings come back as LiftedString views (formats/lifted-json.ts).
+   */
+  readJson(options?: { maxBytes?: number; liftStrings?: boolean }): Promise<Record<string, unknown>> {
     const maxBytes = options?.maxBytes ?? LIMITS.jsonBodyBytes;
-    const account = maxBytes > LIMITS.jsonBodyBytes ? this.server.pendingBytes.reserveFor(this.res) : undefined;
-    return readJsonObject(this.req, maxBytes, account);
+    if (maxBytes > LIMITS.jsonBodyBytes) this.bodyBytes = this.server.pendingBytes.reserveFor(this.res);
+    return readJsonObject(this.req, maxBytes, this.bodyBytes?.take, options?.liftStrings === true);
+  }
+
+  /** The body's content now waits on disk: its bytes go back to the RAM budget. */
+  bodyStaged(): void {
+    this.bodyBytes?.release();
   }
 }
 

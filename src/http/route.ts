@@ -41,7 +41,9 @@ export interface RouteContext {
   /** Aborted when the client goes away before the response is finished, or the server shuts down. */
   signal: AbortSignal;
   /** Reads and strictly parses a JSON object body (byte limit, depth limit, no prototype keys). */
-  readJson(options?: { maxBytes?: number }): Promise<Record<string, unknown>>;
+  readJson(options?: { maxBytes?: number; liftStrings?: boolean }): Promise<Record<string, unknown>>;
+  /** The body's content left RAM (staged on disk): its bytes go back to the pending-bytes budget. */
+  bodyStaged(): void;
 }
 
 /** A WebSocket upgrade that passed the same pipeline as a request: the socket and its first bytes. */

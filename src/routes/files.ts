@@ -191,8 +191,11 @@ export const routes: RouteDef[] = [
     gate: "approval",
     handler: async (rc) => {
       const session = requireWritableSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
-      const body = await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes });
-      return planWriteBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
+      const body = await rc.readJson({ maxBytes: LIMITS.largeJsonBodyBytes, liftStrings: true });
+      const plan = await planWriteBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body);
+      // Large content now waits in staged files: the body's bytes leave the RAM budget.
+      rc.bodyStaged();
+      return plan;
     },
   },
   {
