@@ -24,6 +24,7 @@ before(async () => {
     const url = new URL(req.url ?? "/", "http://x");
     let body: unknown = { ok: true, method: req.method, path: url.pathname, got: rec.body.toString("utf8") };
     if (req.method === "GET" && url.pathname === "/config") body = ENGINE_CONFIG;
+    if (req.method === "GET" && url.pathname === "/command") body = [{ name: "hello", template: "Say hi to $ARGUMENTS", hints: [] }, { name: "status", template: "Summarize !`git status`", hints: [] }];
     if (req.method === "GET" && url.pathname === "/file/content") {
       const path = url.searchParams.get("path");
       body = { type: "text", content: path === "notes.txt" ? "hello\nworld\n" : "# settings\nexport API_KEY=abc123\n" };
@@ -85,6 +86,23 @@ test("a collaborator's shell command is shown to the host; denied, it never reac
   const encoded = s.request("POST", "/opencode/session/ses_1/she%6cl", { json: { command: "id" } });
   assert.equal((await decide("deny")).action, "engine.shell");
   assert.equal((await encoded).status, 403);
+});
+
+test("slash commands: a prompt-only command goes on at once; one whose template runs a shell (or an unknown one) waits for the host", async () => {
+  up.requests.length = 0;
+  const hello = await s.request("POST", "/opencode/session/ses_1/command", { json: { command: "hello", arguments: "Ada" } });
+  assert.equal(hello.status, 201);
+  assert.equal(reached("POST", "/session/ses_1/command"), true);
+  assert.equal((await pendingApprovals(s)).length, 0);
+  for (const command of ["status", "no-such-command"]) {
+    up.requests.length = 0;
+    const pending = s.request("POST", "/opencode/session/ses_1/command", { json: { command, arguments: "" } });
+    const approval = await decide("deny");
+    assert.equal(approval.action, "engine.command");
+    assert.match(approval.summary, new RegExp(`/${command}`));
+    assert.equal((await pending).status, 403);
+    assert.equal(reached("POST", "/session/ses_1/command"), false);
+  }
 });
 
 test("owner tokens are audited without approval; chat is forwarded at once; unknown writes wait for the host", async () => {

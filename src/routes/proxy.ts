@@ -5,7 +5,7 @@
 // permission prompts, so there is no WritePlan; read-only mode and the per-method/per-path scope
 // rules are enforced inside the handlers instead. Session deletion is the exception: an audited
 // route, read-only-gated by the server.
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError } from "../errors.ts";
 import { assertSafeProxyPath, proxyHttp, proxyUpgrade, type ProxyErrors } from "../http/proxy.ts";
 import { HANDLED, type RouteContext, type RouteDef, type UpgradeContext } from "../http/route.ts";
@@ -129,10 +129,23 @@ async function opencodeProxy(rc: RouteContext): Promise<typeof HANDLED | WritePl
  * what will be sent — the command line, the config change, the MCP server — then it is sent, and
  * the engine's answer is audited and relayed as it came.
  */
-async function gatedEngineWrite(rc: RouteContext, ws: Workspace, call: EngineCall, policy: EnginePolicy): Promise<WritePlan> {
+async function gatedEngineWrite(rc: RouteContext, ws: Workspace, call: EngineCall, policy: EnginePolicy): Promise<WritePlan | typeof HANDLED> {
   const bytes = await readBody(rc.req, LIMITS.jsonBodyBytes);
   const contentType = rc.req.headers["content-type"];
   const body = bytes.length === 0 ? undefined : jsonOrText(bytes.toString("utf8"));
+  const send = () => engineRequest(call.target, rc.method, call.rest, {
+    raw: { bytes, ...(contentType ? { contentType } : {}) },
+    query: call.query,
+    signal: rc.signal,
+    timeoutMs: LIMITS.engineGatedTimeoutMs,
+    maxBytes: LIMITS.engineRelayMaxBytes,
+  });
+  // A slash command is a prompt unless its template runs a shell (`!` + backquoted command):
+  // only those wait for the host; the others go on at once like chat.
+  if (policy.action === "engine.command" && !(await commandRunsShell(rc, call, body))) {
+    relay(rc.res, await send());
+    return HANDLED;
+  }
   const summary = engineSummary(policy.action, rc.method, call.path, body);
   const risk = engineRisk(policy.cls, policy.action, body);
   return plan({
@@ -146,23 +159,25 @@ async function gatedEngineWrite(rc: RouteContext, ws: Workspace, call: EngineCal
     // Session deletes, disposes and the owner class are the caller's own acts: audited, not approved.
     gate: policy.cls === "audit" || policy.cls === "owner" ? "audit" : "owner-or-approval",
     apply: async () => {
-      const up = await engineRequest(call.target, rc.method, call.rest, {
-        raw: { bytes, ...(contentType ? { contentType } : {}) },
-        query: call.query,
-        signal: rc.signal,
-        timeoutMs: LIMITS.engineGatedTimeoutMs,
-        maxBytes: LIMITS.engineRelayMaxBytes,
-      });
-      return {
-        body: undefined,
-        audit: [{ action: policy.action, target: call.path, summary: `${summary} (engine answered ${up.status})` }],
-        send: (res) => {
-          res.writeHead(up.status, { "Content-Type": up.contentType ?? "application/json" });
-          res.end(up.text);
-        },
-      };
+      const up = await send();
+      return { body: undefined, audit: [{ action: policy.action, target: call.path, summary: `${summary} (engine answered ${up.status})` }], send: (res) => relay(res, up) };
     },
   });
+}
+
+function relay(res: ServerResponse, up: { status: number; contentType: string | undefined; text: string }): void {
+  res.writeHead(up.status, { "Content-Type": up.contentType ?? "application/json" });
+  res.end(up.text);
+}
+
+/** Whether the named command's template runs a shell (unknown commands are treated as if they do). */
+async function commandRunsShell(rc: RouteContext, call: EngineCall, body: unknown): Promise<boolean> {
+  const name = body !== null && typeof body === "object" ? (body as { command?: unknown }).command : undefined;
+  if (typeof name !== "string") return true;
+  const list = await engineRequest(call.target, "GET", "/command", { signal: rc.signal, timeoutMs: rc.server.proxy.headersTimeoutMs, maxBytes: LIMITS.engineRelayMaxBytes });
+  const commands = list.ok ? jsonOrText(list.text) : undefined;
+  const found = Array.isArray(commands) ? commands.find((c: { name?: unknown }) => c?.name === name) as { template?: unknown } | undefined : undefined;
+  return typeof found?.template !== "string" || /!`/.test(found.template);
 }
 
 /**
