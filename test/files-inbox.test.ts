@@ -260,3 +260,22 @@ test("inbox: a 24 MB random upload streamed in odd-sized chunks is stored byte f
     await s.close();
   }
 });
+
+test("applied = approved: a staged upload rewritten by another process while the host decides never lands (409), and nothing is left", async () => {
+  const s = await startServer({ approval: "manual" });
+  try {
+    const pending = s.request("POST", `/workspace/${s.workspaceId}/inbox`, { body: body('filename="report.txt"', "approved bytes"), headers: ct });
+    const approval = await firstApproval(s);
+    const [staged] = await tempFiles(inboxOf(s));
+    assert.ok(staged, "the upload is staged in the inbox while it waits");
+    await writeFile(path.join(inboxOf(s), staged!), "attacker bytes");
+    await s.request("POST", `/approvals/${approval.id}`, { token: null, host: true, json: { reply: "allow" } });
+    const res = await pending;
+    assert.equal(res.status, 409);
+    assert.equal(res.json.code, "conflict");
+    assert.deepEqual((await readdir(inboxOf(s)).catch(() => [] as string[])).filter((n) => !n.endsWith(".tmp")), [], "nothing landed");
+    await waitFor(async () => (await tempFiles(inboxOf(s))).length === 0, { what: "staged file removed" });
+  } finally {
+    await s.close();
+  }
+});
