@@ -78,9 +78,13 @@ export interface Logger {
   info(msg: string, attrs?: Record<string, unknown>): void;
   warn(msg: string, attrs?: Record<string, unknown>): void;
   error(msg: string, attrs?: Record<string, unknown>): void;
+  /** The per-request line, formatted without an attributes object (it runs on every request). */
+  request?(method: string, path: string, status: number, durationMs: number): void;
 }
 
 export interface WorkspaceRegistry {
+  /** Bumped on every change of the list or its order. */
+  readonly revision: number;
   list(): Workspace[];
   /** The active (first) workspace, or undefined when there is none. */
   active(): Workspace | undefined;
@@ -101,6 +105,8 @@ export interface TokenRecord {
 }
 
 export interface TokenStore {
+  /** Bumped by every change of the set of tokens. */
+  readonly revision: number;
   list(): TokenRecord[];
   /** Scoped token lookup by the sha256 hex of the presented secret; expired → undefined. */
   lookupHash(hash: string): TokenRecord | undefined;
@@ -179,7 +185,7 @@ export interface ServerContext {
   /** Large write content waiting for approval, on disk (files/staging.ts). */
   staging: Staging;
   /** sha256 of the configured client and host tokens, computed once. */
-  digests: { client: Buffer; host: Buffer };
+  digests: { client: Buffer; clientHex: string; host: Buffer };
   /** Held workspace root folders shared by the path resolvers of every request. */
   roots: RootDirs;
   /** The server's own files that the file API must never touch (data dir, token store, server.json). */

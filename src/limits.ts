@@ -118,8 +118,9 @@ export const LIMITS = {
   proxyMaxSockets: 512,
   /** How often token expiry is noticed (its streams, sessions and pending writes end). */
   tokenSweepMs: 1_000,
-  /** Log lines waiting for one write before it happens at once (else once per event-loop turn). */
+  /** Log lines waiting for one write: written at this size, or after logFlushMs. */
   logBufferBytes: 64 * 1024,
+  logFlushMs: 50,
   /** The OpenCode Router's local API: its default port, and how long writes, list reads and sends may take. */
   routerDefaultPort: 3005,
   routerWriteTimeoutMs: 3_000,

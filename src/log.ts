@@ -25,7 +25,7 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream;
   /** Where error lines go (default stderr; `stream` when only that is given). */
   errorStream?: NodeJS.WritableStream;
-  /** Batch lines per event-loop turn (the server's own streams); off: each line written at once. */
+  /** Batch lines (written every logFlushMs or 64 KiB, at exit and before an error line); off: each line at once. */
   buffered?: boolean;
   /** `resource` of JSON lines (service.name is always openwork-server). */
   resource?: { version?: string; runId?: string };
@@ -48,8 +48,10 @@ class LineBuffer {
     this.size += line.length;
     if (this.size >= LIMITS.logBufferBytes) this.flush();
     else if (!this.scheduled) {
+      // A write per event-loop turn was a syscall every one to three requests under load: lines
+      // wait up to logFlushMs instead (exit and fatal errors flush at once, see cli.ts).
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setTimeout(() => this.flush(), LIMITS.logFlushMs).unref();
     }
   }
 
@@ -226,7 +228,20 @@ export function createLogger(opts: LoggerOptions): Logger & { flush(sync?: boole
       err.flush();
     } else out.push(line + "\n");
   };
+  // The request line runs on every request: no attributes object, no key checks (the path has no
+  // query string — the caller passes the path only — and method/status/duration hold no secret).
+  const resourceJson = JSON.stringify(resource);
+  const request = (method: string, path: string, status: number, durationMs: number): void => {
+    const now = Date.now();
+    if (opts.format === "json") {
+      const attrs = `{"method":${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"durationMs":${durationMs}}`;
+      out.push(`{"timeUnixNano":"${now}000000","severityText":"INFO","severityNumber":9,"body":"request","attributes":${attrs},"resource":${resourceJson},"time":"${time.iso(now)}","level":"info","msg":"request"}\n`);
+    } else {
+      out.push(`${time.local(now)} INFO  ${method} ${path} ${status} ${durationMs}ms\n`);
+    }
+  };
   return {
+    request,
     debug: (msg, attrs) => write("debug", msg, attrs),
     info: (msg, attrs) => write("info", msg, attrs),
     warn: (msg, attrs) => write("warn", msg, attrs),

@@ -28,12 +28,13 @@ import { ProtectedPathsCache } from "./files/common.ts";
 import { FileSessions } from "./files/sessions.ts";
 import { isOutside, RootDirs } from "./fs/paths.ts";
 import { guardBody, isClientAbort } from "./http/body-guard.ts";
-import { applyCors } from "./http/cors.ts";
+import { corsPairs } from "./http/cors.ts";
+import { OpenworkResponse } from "./http/response.ts";
 import { PendingBytes } from "./http/pending-bytes.ts";
 import { Staging } from "./files/staging.ts";
 import { checkHost } from "./http/guards.ts";
 import { ProxyPool, writeSocketError } from "./http/proxy.ts";
-import { sendError, sendJson } from "./http/reply.ts";
+import { sendError, sendJson, sendJsonText } from "./http/reply.ts";
 import { RequestContext, UpgradeRequestContext } from "./http/request-context.ts";
 import { HANDLED, type RouteDef } from "./http/route.ts";
 import { Router, type RouteMatch } from "./http/router.ts";
@@ -117,7 +118,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     authLimiter: new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000),
     pendingBytes: new PendingBytes(options.pendingBodyBytes ?? LIMITS.pendingBodyBytes),
     staging,
-    digests: { client: sha256(config.token), host: sha256(config.hostToken) },
+    digests: { client: sha256(config.token), clientHex: sha256(config.token).toString("hex"), host: sha256(config.hostToken) },
     protectedPaths: () => protectedPaths.get(),
     roots: new RootDirs(),
     uiAssets: config.toyUi ? loadAssetTable(UI_DIR) : undefined,
@@ -141,7 +142,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   };
 
   /** Match, read-only, auth/scope, mount and workspace: the checks every request and upgrade passes. */
-  async function admit(rc: RequestContext, route: RouteDef, mount: string | undefined, queryToken?: string): Promise<void> {
+  function admit(rc: RequestContext, route: RouteDef, mount: string | undefined, queryToken?: string): void {
     if (route.gate && !route.readOnlyAllowed && config.readOnly) throw new ApiError("read_only", "Server is read-only");
     if (route.auth !== "none") {
       const actor = authenticate(context, rc.req, route.auth, queryToken === undefined ? {} : { queryToken });
@@ -171,16 +172,19 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     deadlineMs: options.bodyIdleMs === undefined ? LIMITS.bodyDeadlineMs : options.bodyIdleMs * 3,
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let logPath = "";
+  // One listener function for every request's log line (no closure per request).
+  const requestLog = log.request ?? ((method: string, path: string, status: number, durationMs: number) => log.info("request", { method, path, status, durationMs }));
+  function logFinished(this: OpenworkResponse): void {
+    requestLog(this.req.method ?? "", this.logPath, this.statusCode, Math.round((performance.now() - this.startedAt) * 10) / 10);
+  }
+
+  async function handle(req: IncomingMessage, res: OpenworkResponse): Promise<void> {
     if (config.logRequests) {
-      const started = performance.now();
-      res.on("finish", () => {
-        log.info("request", { method: req.method, path: logPath, status: res.statusCode, durationMs: Math.round((performance.now() - started) * 10) / 10 });
-      });
+      res.startedAt = performance.now();
+      res.on("finish", logFinished); // "finish" fires once; `once` would wrap the listener per request
     }
     guardBody(req, res, bodyLimits);
-    applyCors(req, res, config.corsOrigins);
+    res.corsPending = corsPairs(req, config.corsOrigins);
     try {
       if (req.method === "OPTIONS") {
         res.writeHead(204);
@@ -189,14 +193,17 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       }
       checkHost(req, config.host, config.allowedHosts);
       const method = (req.method ?? "GET").toUpperCase();
-      logPath = requestPath(req.url ?? "");
-      const match = found(method, logPath);
+      const path = (res.logPath = requestPath(req.url ?? ""));
+      const match = found(method, path);
       const rc = new RequestContext(req, res, context, method, match.path, match.params);
-      await admit(rc, match.route, match.mount);
-      const result = await match.route.handler(rc);
+      admit(rc, match.route, match.mount);
+      // Synchronous handlers (health, status, cached lists) answer without an extra microtask turn.
+      const pending = match.route.handler(rc);
+      const result = pending instanceof Promise ? await pending : pending;
       if (result === HANDLED) return;
       if (result.kind === "json") {
-        sendJson(res, result.status, result.body, result.headers);
+        if (result.text !== undefined) sendJsonText(res, result.status, result.text, result.headers);
+        else sendJson(res, result.status, result.body, result.headers);
         return;
       }
       await track(commit(match.route, result, rc));
@@ -303,7 +310,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       const rc = new UpgradeRequestContext(req, socket, head, context, match.path, match.params);
       // Browsers cannot set headers on a WebSocket: the token may come as a query parameter (stripped before forwarding).
       const queryToken = rc.query.get("token") ?? undefined;
-      await admit(rc, match.route, match.mount, queryToken);
+      admit(rc, match.route, match.mount, queryToken);
       match.route.upgrade(rc);
     } catch (err) {
       if (!(err instanceof ApiError)) log.error("upgrade failed", { error: String(err) });
@@ -316,21 +323,21 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   // slow-header client hold a socket for up to 50 s).
   const connectionsCheckingInterval = Math.min(1_000, headersTimeoutMs);
   const httpServer: Server = config.tls
-    ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key, connectionsCheckingInterval })
-    : createHttpServer({ connectionsCheckingInterval });
-  httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => void handle(req, res));
+    ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key, connectionsCheckingInterval, ServerResponse: OpenworkResponse })
+    : createHttpServer({ connectionsCheckingInterval, ServerResponse: OpenworkResponse });
+  httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => void handle(req, res as OpenworkResponse));
   // Expect: 100-continue — refuse an oversized body before the client sends it.
   httpServer.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
     const declared = Number(req.headers["content-length"] ?? 0);
     const max = Math.max(LIMITS.largeJsonBodyBytes, config.inbox.maxBytes + LIMITS.multipartHeaderBytes * 4);
     if (declared > max) {
-      applyCors(req, res, config.corsOrigins);
+      (res as OpenworkResponse).corsPending = corsPairs(req, config.corsOrigins);
       // The body was never read, so sendError also closes the connection.
       sendError(req, res, new ApiError("payload_too_large", "Request body is too large", { maxBytes: max }));
       return;
     }
     res.writeContinue();
-    void handle(req, res);
+    void handle(req, res as OpenworkResponse);
   });
   httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head));
   // Slow-header clients are cut; held approvals, uploads and idle SSE streams are not.

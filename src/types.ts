@@ -124,6 +124,8 @@ export interface Answer {
   readonly kind: "json";
   status: number;
   body: unknown;
+  /** `body` already serialized (cached answers); sent as is when present. */
+  text?: string;
   headers?: Record<string, string>;
 }
 

@@ -46,6 +46,8 @@ export function buildWorkspace(entry: WorkspaceConfig, authorizedRoots: readonly
 
 export class Workspaces implements WorkspaceRegistry {
   private items: Workspace[];
+  /** Bumped on every change of the list or its order (answers built from it are cached by it). */
+  revision = 0;
 
   constructor(entries: readonly WorkspaceConfig[], authorizedRoots: readonly string[]) {
     const seen = new Set<string>();
@@ -80,12 +82,14 @@ export class Workspaces implements WorkspaceRegistry {
   activate(id: string): Workspace {
     const ws = this.resolve(id);
     this.items = [ws, ...this.items.filter((w) => w.id !== id)];
+    this.revision++;
     return ws;
   }
 
   remove(id: string): boolean {
     const before = this.items.length;
     this.items = this.items.filter((w) => w.id !== id);
+    this.revision++;
     return this.items.length !== before;
   }
 }

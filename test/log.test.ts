@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { waitFor } from "./helpers/wait.ts";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { createLogger } from "../src/log.ts";
@@ -47,19 +48,33 @@ test("info and warn go to the info stream, errors to the error stream (after the
   assert.deepEqual(errs.lines().map((l) => l.replace(/^\S+ /, "")), ["ERROR three"]);
 });
 
-test("buffered: lines are written once per event-loop turn, in order, and flush() writes the rest", async () => {
+test("buffered: lines are batched into one write (not one per line or per turn), in order, and flush() writes the rest", async () => {
   const s = sink();
   let writes = 0;
   const counting = new Writable({ write(chunk, enc, cb) { writes++; s.stream.write(chunk, enc, cb); } });
   const log = createLogger({ format: "pretty", verbose: false, stream: counting, buffered: true });
-  for (let i = 0; i < 100; i++) log.info("request", { method: "GET", path: `/n${i}`, status: 200, durationMs: 1 });
-  assert.equal(s.lines().length, 0, "nothing written synchronously");
+  for (let i = 0; i < 50; i++) log.info("request", { method: "GET", path: `/n${i}`, status: 200, durationMs: 1 });
   await new Promise((r) => setImmediate(r));
-  assert.equal(writes, 1, "one write for the batch");
+  for (let i = 50; i < 100; i++) log.request!("GET", `/n${i}`, 200, 1);
+  assert.equal(s.lines().length, 0, "nothing written synchronously");
+  await waitFor(() => writes > 0, { what: "the batch written" });
+  assert.equal(writes, 1, "one write for the batch, across event-loop turns");
   assert.deepEqual(s.lines().map((l) => l.split(/ +/)[3]), Array.from({ length: 100 }, (_, i) => `/n${i}`));
   log.info("last words");
   log.flush();
   assert.match(s.lines().at(-1)!, /last words$/);
+});
+
+test("the request line's fast path writes what info('request', …) writes, in both formats", () => {
+  for (const format of ["pretty", "json"] as const) {
+    const s = sink();
+    const log = createLogger({ format, verbose: false, stream: s.stream });
+    log.info("request", { method: "POST", path: "/w/ws_1/files", status: 201, durationMs: 2.5 });
+    log.request!("POST", "/w/ws_1/files", 201, 2.5);
+    const [a, b] = s.lines();
+    const strip = (l: string) => (format === "json" ? JSON.stringify({ ...JSON.parse(l), timeUnixNano: 0, time: 0 }) : l.slice(13));
+    assert.equal(strip(b!), strip(a!));
+  }
 });
 
 test("secrets never reach a line: credential-like keys masked, query strings cut, reserved keys kept", () => {

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Agent, request as httpRequest } from "node:http";
 import { startServer } from "./helpers/server.ts";
 import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -131,4 +132,35 @@ test("a corrupt token store is a startup error (in process and from the CLI, exi
   assert.equal(run.status, 2, run.stderr);
   assert.match(run.stderr, /tokens\.json/);
   assert.equal(await readFile(store, "utf8"), JSON.stringify({ tokens: [{ id: "x" }] }), "the corrupt store is left as it was");
+});
+
+test("on one keep-alive connection a remembered token stops at once when revoked or expired, and a changed header is checked again", async () => {
+  const s = await startServer();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (token: string) =>
+    new Promise<{ status: number; port: number }>((resolve, reject) => {
+      const req = httpRequest(`${s.url}/status`, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, port: req.socket?.localPort ?? 0 }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  try {
+    const minted = await s.request("POST", "/tokens", { token: null, host: true, json: { scope: "viewer" } });
+    const first = await get(minted.json.token);
+    const second = await get(minted.json.token);
+    assert.deepEqual([first.status, second.status], [200, 200]);
+    assert.equal(first.port, second.port, "the same connection");
+    assert.equal((await get("wrong-token")).status, 401, "another header on the same connection is checked");
+    assert.equal((await get(minted.json.token)).status, 200);
+    assert.equal((await s.request("DELETE", `/tokens/${minted.json.id}`, { token: null, host: true })).status, 200);
+    assert.equal((await get(minted.json.token)).status, 401, "revoked: refused on the connection that used it");
+    const short = await s.request("POST", "/tokens", { token: null, host: true, json: { scope: "viewer", ttlSeconds: 1 } });
+    assert.equal((await get(short.json.token)).status, 200);
+    await waitFor(async () => (await get(short.json.token)).status === 401 || undefined, { what: "expired token refused", timeoutMs: 5_000 });
+  } finally {
+    agent.destroy();
+    await s.close();
+  }
 });

@@ -30,12 +30,12 @@ function clientId(req: IncomingMessage): string | undefined {
 export function actorFromBearer(server: ServerContext, token: string, req: IncomingMessage): Actor | undefined {
   // The presented secret is hashed once; every comparison and the actor's tokenHash use that digest.
   const digest = sha256(token);
-  const tokenHash = digest.toString("hex");
   let actor: Actor | undefined;
   if (digestEquals(digest, server.digests.client)) {
-    actor = { type: "remote", scope: "collaborator", tokenHash };
+    actor = { type: "remote", scope: "collaborator", tokenHash: server.digests.clientHex };
   } else {
     // Scoped tokens are found by the hash of the presented secret; no secret is compared directly.
+    const tokenHash = digest.toString("hex");
     const record = server.tokens.lookupHash(tokenHash);
     if (record) actor = { type: "remote", scope: record.scope, tokenHash };
   }
@@ -58,10 +58,47 @@ export function hostActor(server: ServerContext, req: IncomingMessage): Actor | 
 
 /** Client routes: a valid Bearer (the host header alone does not open them). */
 export function authenticateClient(server: ServerContext, req: IncomingMessage, queryToken?: string): Actor {
+  const cached = queryToken === undefined ? fromConnection(server, req) : undefined;
+  if (cached) return cached;
   const token = bearerToken(req) ?? queryToken;
   const actor = token === undefined ? undefined : actorFromBearer(server, token, req);
   if (!actor) throw new ApiError("unauthorized", "Invalid bearer token");
+  if (queryToken === undefined) remember(server, req, actor);
   return actor;
+}
+
+/**
+ * A keep-alive connection sends the same Authorization header on every request: once verified it
+ * is remembered on the socket (with the token store's revision and the token's expiry), and a
+ * later request with the identical header skips hashing. Comparing against what this same
+ * connection sent before reveals nothing about any token; a revoked or expired token, or a new
+ * header, goes the full way again.
+ */
+const kAuth = Symbol("openwork.auth");
+interface ConnectionAuth {
+  header: string;
+  scope: Actor["scope"];
+  tokenHash: string;
+  revision: number;
+  expiresAt: number | undefined;
+}
+type AuthSocket = IncomingMessage["socket"] & { [kAuth]?: ConnectionAuth };
+
+function fromConnection(server: ServerContext, req: IncomingMessage): Actor | undefined {
+  const c = (req.socket as AuthSocket)[kAuth];
+  if (!c || req.headers.authorization !== c.header || c.revision !== server.tokens.revision) return undefined;
+  if (c.expiresAt !== undefined && c.expiresAt <= Date.now()) return undefined;
+  const actor: Actor = { type: "remote", scope: c.scope, tokenHash: c.tokenHash };
+  const id = clientId(req);
+  if (id) actor.clientId = id;
+  return actor;
+}
+
+function remember(server: ServerContext, req: IncomingMessage, actor: Actor): void {
+  const header = req.headers.authorization;
+  if (typeof header !== "string") return;
+  const record = actor.tokenHash === server.digests.clientHex ? undefined : server.tokens.lookupHash(actor.tokenHash);
+  (req.socket as AuthSocket)[kAuth] = { header, scope: actor.scope, tokenHash: actor.tokenHash, revision: server.tokens.revision, expiresAt: record?.expiresAt };
 }
 
 /** Host routes: the host-token header, or a Bearer whose scope is owner. */

@@ -1,12 +1,16 @@
 /** Hashing and constant-time comparison of secrets. */
+import * as crypto from "node:crypto";
 import { createHash, timingSafeEqual } from "node:crypto";
 
+/** Node ≥ 20.12's one-shot `crypto.hash` (no Hash object per call: every request hashes its token). */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Buffer | string, encoding: string) => Buffer | string }).hash;
+
 export function sha256(value: Buffer | string): Buffer {
-  return createHash("sha256").update(value).digest();
+  return oneShot ? (oneShot("sha256", value, "buffer") as Buffer) : createHash("sha256").update(value).digest();
 }
 
 export function sha256Hex(value: Buffer | string): string {
-  return createHash("sha256").update(value).digest("hex");
+  return oneShot ? (oneShot("sha256", value, "hex") as string) : createHash("sha256").update(value).digest("hex");
 }
 
 /**

@@ -38,6 +38,9 @@ export class FileTokenStore implements TokenStore {
     return [...this.byHash.values()].sort((a, b) => a.createdAt - b.createdAt);
   }
 
+  /** Bumped by every change of the set of tokens (cached authentications compare it). */
+  revision = 0;
+
   lookupHash(hash: string): TokenRecord | undefined {
     const record = this.byHash.get(hash);
     if (!record) return undefined;
@@ -66,12 +69,14 @@ export class FileTokenStore implements TokenStore {
   private persist(change: () => void, undo: () => void): Promise<void> {
     const run = async () => {
       change();
+      this.revision++;
       try {
         await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
         const body = { schemaVersion: 1, updatedAt: this.now(), tokens: this.list() };
         await writeFileAtomic(this.path, JSON.stringify(body, null, 2) + "\n", { mode: 0o600 });
       } catch (err) {
         undo();
+        this.revision++;
         throw err;
       }
     };

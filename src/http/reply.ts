@@ -1,21 +1,23 @@
 /** Writing JSON answers and errors. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError, fromFsError, isResourceError } from "../errors.ts";
+import { OpenworkResponse } from "./response.ts";
 
 /** Compact JSON with an exact Content-Length; `undefined` fields are omitted by JSON.stringify. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   sendJsonText(res, status, body === undefined ? "" : JSON.stringify(body), headers);
 }
 
-/** Already-serialized JSON (e.g. a cached list answer). */
+/**
+ * Already-serialized JSON (e.g. a cached list answer). The whole head — CORS pairs, extra headers,
+ * type, nosniff, length — is written by one `writeHead` with a flat list (see http/response.ts).
+ */
 export function sendJsonText(res: ServerResponse, status: number, text: string | Buffer, headers?: Record<string, string>): void {
-  res.writeHead(status, {
-    ...headers,
-    "Content-Type": "application/json; charset=utf-8",
-    // Workspace content travels inside JSON: a browser must never sniff it into HTML.
-    "X-Content-Type-Options": "nosniff",
-    "Content-Length": Buffer.byteLength(text),
-  });
+  const head = res instanceof OpenworkResponse ? res.takeCors().slice() : [];
+  if (headers) for (const name in headers) head.push(name, headers[name]!);
+  // Workspace content travels inside JSON: a browser must never sniff it into HTML.
+  head.push("Content-Type", "application/json; charset=utf-8", "X-Content-Type-Options", "nosniff", "Content-Length", String(Buffer.byteLength(text)));
+  res.writeHead(status, head);
   res.end(text);
 }
 

@@ -68,7 +68,12 @@ export interface RouteDef {
   workspace?: boolean;
   /** WebSocket upgrades of this path (same auth; the token may also come as `?token=`). */
   upgrade?(rc: UpgradeContext): void;
-  handler(rc: RouteContext): Promise<HandlerResult>;
+  handler(rc: RouteContext): Promise<HandlerResult> | JsonReply;
+}
+
+/** An answer already serialized as JSON text (cached answers). */
+export function jsonText(text: string, status = 200): JsonReply {
+  return { kind: "json", status, body: undefined, text };
 }
 
 export function json(body: unknown, status = 200, headers?: Record<string, string>): JsonReply {

@@ -24,6 +24,8 @@ export type RouteMatch =
 
 export class Router {
   private readonly compiled: CompiledRoute[];
+  /** Paths without parameters whose first matching route is fixed: "METHOD path" → match. */
+  private readonly exact = new Map<string, RouteMatch>();
 
   constructor(readonly routes: readonly RouteDef[]) {
     this.compiled = routes.map((def) => {
@@ -32,10 +34,24 @@ export class Router {
       if (wildcard) parts.pop();
       return { def, segments: parts, wildcard };
     });
+    // Heartbeats and lists hit the same few literal paths: their answer from the scan is kept.
+    for (const r of this.compiled) {
+      if (r.wildcard || r.segments.some((s) => s.startsWith(":")) || r.def.method === "*") continue;
+      for (const method of r.def.method === "GET" ? ["GET", "HEAD"] : [r.def.method]) {
+        const key = `${method} ${r.def.path}`;
+        if (!this.exact.has(key)) this.exact.set(key, this.scan(method, r.def.path));
+      }
+    }
   }
 
   /** `path` is the raw pathname (percent-encoded), already known to decode cleanly. */
   match(method: string, path: string): RouteMatch {
+    const known = this.exact.get(`${method} ${path}`);
+    // A shared answer: its params object is empty and never written by handlers of literal paths.
+    return known ?? this.scan(method, path);
+  }
+
+  private scan(method: string, path: string): RouteMatch {
     let segments = path.split("/").slice(1);
     let mount: string | undefined;
     if (segments[0] === "w" && segments.length >= 2) {

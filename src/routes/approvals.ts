@@ -14,7 +14,7 @@ export const routes: RouteDef[] = [
     method: "GET",
     path: "/approvals/events",
     auth: "host",
-    handler: async (rc) => {
+    handler: async (rc): Promise<typeof HANDLED> => {
       const stream = openSse(rc);
       // A fresh subscriber first learns what is already waiting, then every change.
       for (const item of rc.server.approvals.list()) stream.send({ event: "approval.requested", data: item });

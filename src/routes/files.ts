@@ -91,7 +91,7 @@ export const routes: RouteDef[] = [
     path: "/workspace/:id/inbox/:inboxId",
     auth: "client",
     workspace: true,
-    handler: async (rc) => {
+    handler: async (rc): Promise<typeof HANDLED> => {
       requireInboxEnabled(rc.server);
       const file = await openInboxItem(rc.server, ws(rc), rc.params.inboxId ?? "");
       await checkViewerDownload(rc.actor!.scope === "viewer", file);
@@ -115,7 +115,7 @@ export const routes: RouteDef[] = [
     path: "/workspace/:id/artifacts/:artifactId",
     auth: "client",
     workspace: true,
-    handler: async (rc) => {
+    handler: async (rc): Promise<typeof HANDLED> => {
       requireOutboxEnabled(rc.server);
       const file = await openArtifact(ws(rc), rc.params.artifactId ?? "", await rc.server.protectedPaths());
       await checkViewerDownload(rc.actor!.scope === "viewer", file);

@@ -10,6 +10,10 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
+import { openSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pinPrefix, runWrk, wrkAvailable } from "./wrk.ts";
 
 /** One request shape of a benchmark: what `loadTest` sends, minus the load settings. */
 export interface BenchCase {
@@ -46,8 +50,21 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[i]!;
 }
 
-/** Runs a closed-loop load test against one URL. */
+/**
+ * Runs a load test against one URL: with wrk when available (wrk.ts; `concurrency` connections,
+ * warm-up run first), else the closed-loop Node generator below.
+ */
 export async function loadTest(opts: LoadTestOptions): Promise<LoadTestResult> {
+  if (wrkAvailable() && !opts.url.startsWith("https:")) {
+    const c = { url: opts.url, connections: opts.concurrency, ...(opts.method ? { method: opts.method } : {}), ...(opts.headers ? { headers: opts.headers } : {}), ...(opts.body !== undefined ? { body: opts.body } : {}) };
+    await runWrk({ ...c, durationMs: opts.warmupMs ?? 1000 });
+    return runWrk({ ...c, durationMs: opts.durationMs });
+  }
+  return nodeLoadTest(opts);
+}
+
+/** The closed-loop Node load generator (fallback when wrk is missing). */
+async function nodeLoadTest(opts: LoadTestOptions): Promise<LoadTestResult> {
   const url = new URL(opts.url);
   const https = url.protocol === "https:";
   const agent = https
@@ -143,18 +160,24 @@ export interface ChildServer {
 
 /**
  * Starts `node --import tsx <script>` and waits for its first stdout line, a JSON object
- * describing what it started (e.g. URLs and tokens). The child's stderr is discarded unless
- * BENCH_VERBOSE is set. `stop()` sends SIGTERM and waits for exit.
+ * describing what it started (e.g. URLs and tokens). Its log goes to a file in the temp folder
+ * (the terminal with BENCH_VERBOSE); it is pinned to core 0 (wrk.ts). `stop()` sends SIGTERM and waits.
  */
 export async function startChildServer(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), script, ...args], {
+  // The server's log (request lines on by default) goes to a real file, as in production: a log
+  // sent to /dev/null would hide its cost.
+  const logFile = join(tmpdir(), `openwork-bench-${process.pid}.log`);
+  const log = process.env.BENCH_VERBOSE ? "inherit" : openSync(logFile, "a");
+  const [cmd, ...pin] = [...pinPrefix("server"), process.execPath];
+  const child = spawn(cmd!, [...pin, "--import", import.meta.resolve("tsx"), script, ...args], {
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", process.env.BENCH_VERBOSE ? "inherit" : "ignore"],
+    // fd 3 carries the one JSON line the child reports (stdout and stderr are its log).
+    stdio: ["ignore", log, log, "pipe"],
   });
   const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let buf = "";
     const timer = setTimeout(() => reject(new Error(`${script} did not report within 30 s`)), 30_000);
-    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    (child.stdio[3] as NodeJS.ReadableStream).setEncoding("utf8").on("data", (chunk: string) => {
       buf += chunk;
       const nl = buf.indexOf("\n");
       if (nl !== -1) {

@@ -6,6 +6,7 @@
  */
 import { createServer as createBare, type RequestListener, type Server } from "node:http";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
@@ -60,12 +61,17 @@ export async function listenBare(handler: RequestListener): Promise<{ bare: Serv
   return { bare, bareUrl: `http://127.0.0.1:${(bare.address() as AddressInfo).port}` };
 }
 
+/** Writes the one JSON line the parent waits for to fd 3 (stdout and stderr are the server's log). */
+export function reportToParent(info: Record<string, unknown>): void {
+  writeSync(3, JSON.stringify(info) + "\n");
+}
+
 /**
  * Prints `info` as the one JSON line the parent waits for, then serves until SIGTERM/SIGINT: closes
  * the bare server (if any) and ours, deletes `root` (if given) and exits.
  */
 export function reportAndServe(info: Record<string, unknown>, close: { server: OpenworkServer; bare?: Server; root?: string }): void {
-  process.stdout.write(JSON.stringify(info) + "\n");
+  reportToParent(info);
   const stop = async () => {
     close.bare?.close();
     await close.server.close();

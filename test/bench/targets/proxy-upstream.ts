@@ -3,6 +3,7 @@
  * GET /config with the body a fresh `opencode serve` returns. Prints one JSON line with its URL,
  * then serves until SIGTERM.
  */
+import { writeSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -17,7 +18,7 @@ const server = createServer((req, res) => {
 });
 server.keepAliveTimeout = 30_000;
 await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }) + "\n");
+writeSync(3, JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }) + "\n");
 const stop = () => server.close(() => process.exit(0));
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
