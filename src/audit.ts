@@ -15,6 +15,7 @@
  * on disk before the HTTP response is sent. Readers (`tail`, `lastTimestamp`) read only the
  * end of the file, backwards in chunks, and ignore a trailing partial line.
  */
+import { statSync } from "node:fs";
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { chmod, mkdir, open, readdir, stat, type FileHandle } from "node:fs/promises";
@@ -329,7 +330,16 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
     return recovered;
   }
 
-  return { append, tail, lastTimestamp, close, recover };
+  function version(workspaceId: string): string {
+    try {
+      const st = statSync(auditFilePath(dataDir, workspaceId), { bigint: true });
+      return `${st.size}:${st.mtimeNs}:${st.ino}`;
+    } catch {
+      return "";
+    }
+  }
+
+  return { append, tail, lastTimestamp, version, close, recover };
 }
 
 export interface VerifyResult {

@@ -148,6 +148,8 @@ export interface AuditLog {
   tail(workspaceId: string, limit: number): Promise<AuditEntry[]>;
   /** Timestamp of the newest entry, or null. */
   lastTimestamp(workspaceId: string): Promise<number | null>;
+  /** Changes whenever the workspace's log file does (size and mtime; "" when there is none): answers built from it are cached by it. */
+  version(workspaceId: string): string;
   /** Closes the write intents a crash left open (startup). Returns how many. */
   recover(): Promise<number>;
 }

@@ -24,6 +24,9 @@ export const LIMITS = {
   /** File sessions. */
   sessionFileBytes: 5_000_000,
   batchItems: 64,
+  /** read-batch fast path: files up to this size, and this much per batch, are read with synchronous calls (bounded event-loop time). */
+  readBatchSyncFileBytes: 256 * 1024,
+  readBatchSyncBytes: 4 * 1024 * 1024,
   sessionsPerToken: 32,
   sessionsTotal: 1024,
   sessionTtlDefaultMs: 900_000,

@@ -124,8 +124,8 @@ export interface Answer {
   readonly kind: "json";
   status: number;
   body: unknown;
-  /** `body` already serialized (cached answers); sent as is when present. */
-  text?: string;
+  /** `body` already serialized (cached answers, read-batch); sent as is when present. */
+  text?: string | Buffer;
   headers?: Record<string, string>;
 }
 

@@ -190,6 +190,9 @@ test("F06 EMFILE: 200 concurrent reads under nofile=64 answer 200 or clean 503, 
   await mkdir(home);
   const N = 20;
   for (let i = 0; i < N; i++) await writeFile(path.join(ws, `f${i}.txt`), `file ${i}\n`);
+  // Files above the read-batch fast path's size (256 KiB) are opened the careful, parallel way:
+  // with them the burst needs more descriptors than the limit allows.
+  for (let i = 0; i < N; i++) await writeFile(path.join(ws, `g${i}.bin`), Buffer.alloc(300 * 1024, i));
   const TOKEN = "emfile-client-token-0123456789";
   const child = spawn(
     "prlimit",
@@ -213,7 +216,7 @@ test("F06 EMFILE: 200 concurrent reads under nofile=64 answer 200 or clean 503, 
         Array.from({ length: 200 }, (_, i) =>
           i % 2 === 0
             ? call(`${url}/workspace/${wsId}/files/content?path=f${i % N}.txt`, "GET", auth, undefined, agent)
-            : call(`${url}/files/sessions/${sid}/read-batch`, "POST", auth, JSON.stringify({ paths: Array.from({ length: 8 }, (_, k) => `f${(i + k) % N}.txt`) }), agent),
+            : call(`${url}/files/sessions/${sid}/read-batch`, "POST", auth, JSON.stringify({ paths: Array.from({ length: 8 }, (_, k) => `g${(i + k) % N}.bin`) }), agent),
         ),
       );
     // 1) 200 connections at once: the ones that got an fd are answered 200/503, the rest are reset at accept.

@@ -8,7 +8,7 @@
  * startsWith). Protected paths and, for creates, portability rules apply.
  */
 import { CONTROL_CHARS_RE, DECEPTIVE_CHARS_RE } from "../formats/visible-text.ts";
-import type { Stats } from "node:fs";
+import { statSync, type Stats } from "node:fs";
 import { readdir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { Dir, lstatAt, mkdirAt, openChildDir, openRoot } from "./anchored.ts";
@@ -38,8 +38,13 @@ export function isInsideOrSame(base: string, target: string): boolean {
  * Lexical normalization (spec rules 1–5). Returns the workspace-relative path "a/b/c" in NFC.
  * Throws 400 invalid_path. Never touches the disk.
  */
+const SIMPLE_PATH_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
+
 export function normalizeRelPath(input: unknown, options: { backslashIsSeparator?: boolean } = {}): string {
   if (typeof input !== "string") throw new ApiError("invalid_path", "Path is required");
+  // The common case — short plain-ASCII names, no dot-led or empty segments, no backslash — is
+  // already normal: none of the checks below can change or refuse it.
+  if (input.length <= LIMITS.pathSegmentMaxBytes && SIMPLE_PATH_RE.test(input)) return input;
   // A cheap bound before any per-character work (NFC, regexes) on a possibly huge client string.
   if (input.length > LIMITS.pathMaxBytes * 2) throw new ApiError("invalid_path", `Path exceeds ${LIMITS.pathMaxBytes} bytes`);
   let p = input.trim();
@@ -164,7 +169,8 @@ const fold = (p: string): string => p.toLowerCase();
 /** True when `abs` is the token store or inside the data dir (for listings that skip rather than refuse). */
 export function isServerProtected(protect: ProtectedPaths, abs: string): boolean {
   const a = fold(abs);
-  return protect.files.some((f) => fold(f) === a) || protect.dirs.some((d) => isInsideOrSame(fold(d), a));
+  // The prefix test first: a path can only lie inside a folder whose path it starts with.
+  return protect.files.some((f) => fold(f) === a) || protect.dirs.some((d) => a.startsWith(fold(d)) && isInsideOrSame(fold(d), a));
 }
 
 /** True when a segment is `.git` (any case). */
@@ -256,6 +262,23 @@ export class PathResolver {
       p.catch(() => this.dirs.get(key) === p && this.dirs.delete(key));
     }
     return p;
+  }
+
+  /**
+   * The read-batch fast path. `plainDir`: the held directory at `segs` below the root, opened
+   * without following any symlink on the way — it rejects when a component is a link, missing or
+   * not a folder, and the caller then takes the careful way (resolveNormalized). `checkPlain`:
+   * 403 protected_path as a resolve would for a path with no link on it (so its real path is the
+   * root's real path + the lexical one, and `.git` in it is `.git` in its segments).
+   */
+  plainDir(segs: string[]): Promise<Dir> {
+    return this.openDir(segs);
+  }
+
+  checkPlain(rel: string): void {
+    if (!this.protect) return;
+    const real = this.rootReal + path.sep + rel;
+    checkProtected(this.protect, rel.split("/"), this.root === this.rootReal ? [real] : [real, this.root + path.sep + rel]);
   }
 
   /**
@@ -407,7 +430,13 @@ export class RootDirs {
     const p = this.held.get(rootAbs);
     if (p) {
       const h = await p.catch(() => undefined);
-      const now = h && (await stat(h.dir.real).catch(() => undefined));
+      // Still the same folder at that path (a replaced workspace root is opened again); one stat, synchronous.
+      let now: { dev: number; ino: number } | undefined;
+      try {
+        now = h && statSync(h.dir.real);
+      } catch {
+        now = undefined;
+      }
       if (h && now && now.dev === h.dev && now.ino === h.ino) return h.dir;
       if (this.held.get(rootAbs) === p) this.held.delete(rootAbs);
       void h?.dir.close();

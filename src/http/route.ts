@@ -72,7 +72,7 @@ export interface RouteDef {
 }
 
 /** An answer already serialized as JSON text (cached answers). */
-export function jsonText(text: string, status = 200): JsonReply {
+export function jsonText(text: string | Buffer, status = 200): JsonReply {
   return { kind: "json", status, body: undefined, text };
 }
 

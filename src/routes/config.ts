@@ -4,13 +4,13 @@ import { ApiError } from "../errors.ts";
 import { engineRequest, opencodeTarget } from "../engine.ts";
 import { sendJsonText } from "../http/reply.ts";
 import { boolParam, intParam, streamStart } from "../http/query.ts";
-import { HANDLED, json, type RouteContext, type RouteDef } from "../http/route.ts";
+import { HANDLED, json, jsonText, type RouteContext, type RouteDef } from "../http/route.ts";
 import { lastEventId, longPollFor, openSse, wantsSse } from "../http/sse.ts";
 import { LIMITS } from "../limits.ts";
 import { plan } from "../types.ts";
 import { planConfigPatch, valueOrThrow } from "../workspace/opencode-config.ts";
 import { listPlugins, planPluginAdd, planPluginRemove } from "../workspace/plugins.ts";
-import { mcpList, planMcpAdd, planMcpLogout, planMcpRemove } from "../workspace/mcp.ts";
+import { mcpListText, planMcpAdd, planMcpLogout, planMcpRemove } from "../workspace/mcp.ts";
 import { redactSecrets } from "../workspace/redaction.ts";
 import { exportWorkspace, planImportWrite } from "../workspace/transfer.ts";
 import { isViewer, READ, state, WRITE } from "./shared.ts";
@@ -27,23 +27,38 @@ async function getConfig(rc: RouteContext) {
   return HANDLED;
 }
 
+/**
+ * The audit list, cached per (workspace, caller class, limit) until the log file changes (its
+ * size, mtime and inode: one stat per request instead of reading and parsing the tail).
+ */
+const auditAnswers = new WeakMap<object, Map<string, { version: string; text: string }>>();
+
 async function getAudit(rc: RouteContext) {
   const limit = Math.min(Math.max(intParam(rc.query, "limit") ?? LIMITS.auditDefaultLimit, 1), LIMITS.auditMaxLimit);
+  const audit = rc.server.audit;
+  const id = rc.workspace!.id;
+  const who = rc.actor!.scope === "owner" ? "owner" : isViewer(rc) ? "viewer" : "collaborator";
+  let cache = auditAnswers.get(audit);
+  if (!cache) auditAnswers.set(audit, (cache = new Map()));
+  const key = `${id}:${who}:${limit}`;
+  const version = audit.version(id);
+  const hit = cache.get(key);
+  if (hit && hit.version === version && version !== "") return jsonText(hit.text);
   // One entry per write: the write-ahead intents and the outcomes of writes that failed stay in the
   // file (and `audit verify`); the list shows what happened.
-  const items = (await rc.server.audit.tail(rc.workspace!.id, limit * 2 + 1)).filter((e) => e.phase !== "intent" && e.result !== "failed").slice(0, limit);
-  if (rc.actor!.scope === "owner") return json({ items });
+  const items = (await audit.tail(id, limit * 2 + 1)).filter((e) => e.phase !== "intent" && e.result !== "failed").slice(0, limit);
   // Viewers never see token hashes. Collaborators do not see the host token's hash either: a
   // host token the user chose may be weak, and its plain sha256 could be guessed offline.
-  const viewer = isViewer(rc);
-  return json({
-    items: items.map((e) => {
-      if (!("tokenHash" in e.actor) || (!viewer && e.actor.type !== "host")) return e;
-      const actor: Record<string, unknown> = { ...e.actor };
-      delete actor.tokenHash;
-      return { ...e, actor };
-    }),
+  const shown = who === "owner" ? items : items.map((e) => {
+    if (!("tokenHash" in e.actor) || (who === "collaborator" && e.actor.type !== "host")) return e;
+    const actor: Record<string, unknown> = { ...e.actor };
+    delete actor.tokenHash;
+    return { ...e, actor };
   });
+  const text = JSON.stringify({ items: shown });
+  if (cache.size > 1000) cache.clear();
+  cache.set(key, { version, text });
+  return jsonText(text);
 }
 
 async function getEvents(rc: RouteContext) {
@@ -98,7 +113,7 @@ export const routes: RouteDef[] = [
   { method: "GET", path: "/workspace/:id/plugins", ...READ, handler: async (rc) => json(await listPlugins(await state(rc), home(rc), boolParam(rc.query, "includeGlobal"))) },
   { method: "POST", path: "/workspace/:id/plugins", ...WRITE, handler: async (rc) => planPluginAdd(await state(rc), home(rc), (await rc.readJson()).spec) },
   { method: "DELETE", path: "/workspace/:id/plugins/:name", ...WRITE, handler: async (rc) => planPluginRemove(await state(rc), home(rc), rc.params.name ?? "") },
-  { method: "GET", path: "/workspace/:id/mcp", ...READ, handler: async (rc) => json(await mcpList(await state(rc), home(rc), isViewer(rc))) },
+  { method: "GET", path: "/workspace/:id/mcp", ...READ, handler: async (rc) => jsonText(await mcpListText(await state(rc), home(rc), isViewer(rc))) },
   { method: "POST", path: "/workspace/:id/mcp", ...WRITE, handler: async (rc) => planMcpAdd(await state(rc), home(rc), await rc.readJson()) },
   { method: "DELETE", path: "/workspace/:id/mcp/:name", ...WRITE, handler: async (rc) => planMcpRemove(await state(rc), home(rc), rc.params.name) },
   { method: "DELETE", path: "/workspace/:id/mcp/:name/auth", ...WRITE, handler: async (rc) => planMcpLogout(rc.server.config, rc.workspace!, rc.params.name, rc.signal) },

@@ -1,5 +1,5 @@
 // Route table: issue 4 — inbox, artifacts, file sessions, batch read/write, ops, files/content.
-import { HANDLED, json } from "../http/route.ts";
+import { HANDLED, json, jsonText } from "../http/route.ts";
 import type { RouteContext, RouteDef } from "../http/route.ts";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
@@ -10,7 +10,7 @@ import { constants as C } from "node:fs";
 import { open, unlink } from "node:fs/promises";
 import { uploadTempName } from "../fs/atomic.ts";
 import { requireSession, requireWritableSession, sessionView } from "../files/sessions.ts";
-import { readBatch, planWriteBatch } from "../files/batch.ts";
+import { readBatchText, planWriteBatch } from "../files/batch.ts";
 import { planOps } from "../files/ops.ts";
 import { ensureInbox, listInbox, openInboxItem, planInboxUpload, requireInboxEnabled, uploadTarget } from "../files/inbox.ts";
 import { listArtifacts, openArtifact, requireOutboxEnabled } from "../files/artifacts.ts";
@@ -180,7 +180,7 @@ export const routes: RouteDef[] = [
     handler: async (rc) => {
       const session = requireSession(rc.server, rc.params.sessionId ?? "", rc.actor, rc.mount);
       const body = await rc.readJson();
-      return json(await readBatch(rc.server, rc.server.workspaces.resolve(session.workspaceId), body, { viewer: rc.actor!.scope === "viewer" }));
+      return jsonText(await readBatchText(rc.server, rc.server.workspaces.resolve(session.workspaceId), body, { viewer: rc.actor!.scope === "viewer" }));
     },
   },
   {

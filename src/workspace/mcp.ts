@@ -110,6 +110,22 @@ export async function mcpList(state: WorkspaceState, homeDir: string, viewer: bo
   return { items: viewer ? items.map((i) => ({ ...i, config: redactSecrets(i.config) })) : items };
 }
 
+/**
+ * The list answer as JSON text, rendered once per (workspace config, global config, viewer): both
+ * configs are cached objects that are replaced when their files change.
+ */
+export async function mcpListText(state: WorkspaceState, homeDir: string, viewer: boolean): Promise<string> {
+  const cfg = await state.config();
+  const global = await globalConfig(homeDir);
+  let byGlobal = rendered.get(cfg);
+  if (!byGlobal || byGlobal.global !== global) rendered.set(cfg, (byGlobal = { global, texts: new Map() }));
+  let text = byGlobal.texts.get(viewer);
+  if (text === undefined) byGlobal.texts.set(viewer, (text = JSON.stringify(await mcpList(state, homeDir, viewer))));
+  return text;
+}
+
+const rendered = new WeakMap<object, { global: object; texts: Map<boolean, string> }>();
+
 /** Sets `mcp[name]`; the same config already there → the list, no write. */
 export async function planMcpAdd(state: WorkspaceState, homeDir: string, body: Record<string, unknown>): Promise<WritePlan | Answer> {
   const name = checkMcpName(body.name);

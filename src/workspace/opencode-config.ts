@@ -3,6 +3,7 @@
  * config (`.opencode/openwork.json`, strict JSON), plus the global OpenCode config under HOME.
  * Reading, comment-preserving key edits, and the write helper every config write uses.
  */
+import { statSync } from "node:fs";
 import { readRegularFile } from "../fs/regular-file.ts";
 import { sha256Hex } from "../auth/hash.ts";
 import { lstat, mkdir, realpath } from "node:fs/promises";
@@ -239,10 +240,30 @@ export async function writeInside(root: string, file: string, data: string | Buf
 
 /** The global OpenCode config, or {} when it is missing or unreadable (the host's own file never fails a workspace request). */
 export async function globalConfig(homeDir: string): Promise<Record<string, unknown>> {
+  // Lists (MCP) read the host's global config on every request: it is parsed again only when one
+  // of its two possible files changed (size, mtime, inode — one stat each, synchronous).
+  const dir = globalOpencodeDir(homeDir);
+  const key = ["opencode.jsonc", "opencode.json"].map((n) => fileVersion(path.join(dir, n))).join("|");
+  const hit = globalCache.get(dir);
+  if (hit && hit.key === key) return hit.value;
+  let value: Record<string, unknown>;
   try {
-    return (await readGlobalOpencode(homeDir)).value ?? {};
+    value = (await readGlobalOpencode(homeDir)).value ?? {};
   } catch {
-    return {};
+    value = {};
+  }
+  globalCache.set(dir, { key, value });
+  return value;
+}
+
+const globalCache = new Map<string, { key: string; value: Record<string, unknown> }>();
+
+function fileVersion(file: string): string {
+  try {
+    const st = statSync(file, { bigint: true });
+    return `${st.size}:${st.mtimeNs}:${st.ino}`;
+  } catch {
+    return "";
   }
 }
 
