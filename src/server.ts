@@ -36,14 +36,14 @@ import { checkHost } from "./http/guards.ts";
 import { ProxyPool, writeSocketError } from "./http/proxy.ts";
 import { sendError, sendJson, sendJsonText } from "./http/reply.ts";
 import { RequestContext, UpgradeRequestContext } from "./http/request-context.ts";
-import { HANDLED, type RouteDef } from "./http/route.ts";
+import { HANDLED, type HandlerResult, type RouteDef } from "./http/route.ts";
 import { Router, type RouteMatch } from "./http/router.ts";
 import { SseRegistry } from "./http/sse.ts";
 import { loadAssetTable, UI_DIR } from "./http/static.ts";
 import { LIMITS } from "./limits.ts";
 import { createLogger } from "./log.ts";
 import { allRoutes } from "./routes/index.ts";
-import { SCOPE_RANK, type Workspace, type WritePlan } from "./types.ts";
+import { SCOPE_RANK, type Answer, type Workspace, type WritePlan } from "./types.ts";
 import { HubCatalog } from "./workspace/hub.ts";
 import { WorkspaceConfigService, type OwnWrite } from "./workspace/reload-events.ts";
 import { recoverJournals } from "./fs/journal.ts";
@@ -174,14 +174,18 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
 
   // One listener function for every request's log line (no closure per request).
   const requestLog = log.request ?? ((method: string, path: string, status: number, durationMs: number) => log.info("request", { method, path, status, durationMs }));
-  function logFinished(this: OpenworkResponse): void {
-    requestLog(this.req.method ?? "", this.logPath, this.statusCode, Math.round((performance.now() - this.startedAt) * 10) / 10);
-  }
+  const logFinished = (res: OpenworkResponse): void => {
+    requestLog(res.req.method ?? "", res.logPath, res.statusCode, Math.round((performance.now() - res.startedAt) * 10) / 10);
+  };
 
-  async function handle(req: IncomingMessage, res: OpenworkResponse): Promise<void> {
+  /**
+   * One request. Synchronous up to the handler: a synchronous handler (health, status, cached
+   * lists) is answered without any promise; only handlers that wait continue in `settle`.
+   */
+  function handle(req: IncomingMessage, res: OpenworkResponse): void {
     if (config.logRequests) {
       res.startedAt = performance.now();
-      res.on("finish", logFinished); // "finish" fires once; `once` would wrap the listener per request
+      res.onEnd = logFinished;
     }
     guardBody(req, res, bodyLimits);
     res.corsPending = corsPairs(req, config.corsOrigins);
@@ -197,22 +201,35 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       const match = found(method, path);
       const rc = new RequestContext(req, res, context, method, match.path, match.params);
       admit(rc, match.route, match.mount);
-      // Synchronous handlers (health, status, cached lists) answer without an extra microtask turn.
-      const pending = match.route.handler(rc);
-      const result = pending instanceof Promise ? await pending : pending;
-      if (result === HANDLED) return;
-      if (result.kind === "json") {
-        if (result.text !== undefined) sendJsonText(res, result.status, result.text, result.headers);
-        else sendJson(res, result.status, result.body, result.headers);
-        return;
-      }
-      await track(commit(match.route, result, rc));
+      const result = match.route.handler(rc);
+      if (result instanceof Promise) void settle(result, match.route, rc);
+      else sendAnswer(res, result);
     } catch (err) {
-      if (isResourceError(err)) log.warn("resource exhausted", { error: String(err) });
-      else if (isClientAbort(err, req)) return sendError(req, res, err);
-      else if (!(err instanceof ApiError)) log.error("unhandled error", { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-      sendError(req, res, err);
+      fail(req, res, err);
     }
+  }
+
+  async function settle(pending: Promise<HandlerResult>, route: RouteDef, rc: RequestContext): Promise<void> {
+    try {
+      const result = await pending;
+      if (result === HANDLED) return;
+      if (result.kind === "json") return sendAnswer(rc.res, result);
+      await track(commit(route, result, rc));
+    } catch (err) {
+      fail(rc.req, rc.res, err);
+    }
+  }
+
+  function sendAnswer(res: ServerResponse, result: Answer): void {
+    if (result.text !== undefined) sendJsonText(res, result.status, result.text, result.headers);
+    else sendJson(res, result.status, result.body, result.headers);
+  }
+
+  function fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    if (isResourceError(err)) log.warn("resource exhausted", { error: String(err) });
+    else if (isClientAbort(err, req)) return sendError(req, res, err);
+    else if (!(err instanceof ApiError)) log.error("unhandled error", { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    sendError(req, res, err);
   }
 
   /**
@@ -325,7 +342,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   const httpServer: Server = config.tls
     ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key, connectionsCheckingInterval, ServerResponse: OpenworkResponse })
     : createHttpServer({ connectionsCheckingInterval, ServerResponse: OpenworkResponse });
-  httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => void handle(req, res as OpenworkResponse));
+  httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => handle(req, res as OpenworkResponse));
   // Expect: 100-continue — refuse an oversized body before the client sends it.
   httpServer.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -337,7 +354,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       return;
     }
     res.writeContinue();
-    void handle(req, res as OpenworkResponse);
+    handle(req, res as OpenworkResponse);
   });
   httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head));
   // Slow-header clients are cut; held approvals, uploads and idle SSE streams are not.

@@ -16,6 +16,22 @@ export class OpenworkResponse<Request extends IncomingMessage = IncomingMessage>
   /** The path the request log names. */
   logPath = "";
 
+  /**
+   * Called once when the answer has been handed to `end()` (the request log): a property, not a
+   * "finish" listener — adding a second listener to every response cost more than the log line.
+   */
+  onEnd: ((res: OpenworkResponse<Request>) => void) | undefined = undefined;
+
+  override end(...args: unknown[]): this {
+    const result = (super.end as (...a: unknown[]) => this)(...args);
+    const onEnd = this.onEnd;
+    if (onEnd) {
+      this.onEnd = undefined;
+      onEnd(this);
+    }
+    return result;
+  }
+
   /** Takes the pending CORS pairs (the caller writes them itself). */
   takeCors(): readonly string[] {
     const pairs = this.corsPending ?? NONE;

@@ -12,15 +12,19 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import type { loadConfig as LoadConfig } from "../../src/config.ts";
 import type { createServer as CreateServer, OpenworkServer } from "../../src/server.ts";
+import type { createLogger as CreateLogger } from "../../src/log.ts";
+import { pathToFileURL } from "node:url";
 
 /**
  * The server under test is the compiled JavaScript in dist/ — what the published package runs —
- * when BENCH_SOURCE is unset (`npm run bench` builds first); BENCH_SOURCE=1 measures src/ via tsx.
+ * when BENCH_SOURCE is unset (`npm run bench` builds first); BENCH_SOURCE=1 measures src/ via tsx;
+ * BENCH_DIST=<dir> another build (core.bench's baseline of an earlier commit).
  */
-const modules = process.env.BENCH_SOURCE ? "../../src/" : "../../dist/";
-const ext = process.env.BENCH_SOURCE ? ".ts" : ".js";
-const { loadConfig } = (await import(new URL(`${modules}config${ext}`, import.meta.url).href)) as { loadConfig: typeof LoadConfig };
-const { createServer } = (await import(new URL(`${modules}server${ext}`, import.meta.url).href)) as { createServer: typeof CreateServer };
+const modules = process.env.BENCH_DIST ? pathToFileURL(process.env.BENCH_DIST + "/").href : new URL(process.env.BENCH_SOURCE ? "../../src/" : "../../dist/", import.meta.url).href;
+const ext = process.env.BENCH_SOURCE && !process.env.BENCH_DIST ? ".ts" : ".js";
+const { loadConfig } = (await import(new URL(`config${ext}`, modules).href)) as { loadConfig: typeof LoadConfig };
+const { createServer } = (await import(new URL(`server${ext}`, modules).href)) as { createServer: typeof CreateServer };
+const { createLogger } = (await import(new URL(`log${ext}`, modules).href)) as { createLogger: typeof CreateLogger };
 
 /** The client token every bench target uses. */
 export const BENCH_TOKEN = "bench-client-token";
@@ -49,7 +53,9 @@ export async function startBenchServer(
     env: { HOME: root, ...env },
     cwd: root,
   });
-  const server = await createServer(config);
+  // The CLI's logger (buffered, request lines on by default), writing to this process's stdout: a file (lib.ts).
+  const log = createLogger({ format: config.logFormat, verbose: false, buffered: true });
+  const server = await createServer(config, { log });
   const url = await server.listen();
   return { server, url, token };
 }
