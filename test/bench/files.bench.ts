@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { bestOfRounds, benchDurationMs, formatRatio, formatResult, startTarget } from "./lib.ts";
+import { buildRef } from "./baseline.ts";
+import { bestOfRounds, benchDurationMs, formatRatio, formatResult, startTarget, type BenchCase } from "./lib.ts";
 
 const exec = promisify(execFile);
 const UPLOAD_BYTES = 250_000_000;
@@ -111,23 +112,39 @@ export default async function run(): Promise<void> {
     console.log(`server RSS growth during upload    ${(peakGrowth / 1048576).toFixed(1).padStart(7)} MiB   (target < 64 MiB: ${peakGrowth < 64 * 1048576 ? "met" : "NOT met"})`);
     await rm(src);
 
-    // ---- read-batch of 64 × 4 KiB
-    const s = await fetch(`${url}/workspace/${wsId}/files/sessions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ ttlSeconds: 3600 }) });
-    const sid = ((await s.json()) as { session: { id: string } }).session.id;
-    const body = JSON.stringify({ paths });
-    const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-    const durationMs = benchDurationMs(2000);
-    const batch = await bestOfRounds(
-      {
+    // ---- read-batch of 64 × 4 KiB (and the same on an earlier build with BENCH_BASELINE_REF)
+    const ref = process.env.BENCH_BASELINE_REF;
+    const baselineBuild = ref ? buildRef(ref) : undefined;
+    const old = baselineBuild ? await startTarget("files", [], { BENCH_DIST: baselineBuild.dist }) : undefined;
+    try {
+      const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+      const sessionOf = async (base: string) => {
+        const id = ((await (await fetch(`${base}/workspaces`, { headers })).json()) as { items: { id: string }[] }).items[0]!.id;
+        const s = await fetch(`${base}/workspace/${id}/files/sessions`, { method: "POST", headers, body: JSON.stringify({ ttlSeconds: 3600 }) });
+        return ((await s.json()) as { session: { id: string } }).session.id;
+      };
+      const body = JSON.stringify({ paths });
+      const durationMs = benchDurationMs(3000);
+      const cases: Record<string, BenchCase> = {
         bare: { url: `${bareUrl}/read-batch`, method: "POST", headers, body },
-        ours: { url: `${url}/files/sessions/${sid}/read-batch`, method: "POST", headers, body },
-      },
-      { rounds: 2, concurrency: 8, durationMs },
-    );
-    console.log(formatResult("naive readFile server read-batch", batch.bare));
-    console.log(formatResult("openwork-server read-batch 64×4KiB", batch.ours));
-    console.log(formatRatio("read-batch vs naive baseline", batch.ours, batch.bare));
-
+        ours: { url: `${url}/files/sessions/${await sessionOf(url)}/read-batch`, method: "POST", headers, body },
+      };
+      if (old) {
+        const oldUrl = (old.info as { url: string }).url;
+        cases.old = { url: `${oldUrl}/files/sessions/${await sessionOf(oldUrl)}/read-batch`, method: "POST", headers, body };
+      }
+      const batch = await bestOfRounds(cases, { rounds: 3, concurrency: 8, durationMs });
+      console.log(formatResult("naive readFile server read-batch", batch.bare!));
+      console.log(formatResult("openwork-server read-batch 64×4KiB", batch.ours!));
+      console.log(formatRatio("read-batch vs naive baseline", batch.ours!, batch.bare!));
+      if (batch.old) {
+        console.log(formatResult(`baseline build ${ref} read-batch`, batch.old));
+        console.log(formatRatio("read-batch vs baseline build", batch.ours!, batch.old, 5));
+      }
+    } finally {
+      await old?.stop();
+      baselineBuild?.remove();
+    }
   } finally {
     await target.stop();
     await rm(scratch, { recursive: true, force: true });
