@@ -5,9 +5,9 @@
  * stderr line ERROR. Secrets never reach a log line: attributes whose key looks like a credential
  * are masked and `path`/`url` attributes lose their query string.
  *
- * Writing costs nothing on the request path: lines are batched and written once per event-loop
- * turn (or when 64 KiB are waiting), in order; `flush()` writes what is left (the CLI calls it on
- * exit and on fatal errors, so the last lines are never lost).
+ * Writing costs nothing on the request path: lines are batched and written every 50 ms (or when
+ * 64 KiB are waiting, or before an error line), in order; `flush()` writes what is left (the CLI
+ * calls it on exit and on fatal errors, so the last lines are never lost).
  */
 import { writeSync } from "node:fs";
 import type { Logger } from "./context.ts";

@@ -69,7 +69,7 @@ export interface CreateServerOptions {
   headersTimeoutMs?: number;
   /** Tests shorten the body idle window (and deadline) instead of waiting 10 s. */
   bodyIdleMs?: number;
-  /** Tests lower the pending-bytes budget instead of sending 128 MiB. */
+  /** Tests lower the pending-bytes budget (RAM for large bodies) instead of sending 96 MiB. */
   pendingBodyBytes?: number;
   /** Tests shorten the SSE heartbeat interval instead of waiting 15 s. */
   sseHeartbeatMs?: number;
@@ -172,7 +172,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     deadlineMs: options.bodyIdleMs === undefined ? LIMITS.bodyDeadlineMs : options.bodyIdleMs * 3,
   };
 
-  // One listener function for every request's log line (no closure per request).
+  // One function for every request's log line, called at end() (http/response.ts): no closure per request.
   const requestLog = log.request ?? ((method: string, path: string, status: number, durationMs: number) => log.info("request", { method, path, status, durationMs }));
   const logFinished = (res: OpenworkResponse): void => {
     requestLog(res.req.method ?? "", res.logPath, res.statusCode, Math.round((performance.now() - res.startedAt) * 10) / 10);
