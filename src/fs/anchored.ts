@@ -324,14 +324,19 @@ async function putInPlace(fd: number, from: Dir, fromName: string, to: Dir, toNa
   }
 }
 
+/** sha256 of a whole file; the next chunk is read (thread pool) while this one is hashed. */
 async function hashFd(fd: number): Promise<string> {
   const hash = createHash("sha256");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  for (let pos = 0; ; ) {
-    const n = await readFd(fd, buf, 0, buf.length, pos);
+  let [cur, next] = [Buffer.allocUnsafe(1 << 22), Buffer.allocUnsafe(1 << 22)];
+  let pos = 0;
+  let reading = readFd(fd, cur, 0, cur.length, 0);
+  for (;;) {
+    const n = await reading;
     if (n === 0) break;
-    hash.update(buf.subarray(0, n));
     pos += n;
+    reading = readFd(fd, next, 0, next.length, pos);
+    hash.update(cur.subarray(0, n));
+    [cur, next] = [next, cur];
   }
   return hash.digest("hex");
 }
