@@ -171,7 +171,7 @@ test("large write-batch content waits for approval staged on disk (0600), not in
       await waitFor(async () => (await pendingApprovals(s)).length === i + 1 || undefined, { what: `${i + 1} pending batches` });
     }
     assert.equal(s.context.pendingBytes.inUse, 0);
-    const staging = join(s.dataDir, "staging");
+    const staging = join(s.dataDir, "staging", String(process.pid));
     const staged = await readdir(staging);
     assert.equal(staged.length, 3);
     for (const name of staged) {

@@ -4,9 +4,10 @@
  * decoded bytes in memory. Staged files live in `<dataDir>/staging` (mode 0600, removed when their
  * write is decided, and at startup), and their total size has its own budget so pending writes
  * cannot fill the disk either. The sha256 approved by the host is checked again when read back.
+ * Each process stages in its own `<dataDir>/staging/<pid>` (servers may share a data dir).
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { sha256Hex } from "../auth/hash.ts";
 import { ApiError } from "../errors.ts";
@@ -23,13 +24,22 @@ export class Staging {
   private used = 0;
   private readonly dir: string;
 
+  private readonly root: string;
+
   constructor(dataDir: string, private readonly budget: number, private readonly stageAbove: number) {
-    this.dir = path.join(dataDir, "staging");
+    // One folder per process: two servers may share the default data dir.
+    this.root = path.join(dataDir, "staging");
+    this.dir = path.join(this.root, String(process.pid));
   }
 
-  /** Removes what a previous run left (its writes were never decided). */
+  /** Removes what earlier runs left (their writes were never decided): folders of processes that are gone, and our own. */
   async clear(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    for (const name of names) {
+      const pid = Number(name);
+      if (Number.isInteger(pid) && pid !== process.pid && isRunning(pid)) continue;
+      await rm(path.join(this.root, name), { recursive: true, force: true });
+    }
   }
 
   /** Keeps `data` until the write is decided; the caller drops its own reference to `data`. */
@@ -73,5 +83,15 @@ export class Staging {
         await unlink(file).catch(() => {});
       },
     };
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it exists but is not ours). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
