@@ -145,7 +145,7 @@ interface ChainState {
 }
 
 /** Creates the audit log of a server. `close()` waits for pending appends and closes files. */
-export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close(): Promise<void>; recover(): Promise<number> } {
+export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close(): Promise<void>; recover(ids?: string[]): Promise<number> } {
   const auditDir = join(dataDir, "audit");
   const states = new Map<string, Promise<ChainState>>();
   const queues = new Map<string, Promise<unknown>>();
@@ -308,10 +308,14 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
    * After a crash: every intent near the end of a log that has no outcome gets an "interrupted"
    * outcome, so an applied write always has its record and an interrupted one is visible.
    */
-  async function recover(): Promise<number> {
+  /**
+   * Closes intents left open by a crash. `ids`: only these logs (the workspaces this server
+   * serves): another server sharing the data dir may have a write in progress in its own.
+   */
+  async function recover(ids?: string[]): Promise<number> {
     let names: string[];
     try {
-      names = (await readdir(auditDir)).filter((n) => n.endsWith(".jsonl"));
+      names = (await readdir(auditDir)).filter((n) => n.endsWith(".jsonl") && (!ids || ids.includes(n.slice(0, -".jsonl".length))));
     } catch {
       return 0;
     }

@@ -151,7 +151,7 @@ export interface AuditLog {
   /** Changes whenever the workspace's log file does (size and mtime; "" when there is none): answers built from it are cached by it. */
   version(workspaceId: string): string;
   /** Closes the write intents a crash left open (startup). Returns how many. */
-  recover(): Promise<number>;
+  recover(ids?: string[]): Promise<number>;
 }
 
 /** Open SSE streams, capped in number, closable by token (revocation). */

@@ -98,9 +98,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   // Staged content of writes that were pending when the server stopped: never decided, never applied.
   const staging = new Staging(config.dataDir, LIMITS.stagedBytesBudget, LIMITS.stageAboveBytes);
   await staging.clear();
-  const interrupted = await audit.recover();
-  if (interrupted > 0) log.warn("writes interrupted by the last shutdown were recorded as interrupted", { count: interrupted });
   const workspaces = new Workspaces(config.workspaces, config.authorizedRoots);
+  // Only this server's logs: another server on the same data dir may be writing in its own.
+  const interrupted = await audit.recover([...workspaces.list().map((w) => w.id), SERVER_AUDIT_ID]);
+  if (interrupted > 0) log.warn("writes interrupted by the last shutdown were recorded as interrupted", { count: interrupted });
   const protectedPaths = new ProtectedPathsCache(config);
 
   const context = {

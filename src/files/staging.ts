@@ -11,6 +11,7 @@ import { mkdir, readdir, readFile, rm, unlink, writeFile } from "node:fs/promise
 import path from "node:path";
 import { sha256Hex } from "../auth/hash.ts";
 import { ApiError } from "../errors.ts";
+import { processExists } from "../fs/journal.ts";
 
 /** Content of one pending write: in memory when small, else a staged file. */
 export interface PendingContent {
@@ -37,7 +38,7 @@ export class Staging {
     const names = await readdir(this.root).catch(() => [] as string[]);
     for (const name of names) {
       const pid = Number(name);
-      if (Number.isInteger(pid) && pid !== process.pid && isRunning(pid)) continue;
+      if (Number.isInteger(pid) && pid !== process.pid && processExists(pid)) continue;
       await rm(path.join(this.root, name), { recursive: true, force: true });
     }
   }
@@ -86,12 +87,3 @@ export class Staging {
   }
 }
 
-/** Whether a process with this pid exists (EPERM: it exists but is not ours). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -35,6 +35,8 @@ interface Entry {
 interface Journal {
   version: 1;
   state: "prepared" | "committed";
+  /** The process writing it: a journal of another live process (a second server on the same data dir) is its own business. */
+  pid?: number;
   entries: Entry[];
   /** Folders made for the writes, parents first (removed on roll-back when empty). */
   madeDirs: string[];
@@ -60,7 +62,7 @@ async function writeJournal(file: string, j: Journal): Promise<void> {
  */
 export async function commitFiles(dataDir: string, root: string, changes: FileChanges, o: { protect?: ProtectedPaths; beforeCommit?: () => Promise<void> } = {}): Promise<void> {
   await withResolver(root, o.protect ?? GIT_ONLY, async (resolver) => {
-    const journal: Journal = { version: 1, state: "prepared", entries: [], madeDirs: [] };
+    const journal: Journal = { version: 1, state: "prepared", pid: process.pid, entries: [], madeDirs: [] };
     const file = path.join(dataDir, "journal", `${randomUUID()}.json`);
     // Planned first (nothing created yet), so that the journal names every name we are about to make.
     const writes = [];
@@ -168,6 +170,7 @@ export async function recoverJournals(dataDir: string, log: Logger): Promise<num
     const file = path.join(dir, name);
     try {
       const j = JSON.parse(await readFile(file, "utf8")) as Journal;
+      if (j.pid !== undefined && j.pid !== process.pid && processExists(j.pid)) continue;
       if (j.state === "committed") {
         for (const e of j.entries) {
           if (e.existed) await rm(e.backup, { recursive: true, force: true });
@@ -181,4 +184,14 @@ export async function recoverJournals(dataDir: string, log: Logger): Promise<num
     }
   }
   return names.length;
+}
+
+/** Whether a process with this pid exists (EPERM: it exists but is not ours). */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
