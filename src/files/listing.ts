@@ -6,7 +6,7 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
-import { Dir, lstatAt, mkdirAt, openChildDir, openFileAt, type OpenedFile } from "../fs/anchored.ts";
+import { Dir, lstatAtSync, mkdirAt, openChildDir, openFileAt, type OpenedFile } from "../fs/anchored.ts";
 import { GIT_ONLY, hasGitSegment, isServerProtected, normalizeRelPath, PathResolver, type ProtectedPaths, type ResolvedPath } from "../fs/paths.ts";
 import { isTempFileName } from "../fs/atomic.ts";
 import { LIMITS } from "../limits.ts";
@@ -83,7 +83,7 @@ export async function listFiles(box: Box, protect?: ProtectedPaths): Promise<Lis
       if (protect && isServerProtected(protect, path.join(dir.real, name))) continue;
       const childRel = rel ? `${rel}/${name}` : name;
       try {
-        const st = await lstatAt(dir, name);
+        const st = lstatAtSync(dir, name);
         if (st?.isDirectory()) {
           const child = await openChildDir(dir, name);
           try {

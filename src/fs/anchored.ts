@@ -13,7 +13,7 @@
  * the directory still resolves to itself inside the root. The window between that check and the
  * operation remains there (documented in docs/security.md).
  */
-import { closeSync, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { close as fsClose, constants as C, existsSync, fchmod as fsFchmod, fstat as fsFstat, fsync as fsFsync, open as fsOpen, read as fsRead, write as fsWrite } from "node:fs";
 import type { BigIntStats, Stats } from "node:fs";
 import { link, lstat, mkdir, readdir, readlink, realpath, rename, rmdir, unlink } from "node:fs/promises";
@@ -204,6 +204,20 @@ export async function readAll(file: OpenedFile, size = Number(file.stat.size)): 
     off += n;
   }
   return off === size ? buf : buf.subarray(0, off);
+}
+
+/**
+ * The same, synchronously: one short syscall for listings that stat every entry (a thread-pool
+ * round trip each cost more than the call; listings are bounded by LIMITS.listingMaxItems).
+ */
+export function lstatAtSync(dir: Dir, name: string): Stats | undefined {
+  try {
+    return lstatSync(dir.at(name));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw err;
+  }
 }
 
 /** lstat of `name` in `dir` (never following it); undefined when missing. */
