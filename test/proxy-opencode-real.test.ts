@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { access, constants, mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { firstApproval, pendingApprovals, readAuditLog, startServer } from "./helpers/server.ts";
+import { firstApproval, pendingApprovals, readAuditLog, startServer, type StartOptions, type TestServer } from "./helpers/server.ts";
 import { openSseClient } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { freePort } from "./helpers/ports.ts";
@@ -95,19 +95,26 @@ async function requireBinary(t: { skip(message: string): void }): Promise<boolea
   return false;
 }
 
-test("real OpenCode through /w/:id/opencode: config, session create/list, event stream, session delete", { timeout: 120_000 }, async (t) => {
-  if (!(await requireBinary(t))) return;
-
+/** Where the engine will listen and its password, and our server pointed at it (with `options`). */
+async function serverForEngine(options: StartOptions = {}): Promise<{ s: TestServer; ocHome: string; ocPort: number; password: string }> {
   const ocHome = await mkdtemp(join(tmpdir(), "ow-oc-home-"));
   const password = randomBytes(12).toString("hex");
   const ocPort = await freePort();
   const s = await startServer({
+    ...options,
     env: {
       OPENWORK_OPENCODE_BASE_URL: `http://127.0.0.1:${ocPort}`,
       OPENWORK_OPENCODE_USERNAME: "opencode",
       OPENWORK_OPENCODE_PASSWORD: password,
     },
   });
+  return { s, ocHome, ocPort, password };
+}
+
+test("real OpenCode through /w/:id/opencode: config, session create/list, event stream, session delete", { timeout: 120_000 }, async (t) => {
+  if (!(await requireBinary(t))) return;
+
+  const { s, ocHome, ocPort, password } = await serverForEngine();
   let oc: RunningOpencode | undefined;
   try {
     oc = await startOpencode(s.workspace, ocHome, ocPort, password);
@@ -166,16 +173,8 @@ test("real OpenCode through /w/:id/opencode: config, session create/list, event 
 test("real OpenCode, engine policy: a prompt-only slash command goes on at once; a shell-running one and a config write wait for the host", { timeout: 180_000 }, async (t) => {
   if (!(await requireBinary(t))) return;
 
-  const ocHome = await mkdtemp(join(tmpdir(), "ow-oc-home-"));
-  const password = randomBytes(12).toString("hex");
-  const ocPort = await freePort();
-  const s = await startServer({
+  const { s, ocHome, ocPort, password } = await serverForEngine({
     approval: "manual",
-    env: {
-      OPENWORK_OPENCODE_BASE_URL: `http://127.0.0.1:${ocPort}`,
-      OPENWORK_OPENCODE_USERNAME: "opencode",
-      OPENWORK_OPENCODE_PASSWORD: password,
-    },
     // A project command whose template runs a shell (the engine reads it at start).
     files: { ".opencode/command/listing.md": "---\ndescription: list the files\n---\nHere are the files:\n!`ls`\n" },
   });
