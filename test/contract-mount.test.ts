@@ -1,8 +1,9 @@
-// The app's client calls, each by its method, path, body and the fields it reads, run against the
+// Every call of the app's client library (0.11.168, all 61 methods; the file session is created before
+// the list), each by its method, path, body and the fields it reads, run against the
 // host base URL and against a mounted worker base URL `/w/<id>`: both must answer alike.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { workspaceId } from "../src/workspaces.ts";
@@ -40,6 +41,7 @@ const CALLS: Call[] = [
   { name: "listSkills", method: "GET", path: "/workspace/{id}/skills", keys: ["items"] },
   { name: "getSkill", method: "GET", path: "/workspace/{id}/skills/skill-creator", keys: ["item", "content"] },
   { name: "listHubSkills", method: "GET", path: "/hub/skills?owner=different-ai&repo=openwork-hub&ref=main", keys: ["items"] },
+  { name: "installHubSkill", method: "POST", path: "/workspace/{id}/skills/hub/pdf", body: {}, keys: ["ok", "name", "path", "action", "written"] },
   { name: "addMcp", method: "POST", path: "/workspace/{id}/mcp", body: { name: "gh", config: { type: "remote", url: "https://x.example/mcp" } }, keys: ["items"] },
   { name: "listMcp", method: "GET", path: "/workspace/{id}/mcp", keys: ["items"] },
   { name: "logoutMcpAuth", method: "DELETE", path: "/workspace/{id}/mcp/gh/auth", keys: ["ok"] },
@@ -49,6 +51,7 @@ const CALLS: Call[] = [
   { name: "deleteCommand", method: "DELETE", path: "/workspace/{id}/commands/review", keys: ["ok"] },
   { name: "listAudit", method: "GET", path: "/workspace/{id}/audit?limit=5", keys: ["items"] },
   { name: "listScheduledJobs", method: "GET", path: "/workspace/{id}/scheduler/jobs", keys: ["items"] },
+  { name: "deleteScheduledJob", method: "DELETE", path: "/workspace/{id}/scheduler/jobs/nightly", keys: ["job"] },
   { name: "exportWorkspace", method: "GET", path: "/workspace/{id}/export", keys: ["opencode", "skills", "commands"] },
   { name: "importWorkspace", method: "POST", path: "/workspace/{id}/import", body: { commands: [{ name: "imported", template: "t" }] }, keys: ["ok"] },
   { name: "getOpenCodeRouterTelegram", method: "GET", path: "/workspace/{id}/opencode-router/telegram", keys: ["ok", "configured"] },
@@ -56,6 +59,19 @@ const CALLS: Call[] = [
   { name: "getOpenCodeRouterSlackIdentities", method: "GET", path: "/workspace/{id}/opencode-router/identities/slack", keys: ["ok", "items"] },
   { name: "getOpenCodeRouterBindings", method: "GET", path: "/workspace/{id}/opencode-router/bindings", keys: ["ok", "items"] },
   { name: "sendOpenCodeRouterMessage", method: "POST", path: "/workspace/{id}/opencode-router/send", body: { channel: "telegram", text: "hi" }, keys: ["ok", "sent"] },
+  { name: "setOpenCodeRouterTelegramToken", method: "POST", path: "/workspace/{id}/opencode-router/telegram-token", body: { token: "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr", healthPort: null }, keys: ["ok"] },
+  { name: "setOpenCodeRouterTelegramEnabled", method: "POST", path: "/workspace/{id}/opencode-router/telegram-enabled", body: { enabled: false, clearToken: false, healthPort: null }, keys: ["ok"] },
+  { name: "setOpenCodeRouterSlackTokens", method: "POST", path: "/workspace/{id}/opencode-router/slack-tokens", body: { botToken: "xoxb-1-2-abc", appToken: "xapp-1-A1-2-abc", healthPort: null }, keys: ["ok"] },
+  { name: "upsertOpenCodeRouterTelegramIdentity", method: "POST", path: "/workspace/{id}/opencode-router/identities/telegram", body: { token: "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr", enabled: true, access: "private", pairingCode: "ABCD-1234", healthPort: null }, keys: ["ok"] },
+  { name: "upsertOpenCodeRouterSlackIdentity", method: "POST", path: "/workspace/{id}/opencode-router/identities/slack", body: { botToken: "xoxb-1-2-abc", appToken: "xapp-1-A1-2-abc", enabled: true, healthPort: null }, keys: ["ok"] },
+  { name: "setOpenCodeRouterBinding", method: "POST", path: "/workspace/{id}/opencode-router/bindings", body: { channel: "telegram", peerId: "12345", healthPort: null }, keys: ["ok"] },
+  { name: "deleteOpenCodeRouterTelegramIdentity", method: "DELETE", path: "/workspace/{id}/opencode-router/identities/telegram/{id}", keys: ["ok"] },
+  { name: "deleteOpenCodeRouterSlackIdentity", method: "DELETE", path: "/workspace/{id}/opencode-router/identities/slack/{id}", keys: ["ok"] },
+  { name: "opencodeRouterHealth", method: "GET", path: "/opencode-router/health", keys: ["ok"] },
+  { name: "opencodeRouterBindings", method: "GET", path: "/opencode-router/bindings?channel=telegram", keys: ["ok", "items"] },
+  { name: "opencodeRouterTelegramIdentities", method: "GET", path: "/opencode-router/identities/telegram", keys: ["ok", "items"] },
+  { name: "opencodeRouterSlackIdentities", method: "GET", path: "/opencode-router/identities/slack", keys: ["ok", "items"] },
+  { name: "runtimeVersions", method: "GET", path: "/runtime/versions", keys: ["ok"] },
   { name: "listInbox", method: "GET", path: "/workspace/{id}/inbox", keys: ["items"] },
   { name: "downloadInboxItem", method: "GET", path: "/workspace/{id}/inbox/{inbox}" },
   { name: "listArtifacts", method: "GET", path: "/workspace/{id}/artifacts", keys: ["items"] },
@@ -69,6 +85,8 @@ const CALLS: Call[] = [
   { name: "readFileBatch", method: "POST", path: "/files/sessions/{sid}/read-batch", body: { paths: ["notes/a.md"] }, keys: ["items"] },
   { name: "runFileBatchOps", method: "POST", path: "/files/sessions/{sid}/ops", body: { operations: [{ type: "mkdir", path: "notes/sub" }] }, keys: ["items", "cursor"] },
   { name: "closeFileSession", method: "DELETE", path: "/files/sessions/{sid}", keys: ["ok"] },
+  // Last: the workspace is gone afterwards.
+  { name: "deleteWorkspace", method: "DELETE", path: "/workspaces/{id}", host: true, keys: ["ok", "deleted", "persisted", "activeId", "items"] },
 ];
 
 /** Fake engine, hub and router answering the happy path of every call above. */
@@ -76,7 +94,12 @@ async function outsideServices(): Promise<TestUpstream> {
   const fake = await startUpstream();
   fake.handle((req, res) => {
     const u = req.url ?? "";
-    const body = u.includes("/contents/skills") ? [] : u.startsWith("/bindings") || u.startsWith("/identities") ? { ok: true, items: [] } : u === "/send" ? { ok: true, attempted: 1, sent: 1 } : { ok: true };
+    if (u.endsWith("/skills/pdf/SKILL.md")) {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("---\nname: pdf\ndescription: Works with PDFs\n---\n# pdf\n");
+      return;
+    }
+    const body = u.includes("/git/trees/") ? { tree: [{ path: "skills/pdf/SKILL.md", type: "blob", mode: "100644" }] } : u.includes("/contents/skills") ? [] : u.startsWith("/bindings") || u.startsWith("/identities") ? { ok: true, items: [] } : u === "/send" ? { ok: true, attempted: 1, sent: 1 } : { ok: true };
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify(body));
   });
@@ -85,8 +108,11 @@ async function outsideServices(): Promise<TestUpstream> {
 
 async function run(mounted: boolean): Promise<Map<string, { status: number; json: unknown }>> {
   const fake = await outsideServices();
+  // A do-nothing `systemctl` first on PATH: deleting a scheduled job must not reach the real one.
+  const bin = await mkdtemp(join(tmpdir(), "ow-bin-"));
+  await writeFile(join(bin, "systemctl"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
   const s = await startServer({
-    env: { OPENWORK_OPENCODE_BASE_URL: fake.url, OPENWORK_HUB_API_URL: fake.url, OPENWORK_HUB_RAW_URL: fake.url, OPENCODE_ROUTER_HEALTH_PORT: String(fake.port), OPENCODE_ROUTER_DATA_DIR: "" },
+    env: { PATH: `${bin}:${process.env.PATH}`, OPENWORK_OPENCODE_BASE_URL: fake.url, OPENWORK_HUB_API_URL: fake.url, OPENWORK_HUB_RAW_URL: fake.url, OPENCODE_ROUTER_HEALTH_PORT: String(fake.port), OPENCODE_ROUTER_DATA_DIR: "", OPENWORK_TELEGRAM_API_URL: fake.url, OPENWORK_CONTROL_BASE_URL: fake.url, OPENWORK_CONTROL_TOKEN: "control-secret" },
     files: { ".opencode/openwork/outbox/report.txt": "done" },
   });
   const base = mounted ? `/w/${s.workspaceId}` : "";
@@ -101,6 +127,9 @@ async function run(mounted: boolean): Promise<Map<string, { status: number; json
     const session = await s.request("POST", `${base}/workspace/${s.workspaceId}/files/sessions`, { json: { ttlSeconds: 60 } });
     assert.equal(session.status, 200, session.text);
     const sid = session.json.session.id;
+    const jobs = join(s.home, ".config/opencode/jobs");
+    await mkdir(jobs, { recursive: true });
+    await writeFile(join(jobs, "nightly.json"), JSON.stringify({ slug: "nightly", name: "Nightly", schedule: "0 3 * * *", workdir: s.workspace, prompt: "p" }));
     for (const c of CALLS) {
       const path = base + c.path.replace(/\{id\}/g, s.workspaceId).replace("{sid}", sid).replace("{inbox}", inbox).replace("{artifact}", artifact);
       const res = await s.request(c.method, path, { ...(c.body === undefined ? {} : { json: c.body }), ...(c.host ? { host: true } : {}) });
@@ -111,6 +140,7 @@ async function run(mounted: boolean): Promise<Map<string, { status: number; json
   } finally {
     await s.close();
     await fake.close();
+    await rm(bin, { recursive: true, force: true });
   }
   return out;
 }
