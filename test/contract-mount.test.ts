@@ -1,4 +1,4 @@
-// Every call of the app's client library (0.11.168, all 61 methods; the file session is created before
+// Every call of the app's client library (0.11.168, all 64 methods; the upload and the file session come before
 // the list), each by its method, path, body and the fields it reads, run against the
 // host base URL and against a mounted worker base URL `/w/<id>`: both must answer alike.
 import { test } from "node:test";
