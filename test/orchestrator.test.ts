@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, startCli } from "./helpers/cli.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { freePort } from "./helpers/ports.ts";
 
 async function temp(t: { after(fn: () => Promise<void>): void }, prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -121,4 +122,62 @@ test("the real orchestrator (openwork serve --check) starts bin/openwork-server.
   assert.match(out, /Checks: ok/);
   assert.match(out, /\[openwork-server\] Healthy/);
   assert.doesNotMatch(out, /\[openwork-server\] ERROR/, "no line of ours was labelled an error");
+});
+
+test("under the real orchestrator (openwork serve): runtime versions come from its control endpoint, the engine it manages answers through /w/:id/opencode, and stopping it stops us", { timeout: 180_000 }, async (t) => {
+  const orchestrator = process.env.ORCHESTRATOR_BIN;
+  const opencode = process.env.ORCHESTRATOR_OPENCODE_BIN;
+  if (!orchestrator || !opencode) {
+    assert.ok(!process.env.CI, "ORCHESTRATOR_BIN / ORCHESTRATOR_OPENCODE_BIN must be set in CI");
+    t.skip("set ORCHESTRATOR_BIN and ORCHESTRATOR_OPENCODE_BIN (source .ci/orchestrator.sh)");
+    return;
+  }
+  const home = await temp(t, "ow-orch-home-");
+  const ws = await temp(t, "ow-orch-ws-");
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(orchestrator, ["serve", "--workspace", ws, "--openwork-server-bin", join(REPO_ROOT, "bin/openwork-server.js"), "--opencode-bin", opencode, "--allow-external", "--openwork-port", String(port), "--openwork-token", "collab-token-2", "--openwork-host-token", "host-token-2", "--no-tui"], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
+    cwd: ws,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => (out += c));
+  const closed = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await closed;
+  });
+  await waitFor(() => /OpenWork orchestrator running/.test(out) || child.exitCode !== null, { timeoutMs: 150_000, what: "the orchestrator running" });
+  assert.match(out, /OpenWork orchestrator running/, out);
+  const client = { authorization: "Bearer collab-token-2" };
+
+  // Runtime control: the orchestrator passed OPENWORK_CONTROL_BASE_URL/TOKEN; we relay its snapshot.
+  const versions = await get(`${url}/runtime/versions`, client);
+  assert.equal(versions.status, 200, JSON.stringify(versions.json));
+  assert.equal(versions.json.orchestrator.version, "0.18.1");
+  const ours = versions.json.services.find((s: { name: string }) => s.name === "openwork-server");
+  assert.equal(ours.running, true);
+  assert.equal(ours.path, join(REPO_ROOT, "bin/openwork-server.js"));
+  // A viewer gets it without host paths.
+  const viewer = await get(`${url}/tokens`, { "x-openwork-host-token": "host-token-2", "content-type": "application/json" }, { method: "POST", body: JSON.stringify({ scope: "viewer" }) });
+  const seen = await get(`${url}/runtime/versions`, { authorization: `Bearer ${viewer.json.token}` });
+  assert.equal(seen.status, 200);
+  assert.equal(seen.json.worker.workspace, undefined);
+  assert.ok(seen.json.services.every((s: { path?: string }) => s.path === undefined));
+
+  // The engine it manages (basic auth it generated and passed to us) through the mounted proxy.
+  const id = (await get(`${url}/workspaces`, client)).json.items[0].id as string;
+  const created = await waitFor(async () => {
+    const res = await get(`${url}/w/${id}/opencode/session`, { ...client, "content-type": "application/json" }, { method: "POST", body: "{}" });
+    return res.status === 200 ? res : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 500, what: "a session created through the proxy" });
+  assert.match(created.json.id, /^ses_/);
+  assert.equal(created.json.directory, ws);
+
+  // Stopping the orchestrator stops its sidecars: our port closes.
+  child.kill("SIGTERM");
+  await closed;
+  await waitFor(async () => (await fetch(`${url}/health`).then(() => false, () => true)) || undefined, { timeoutMs: 20_000, what: "our server stopped with the orchestrator" });
 });
