@@ -2,7 +2,9 @@
 // query values, bodies and credentials. Whatever comes in, the server answers within the client's
 // deadline, never with a 500, always with a JSON error carrying a code when it refuses, keeps
 // serving /health, logs no unhandled error, and changes nothing outside the workspace (a canary
-// folder beside it stays byte-identical). FUZZ_REQUESTS sets the count (default 3000; the second test sends half), FUZZ_SEED changes the seed.
+// folder beside it stays byte-identical). A second run, with a host who denies everything, checks
+// that input is refused before the host is asked. FUZZ_REQUESTS sets the count (default 3000; the
+// second run sends half), FUZZ_SEED the seed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
