@@ -2,7 +2,7 @@
 // unreachable answers, forwarding rules.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { readAuditLog, startServer, type TestServer } from "./helpers/server.ts";
 import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
 import { rawExchange } from "./helpers/http-call.ts";
 import { freePort } from "./helpers/ports.ts";
@@ -101,6 +101,24 @@ test("forwarding: no auth or directory header added, our credentials stripped, b
   assert.equal(r.url, "/bindings");
   assert.deepEqual(JSON.parse(r.body.toString()), { chat: "c1" });
   assert.equal(r.headers["x-forwarded-for"], "127.0.0.1");
+});
+
+test("the host's writes through the router proxy are audited (method and path, never the body); reads are not", async () => {
+  const secret = "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr";
+  const before = (await readAuditLog(s, s.workspaceId, true)).length;
+  const res = await s.request("POST", "/opencode-router/identities/telegram?token=query-secret", { token: null, host: true, json: { token: secret } });
+  assert.equal(res.status, 200);
+  assert.equal(JSON.parse(up.requests[up.requests.length - 1]!.body.toString()).token, secret, "the body still reaches the router");
+  const entries = (await readAuditLog(s, s.workspaceId, true)).slice(before);
+  const intent = entries.find((e) => e.action === "opencodeRouter.request" && e.phase === "intent");
+  assert.ok(intent, JSON.stringify(entries));
+  assert.deepEqual(intent.change, { method: "POST", path: "/identities/telegram" });
+  assert.ok(entries.some((e) => e.action === "opencodeRouter.request" && e.phase === "outcome" && /router answered 200/.test(e.summary)), JSON.stringify(entries));
+  assert.ok(!JSON.stringify(entries).includes(secret) && !JSON.stringify(entries).includes("query-secret"), "no token in the audit log");
+  // A read of the same class leaves no audit line.
+  const count = (await readAuditLog(s, s.workspaceId, true)).length;
+  assert.equal((await s.request("GET", "/opencode-router/config", { token: null, host: true })).status, 200);
+  assert.equal((await readAuditLog(s, s.workspaceId, true)).length, count);
 });
 
 test("mounted form /w/:id/opencode-router resolves and authorizes the workspace", async () => {

@@ -220,15 +220,21 @@ async function deleteSession(rc: RouteContext) {
   });
 }
 
-/** OpenCode Router: any client → health/root; collaborator → bindings/identities; host → the rest. */
-async function routerProxy(rc: RouteContext): Promise<typeof HANDLED> {
+/**
+ * OpenCode Router: any client → health/root; collaborator → bindings/identities; host → the rest.
+ * The host's writes (identities holding bot tokens, bindings that route a chat into a workspace,
+ * messages sent) are audited like the engine's — in the mounted, else the active, workspace's
+ * log, with the method and path but never the body (it may carry bot tokens).
+ */
+async function routerProxy(rc: RouteContext): Promise<typeof HANDLED | WritePlan> {
   assertOriginForm(rc.req);
   // The rest after `/opencode-router` (the route's own `*` may start deeper, e.g. identities/*).
   const segments = rc.path.split("/");
   const rest = segments.length > 2 ? "/" + segments.slice(2).join("/") : "";
   assertSafeProxyPath(rest);
-  // Read-only mode is enforced here because proxy routes are not `write: true`.
-  if (!READ_METHODS.has(rc.method) && rc.server.config.readOnly) throw new ApiError("read_only", "Server is read-only");
+  const write = !READ_METHODS.has(rc.method);
+  // Read-only mode is enforced here: the route also relays the host's reads.
+  if (write && rc.server.config.readOnly) throw new ApiError("read_only", "Server is read-only");
   const port = rc.server.config.routerHealthPort;
   // Checked after auth (the router ran it), so an anonymous caller learns nothing about the setup.
   if (port === undefined) throw new ApiError("opencode_router_unconfigured", "OpenCode Router is not configured");
@@ -236,11 +242,29 @@ async function routerProxy(rc: RouteContext): Promise<typeof HANDLED> {
   url.pathname = rest === "" ? "/" : rest;
   url.search = rc.query.toString();
   const mount = rc.mount ? `/w/${encodeURIComponent(rc.mount.id)}/opencode-router` : "/opencode-router";
-  await proxyHttp(rc.req, rc.res, { url }, rc.server.proxy, ROUTER_ERRORS, {
+  const relay = () => proxyHttp(rc.req, rc.res, { url }, rc.server.proxy, ROUTER_ERRORS, {
     rewriteLocation: locationRewriter(new URL(`http://127.0.0.1:${port}/`), mount),
     tokenHash: rc.actor!.tokenHash,
   });
-  return HANDLED;
+  if (!write) {
+    await relay();
+    return HANDLED;
+  }
+  const summary = `${rc.method} /opencode-router${rest} (OpenCode Router)`;
+  return plan({
+    workspaceId: (rc.mount ?? rc.server.workspaces.active())?.id ?? null,
+    action: "opencodeRouter.request",
+    summary,
+    target: `opencodeRouter${rest}`,
+    paths: [],
+    // No body and no query: either may carry a bot token.
+    change: { method: rc.method, path: rest },
+    apply: async () => {
+      // The router's answer goes to the client as it comes; the outcome records its status.
+      await relay();
+      return { body: undefined, send: () => {}, audit: [{ action: "opencodeRouter.request", target: `opencodeRouter${rest}`, summary: `${summary}: router answered ${rc.res.statusCode}` }] };
+    },
+  });
 }
 
 /**
@@ -277,5 +301,6 @@ export const routes: RouteDef[] = [
   { method: "GET", path: "/opencode-router/health", auth: "client", handler: routerProxy },
   { method: "GET", path: "/opencode-router/bindings", auth: "client", scope: "collaborator", handler: routerProxy },
   { method: "GET", path: "/opencode-router/identities/*", auth: "client", scope: "collaborator", handler: routerProxy },
-  { method: "*", path: "/opencode-router/*", auth: "host", handler: routerProxy },
+  // The host's reads and writes; writes are audited (gate "audit": host and owners only, no approval).
+  { method: "*", path: "/opencode-router/*", auth: "host", gate: "audit", readOnlyAllowed: true, handler: routerProxy },
 ];
