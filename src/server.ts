@@ -329,7 +329,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       // Browsers cannot set headers on a WebSocket: the token may come as a query parameter (stripped before forwarding).
       const queryToken = rc.query.get("token") ?? undefined;
       admit(rc, match.route, match.mount, queryToken);
-      match.route.upgrade(rc);
+      await match.route.upgrade(rc);
     } catch (err) {
       if (!(err instanceof ApiError)) log.error("upgrade failed", { error: String(err) });
       writeSocketError(socket, err);

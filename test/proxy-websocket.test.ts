@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { readAuditLog, startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { freePort } from "./helpers/ports.ts";
 
@@ -176,6 +176,12 @@ test("upgrade with ?token= is proxied: 101 with the upstream's accept, frames ec
   assert.ok(!JSON.stringify(u).includes(owner));
   c.socket.destroy();
   await waitFor(() => upstreamSockets.size === 0, { what: "upstream socket closed with the client" });
+  // Who opened which terminal is on record (before the socket was handed over), without the token.
+  const audit = await readAuditLog(s);
+  const opened = audit.find((e) => e.action === "engine.pty.connect" && e.target === "/pty/pty_1/connect");
+  assert.ok(opened, JSON.stringify(audit));
+  assert.equal((opened.actor as { scope?: string }).scope, "owner");
+  assert.ok(!JSON.stringify(audit).includes(owner));
 });
 
 test("upgrade with an Authorization header on the mounted form works too", async () => {

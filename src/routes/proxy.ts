@@ -270,17 +270,21 @@ async function routerProxy(rc: RouteContext): Promise<typeof HANDLED | WritePlan
 /**
  * WebSocket upgrades (OpenCode's terminal): matched, authenticated (token also as `?token=`) and
  * mounted by the server's pipeline like any request; the `token` parameter never travels upstream.
+ * Each socket opened is audited first (a terminal cannot be approved keystroke by keystroke, but
+ * who opened which one is on record); no record, no socket.
  */
-function opencodeUpgrade(rc: UpgradeContext): void {
+async function opencodeUpgrade(rc: UpgradeContext): Promise<void> {
   const rest = rc.params["*"] ?? "";
   assertSafeProxyPath(rest);
   if (String(rc.req.headers.upgrade ?? "").toLowerCase() !== "websocket") throw new ApiError("invalid_payload", "Only WebSocket upgrades are proxied");
   // A socket carries input both ways: never for viewers or in read-only mode, and the terminal
   // (keystrokes to a shell) only for owners and the host, as its HTTP endpoints.
-  const terminal = /^\/(api\/)?pty(\/|$)/.test(decodedPath(rest));
+  const path = decodedPath(rest);
+  const terminal = /^\/(api\/)?pty(\/|$)/.test(path);
   authorizeEngine(rc.server, rc.actor!, "POST", { cls: terminal ? "owner" : "chat", action: "engine.socket" });
   const ws = proxyWorkspace(rc.server, rc.mount);
   const oc = checkedTarget(rc.server, ws);
+  await rc.server.audit.append(ws.id, rc.actor!, { action: terminal ? "engine.pty.connect" : "engine.socket", target: path, summary: `${terminal ? "Terminal" : "WebSocket"} opened: ${path}` });
   const query = new URLSearchParams(rc.query);
   query.delete("token");
   const mount = rc.mount ? `/w/${encodeURIComponent(ws.id)}/opencode` : "/opencode";
