@@ -94,63 +94,60 @@ test("--no-log-requests and OPENWORK_LOG_REQUESTS=0 turn request lines off", asy
   assert.match(r.stderr, /OPENWORK_LOG_REQUESTS/);
 });
 
-test("the real orchestrator (openwork serve --check) starts bin/openwork-server.js and its checks pass", { timeout: 180_000 }, async (t) => {
-  const orchestrator = process.env.ORCHESTRATOR_BIN;
-  const opencode = process.env.ORCHESTRATOR_OPENCODE_BIN;
-  if (!orchestrator || !opencode) {
-    // CI provides both (.ci/orchestrator.sh); there this test must run, never skip.
-    assert.ok(!process.env.CI, "ORCHESTRATOR_BIN / ORCHESTRATOR_OPENCODE_BIN must be set in CI");
-    t.skip("set ORCHESTRATOR_BIN and ORCHESTRATOR_OPENCODE_BIN (source .ci/orchestrator.sh)");
-    return;
-  }
-  // The orchestrator runs the published entry, which imports the compiled dist/ (built by npm ci / npm run build).
-  assert.ok(existsSync(join(REPO_ROOT, "dist/cli.js")), "dist/cli.js exists (run npm run build)");
+/** `openwork serve` with our published entry on a temp workspace and HOME; its output collected. */
+async function serve(t: { after(fn: () => Promise<void>): void }, bins: { orchestrator: string; opencode: string }, extra: string[]) {
   const home = await temp(t, "ow-orch-home-");
   const ws = await temp(t, "ow-orch-ws-");
-  const child = spawn(orchestrator, ["serve", "--workspace", ws, "--openwork-server-bin", join(REPO_ROOT, "bin/openwork-server.js"), "--opencode-bin", opencode, "--allow-external", "--openwork-port", "0", "--no-tui", "--check"], {
+  const child = spawn(bins.orchestrator, ["serve", "--workspace", ws, "--openwork-server-bin", join(REPO_ROOT, "bin/openwork-server.js"), "--opencode-bin", bins.opencode, "--allow-external", "--no-tui", ...extra], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
     cwd: ws,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let out = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
-  child.stderr.setEncoding("utf8").on("data", (c: string) => (out += c));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 150_000);
-  const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  const run = { ws, child, out: "", closed: new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c))) };
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (run.out += c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => (run.out += c));
+  return run;
+}
+
+/** The real orchestrator and the OpenCode it pins (.ci/orchestrator.sh); skipped locally, a failure in CI, without them. */
+function orchestratorBins(t: { skip(message: string): void }): { orchestrator: string; opencode: string } | undefined {
+  const orchestrator = process.env.ORCHESTRATOR_BIN;
+  const opencode = process.env.ORCHESTRATOR_OPENCODE_BIN;
+  if (orchestrator && opencode) return { orchestrator, opencode };
+  // CI provides both; there these tests must run, never skip.
+  assert.ok(!process.env.CI, "ORCHESTRATOR_BIN / ORCHESTRATOR_OPENCODE_BIN must be set in CI");
+  t.skip("set ORCHESTRATOR_BIN and ORCHESTRATOR_OPENCODE_BIN (source .ci/orchestrator.sh)");
+  return undefined;
+}
+
+test("the real orchestrator (openwork serve --check) starts bin/openwork-server.js and its checks pass", { timeout: 180_000 }, async (t) => {
+  const bins = orchestratorBins(t);
+  if (!bins) return;
+  // The orchestrator runs the published entry, which imports the compiled dist/ (built by npm ci / npm run build).
+  assert.ok(existsSync(join(REPO_ROOT, "dist/cli.js")), "dist/cli.js exists (run npm run build)");
+  const run = await serve(t, bins, ["--openwork-port", "0", "--check"]);
+  const timer = setTimeout(() => run.child.kill("SIGKILL"), 150_000);
+  const code = await run.closed;
   clearTimeout(timer);
-  assert.equal(code, 0, out);
-  assert.match(out, /Checks: ok/);
-  assert.match(out, /\[openwork-server\] Healthy/);
-  assert.doesNotMatch(out, /\[openwork-server\] ERROR/, "no line of ours was labelled an error");
+  assert.equal(code, 0, run.out);
+  assert.match(run.out, /Checks: ok/);
+  assert.match(run.out, /\[openwork-server\] Healthy/);
+  assert.doesNotMatch(run.out, /\[openwork-server\] ERROR/, "no line of ours was labelled an error");
 });
 
 test("under the real orchestrator (openwork serve): runtime versions come from its control endpoint, the engine it manages answers through /w/:id/opencode, and stopping it stops us", { timeout: 180_000 }, async (t) => {
-  const orchestrator = process.env.ORCHESTRATOR_BIN;
-  const opencode = process.env.ORCHESTRATOR_OPENCODE_BIN;
-  if (!orchestrator || !opencode) {
-    assert.ok(!process.env.CI, "ORCHESTRATOR_BIN / ORCHESTRATOR_OPENCODE_BIN must be set in CI");
-    t.skip("set ORCHESTRATOR_BIN and ORCHESTRATOR_OPENCODE_BIN (source .ci/orchestrator.sh)");
-    return;
-  }
-  const home = await temp(t, "ow-orch-home-");
-  const ws = await temp(t, "ow-orch-ws-");
+  const bins = orchestratorBins(t);
+  if (!bins) return;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(orchestrator, ["serve", "--workspace", ws, "--openwork-server-bin", join(REPO_ROOT, "bin/openwork-server.js"), "--opencode-bin", opencode, "--allow-external", "--openwork-port", String(port), "--openwork-token", "collab-token-2", "--openwork-host-token", "host-token-2", "--no-tui"], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
-    cwd: ws,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
-  child.stderr.setEncoding("utf8").on("data", (c: string) => (out += c));
-  const closed = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  const run = await serve(t, bins, ["--openwork-port", String(port), "--openwork-token", "collab-token-2", "--openwork-host-token", "host-token-2"]);
+  const { child, closed } = run;
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     await closed;
   });
-  await waitFor(() => /OpenWork orchestrator running/.test(out) || child.exitCode !== null, { timeoutMs: 150_000, what: "the orchestrator running" });
-  assert.match(out, /OpenWork orchestrator running/, out);
+  await waitFor(() => /OpenWork orchestrator running/.test(run.out) || child.exitCode !== null, { timeoutMs: 150_000, what: "the orchestrator running" });
+  assert.match(run.out, /OpenWork orchestrator running/, run.out);
   const client = { authorization: "Bearer collab-token-2" };
 
   // Runtime control: the orchestrator passed OPENWORK_CONTROL_BASE_URL/TOKEN; we relay its snapshot.
@@ -174,7 +171,7 @@ test("under the real orchestrator (openwork serve): runtime versions come from i
     return res.status === 200 ? res : undefined;
   }, { timeoutMs: 60_000, intervalMs: 500, what: "a session created through the proxy" });
   assert.match(created.json.id, /^ses_/);
-  assert.equal(created.json.directory, ws);
+  assert.equal(created.json.directory, run.ws);
 
   // Stopping the orchestrator stops its sidecars: our port closes.
   child.kill("SIGTERM");

@@ -111,14 +111,32 @@ async function serverForEngine(options: StartOptions = {}): Promise<{ s: TestSer
   return { s, ocHome, ocPort, password };
 }
 
-test("real OpenCode through /w/:id/opencode: config, session create/list, event stream, session delete", { timeout: 120_000 }, async (t) => {
+/**
+ * Runs `body` against our server (started with `options`) and a real `opencode serve` behind it;
+ * both are stopped afterwards. Skipped locally, a failure in CI, without the binary.
+ */
+async function withEngine(
+  t: { skip(message: string): void },
+  options: StartOptions,
+  body: (e: { s: TestServer; oc: RunningOpencode; ocPort: number }) => Promise<void>,
+): Promise<void> {
   if (!(await requireBinary(t))) return;
-
-  const { s, ocHome, ocPort, password } = await serverForEngine();
+  const { s, ocHome, ocPort, password } = await serverForEngine(options);
   let oc: RunningOpencode | undefined;
   try {
     oc = await startOpencode(s.workspace, ocHome, ocPort, password);
+    // A request that opencode leaves unanswered during its start-up becomes a quick retry.
     s.context.proxy.headersTimeoutMs = 5_000;
+    await body({ s, oc, ocPort });
+  } finally {
+    await oc?.stop();
+    await s.close();
+    await rm(ocHome, { recursive: true, force: true });
+  }
+}
+
+test("real OpenCode through /w/:id/opencode: config, session create/list, event stream, session delete", { timeout: 120_000 }, async (t) => {
+  await withEngine(t, {}, async ({ s, oc, ocPort }) => {
     const base = `${s.url}/w/${s.workspaceId}/opencode`;
     const auth = { authorization: `Bearer ${s.clientToken}` };
     const config = await waitFor(
@@ -163,25 +181,15 @@ test("real OpenCode through /w/:id/opencode: config, session create/list, event 
     assert.equal(again.status, 502);
     assert.equal(again.json.code, "opencode_request_failed");
     assert.equal(again.json.details.status, 404);
-  } finally {
-    await oc?.stop();
-    await s.close();
-    await rm(ocHome, { recursive: true, force: true });
-  }
+  });
 });
 
 test("real OpenCode, engine policy: a prompt-only slash command goes on at once; a shell-running one and a config write wait for the host", { timeout: 180_000 }, async (t) => {
-  if (!(await requireBinary(t))) return;
-
-  const { s, ocHome, ocPort, password } = await serverForEngine({
+  await withEngine(t, {
     approval: "manual",
     // A project command whose template runs a shell (the engine reads it at start).
     files: { ".opencode/command/listing.md": "---\ndescription: list the files\n---\nHere are the files:\n!`ls`\n" },
-  });
-  let oc: RunningOpencode | undefined;
-  try {
-    oc = await startOpencode(s.workspace, ocHome, ocPort, password);
-    s.context.proxy.headersTimeoutMs = 5_000;
+  }, async ({ s, oc, ocPort }) => {
     const path = `/w/${s.workspaceId}/opencode`;
     await waitFor(
       async () => {
@@ -245,9 +253,43 @@ test("real OpenCode, engine policy: a prompt-only slash command goes on at once;
     assert.equal(JSON.parse(await readFile(engineFile, "utf8")).share, "disabled");
     const audit = await readAuditLog(s);
     assert.ok(audit.some((e) => e.action === "engine.config.update" && /engine answered 200/.test(e.summary)), JSON.stringify(audit.map((e) => e.summary)));
-  } finally {
-    await oc?.stop();
-    await s.close();
-    await rm(ocHome, { recursive: true, force: true });
-  }
+  });
+});
+
+test("real OpenCode, viewers: the engine's config comes redacted and secret-class files are refused; collaborators see both", { timeout: 180_000 }, async (t) => {
+  const apiKey = "sk-ant-api03-real-looking-secret-0123456789";
+  const files = {
+    ".env": "API_KEY=sk-live-abcdef0123456789\n",
+    "notes.txt": "hello\n",
+    "opencode.json": JSON.stringify({ provider: { anthropic: { options: { apiKey } } } }),
+  };
+  await withEngine(t, { files }, async ({ s, oc }) => {
+    const path = `/w/${s.workspaceId}/opencode`;
+    const viewer = await s.mintToken("viewer");
+    const config = await waitFor(
+      async () => {
+        oc.checkAlive();
+        const res = await s.request("GET", `${path}/config`);
+        return res.status === 200 ? res : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250, what: "opencode serve answering through the proxy" },
+    );
+    assert.equal(config.json.provider.anthropic.options.apiKey, apiKey, "a collaborator gets the engine's config as it is");
+    const seen = await s.request("GET", `${path}/config`, { token: viewer });
+    assert.equal(seen.status, 200);
+    assert.equal(seen.json.provider.anthropic.options.apiKey, "[redacted]");
+    assert.ok(!seen.text.includes(apiKey));
+
+    const env = await s.request("GET", `${path}/file/content?path=.env`, { token: viewer });
+    assert.equal(env.status, 403);
+    assert.equal(env.json.code, "protected_path");
+    const notes = await s.request("GET", `${path}/file/content?path=notes.txt`, { token: viewer });
+    assert.equal(notes.status, 200, notes.text);
+    assert.equal(notes.json.content.trim(), "hello");
+    const collaborator = await s.request("GET", `${path}/file/content?path=.env`);
+    assert.equal(collaborator.status, 200);
+    assert.match(collaborator.json.content, /API_KEY=sk-live/);
+    // Viewers write nothing through the engine, whatever the endpoint.
+    assert.equal((await s.request("POST", `${path}/session`, { token: viewer, json: {} })).status, 403);
+  });
 });
