@@ -135,7 +135,7 @@ async function withEngine(
   }
 }
 
-test("real OpenCode through /w/:id/opencode: config, session create/list, event stream, session delete", { timeout: 120_000 }, async (t) => {
+test("real OpenCode through /w/:id/opencode: config, session create/list, event stream, session delete, engine reload", { timeout: 120_000 }, async (t) => {
   await withEngine(t, {}, async ({ s, oc, ocPort }) => {
     const base = `${s.url}/w/${s.workspaceId}/opencode`;
     const auth = { authorization: `Bearer ${s.clientToken}` };
@@ -181,6 +181,13 @@ test("real OpenCode through /w/:id/opencode: config, session create/list, event 
     assert.equal(again.status, 502);
     assert.equal(again.json.code, "opencode_request_failed");
     assert.equal(again.json.details.status, 404);
+
+    // The app's "reload engine": the engine disposes its instance (audited) and answers again afterwards.
+    const reloaded = await s.request("POST", `/workspace/${s.workspaceId}/engine/reload`, { json: {} });
+    assert.equal(reloaded.status, 200, reloaded.text);
+    assert.equal(reloaded.json.ok, true);
+    assert.ok((await readAuditLog(s)).some((e) => e.action === "engine.reload"));
+    await waitFor(async () => (await call(`${base}/session`, { headers: auth })).status === 200 || undefined, { timeoutMs: 30_000, intervalMs: 250, what: "the engine answering after its reload" });
   });
 });
 
