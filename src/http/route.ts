@@ -66,8 +66,10 @@ export interface RouteDef {
   readOnlyAllowed?: true;
   /** The `:id` param names a workspace to resolve (404 workspace_not_found / 403 workspace_unauthorized). */
   workspace?: boolean;
-  /** WebSocket upgrades of this path (same auth; the token may also come as `?token=`). */
-  /** May wait (e.g. for an audit line) before taking the socket over. */
+  /**
+   * WebSocket upgrades of this path (same auth; the token may also come as `?token=`). May wait
+   * (for an audit line) before it takes the socket over.
+   */
   upgrade?(rc: UpgradeContext): void | Promise<void>;
   handler(rc: RouteContext): Promise<HandlerResult> | JsonReply;
 }
