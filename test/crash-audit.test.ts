@@ -10,6 +10,7 @@ import path from "node:path";
 import { startCli, type RunningCli } from "./helpers/cli.ts";
 import { verifyAuditFile } from "../src/audit.ts";
 import { workspaceId } from "../src/workspaces.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const TRIALS = Number(process.env.CRASH_TRIALS ?? 8);
 const TOKEN = "crash-client-token-0123456789";
@@ -63,6 +64,9 @@ test(`SIGKILL during writes (${TRIALS} kills): every file that landed has its au
       await h.done;
     }
     const { cli } = await boot(ws, home); // the last start recovers
+    // Torn temp files of killed writes are removed by the clean-up that runs after listen()
+    // (a large workspace must not delay the start): wait for it, on a busy machine it takes a while.
+    await waitFor(async () => (await leftovers(ws)).length === 0 || undefined, { timeoutMs: 30_000, what: "the startup clean-up of torn temp files" });
     await kill9(cli);
     const lines = await auditLines(home, ws);
     const recorded = new Set(lines.filter((l) => l.phase === "intent").map((l) => l.target));
