@@ -128,8 +128,13 @@ export async function bestOfRounds<K extends string>(
   opts: { rounds: number; concurrency: number; durationMs: number },
 ): Promise<Record<K, LoadTestResult>> {
   const best = {} as Record<K, LoadTestResult>;
+  const entries = Object.entries(cases) as [K, BenchCase][];
   for (let round = 0; round < opts.rounds; round++) {
-    for (const [name, c] of Object.entries(cases) as [K, BenchCase][]) {
+    // Each round starts one case later. On this machine position matters: two identical servers
+    // measured one after the other differed by 4–5%, the later one faster, in either order — a
+    // fixed order turned that into a bias against whatever came first (the logged server).
+    for (let i = 0; i < entries.length; i++) {
+      const [name, c] = entries[(i + round) % entries.length]!;
       const r = await loadTest({ ...c, concurrency: opts.concurrency, durationMs: opts.durationMs, warmupMs: 300 });
       if (r.errors > 0) throw new Error(`${name}: ${r.errors} failed requests`);
       const prev = best[name];
