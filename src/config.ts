@@ -52,8 +52,6 @@ export const CLI_OPTIONS = {
   version: { type: "boolean", short: "v" },
 } as const;
 
-export type CliValues = ReturnType<typeof parseCliArgs>;
-
 /** Strict parse of the server flags; an unknown flag or a missing value is a ConfigError. */
 export function parseCliArgs(argv: string[]) {
   try {

@@ -125,12 +125,6 @@ const CODE_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {
   unauthorized: { "WWW-Authenticate": "Bearer" },
 };
 
-export const ERROR_CODES = Object.keys(STATUS) as ErrorCode[];
-
-export function statusOf(code: ErrorCode): number {
-  return STATUS[code];
-}
-
 export interface ApiErrorOptions {
   /** Only for the codes in VARIABLE; anything else is a programming error. */
   status?: number;
