@@ -94,6 +94,14 @@ export const LIMITS = {
   configWatchMaxDirs: 4_000,
   /** Deepest path watched below a config folder (skills have resources in sub-folders). */
   configWatchMaxDepth: 9,
+  /**
+   * Raw watch events one folder may deliver between two coalescing flushes. Past it the folder is
+   * polled instead: a local process renaming in a tight loop produces events as fast as libuv
+   * reads them, and its inotify read loop then never yields — the whole server stops answering.
+   */
+  watchStormEvents: 10_000,
+  /** How long a folder dropped for an event storm is polled before it is watched again. */
+  watchStormCooldownMs: 30_000,
   /** Startup clean-up of stale temp files: folders scanned per workspace, and how deep. */
   cleanupMaxDirs: 20_000,
   cleanupMaxDepth: 24,

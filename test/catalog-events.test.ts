@@ -1,13 +1,15 @@
 /** Catalog events: every change on disk shows up, server writes exactly once, long-poll, reset semantics. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile, appendFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
+import { startCli } from "./helpers/cli.ts";
+import { workspaceId as workspaceIdOf } from "../src/workspaces.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { converge, EventFollower, openSession, snapshotModel, type CatalogEventJson } from "./helpers/catalog.ts";
+import { converge, EventFollower, openSession, sameModel, snapshotModel, walkModel, type CatalogEventJson } from "./helpers/catalog.ts";
 
 const DEADLINE = 15_000;
 
@@ -224,5 +226,69 @@ test("reset: since from the future, since older than the ring buffer, and after 
   } finally {
     await s.close();
     await rm(staging, { recursive: true, force: true });
+  }
+});
+
+test("a local process renaming in a tight loop cannot freeze the server: the flooded folder is polled, /health answers, the index converges", { timeout: 120_000 }, async (t) => {
+  // The server runs as its own process: a frozen event loop in this one could not even time out.
+  const root = await mkdtemp(path.join(tmpdir(), "ow-storm-"));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const ws = path.join(root, "ws");
+  await mkdir(path.join(ws, "storm/dir"), { recursive: true });
+  await mkdir(path.join(ws, "elsewhere"));
+  await writeFile(path.join(ws, "storm/dir/a.txt"), "x");
+  await symlink("../elsewhere", path.join(ws, "storm/lnk"));
+  await mkdir(path.join(root, "home"));
+  const token = "storm-client-token-0123456789";
+  const cli = startCli(["--workspace", ws, "--port", "0", "--token", token, "--host-token", "storm-host-token-0123456789"], { env: { HOME: path.join(root, "home") } });
+  // A folder and a link trade places as fast as the kernel allows, until killed: each round moves a
+  // watched folder, so events arrive faster than a reader handles them.
+  const swapper = spawn(process.execPath, ["-e", `
+    const fs = require("node:fs"); const [dir, lnk] = process.argv.slice(1);
+    for (let i = 0; ; i++) {
+      try { fs.renameSync(dir, dir + ".real"); fs.renameSync(lnk, dir); fs.renameSync(dir, lnk); fs.renameSync(dir + ".real", dir); }
+      catch { try { if (!fs.existsSync(dir)) fs.renameSync(dir + ".real", dir); } catch {} }
+      if (i === 1000) process.stdout.write("swapping\\n");
+    }
+  `, path.join(ws, "storm/dir"), path.join(ws, "storm/lnk")], { stdio: ["ignore", "pipe", "ignore"] });
+  const swapperGone = new Promise((r) => swapper.once("exit", r));
+  let swapped = false;
+  swapper.stdout!.once("data", () => (swapped = true));
+  try {
+    const url = (await cli.waitForStdout(/listening on (http:\/\/[^\s]+)/, 30_000))[1]!;
+    const get = async (p: string, ms: number): Promise<{ status: number; json: any } | string> => {
+      try {
+        const res = await fetch(`${url}${p}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(ms) });
+        return { status: res.status, json: await res.json() };
+      } catch (err) {
+        return `no answer within ${ms} ms (${(err as Error).name})`;
+      }
+    };
+    const session = await fetch(`${url}/workspace/${workspaceIdOf(ws)}/files/sessions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "{}" });
+    const sid = ((await session.json()) as { session: { id: string } }).session.id;
+    assert.equal((await get(`/files/sessions/${sid}/catalog/snapshot?limit=1`, 10_000) as { status: number }).status, 200);
+    await waitFor(() => swapped || swapper.exitCode !== null || undefined, { timeoutMs: 20_000, what: "the swapper running" });
+    assert.equal(swapper.exitCode, null, "the swapper is running");
+    // While the flood lasts, the server keeps answering (before: libuv's inotify loop never
+    // yielded and every request hung).
+    const until = Date.now() + 3_000;
+    for (let i = 0; Date.now() < until; i++) {
+      const answer = await get("/health", 5_000);
+      assert.equal(typeof answer === "string" ? answer : answer.status, 200, `request ${i} during the rename storm`);
+    }
+    assert.match(cli.stdout() + cli.stderr(), /changes too fast to watch/);
+    swapper.kill("SIGKILL");
+    await swapperGone;
+    // Once it stops, polling brings the index back to what is on disk.
+    const model = async () => {
+      const answer = await get(`/files/sessions/${sid}/catalog/snapshot?limit=10000`, 10_000);
+      return typeof answer === "string" ? new Map<string, string>() : new Map<string, string>(answer.json.items.map((i: { path: string; kind: string; revision?: string }) => [i.path, i.kind === "dir" ? "dir" : i.revision!]));
+    };
+    await waitFor(async () => sameModel(await model(), await walkModel(ws)) || undefined, { timeoutMs: 30_000, what: "the index converging after the storm" });
+  } finally {
+    swapper.kill("SIGKILL");
+    await swapperGone;
+    cli.kill("SIGKILL");
+    await cli.exited;
   }
 });

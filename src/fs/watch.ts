@@ -18,6 +18,7 @@
 import { watch, type BigIntStats, type FSWatcher } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import { openChildDir, openRoot, type Dir } from "./anchored.ts";
+import { LIMITS } from "../limits.ts";
 import path from "node:path";
 
 export type EntryKind = "file" | "dir";
@@ -173,6 +174,9 @@ export class TreeMirror {
   /** Batches queued or running (see `settled`). */
   private inFlight = 0;
   private capWarned = false;
+  /** Raw events per watched folder since the last flush, and folders polled after a storm until then. */
+  private readonly rawCounts = new Map<string, number>();
+  private readonly stormUntil = new Map<string, number>();
 
   constructor(private readonly opts: TreeMirrorOptions) {
     this.root = opts.root;
@@ -288,6 +292,7 @@ export class TreeMirror {
 
   private flush(): void {
     this.timer = undefined;
+    this.rawCounts.clear();
     if (this.holds > 0) return; // resumed by the hold's release
     const batch = this.pending;
     this.pending = new Map();
@@ -296,6 +301,9 @@ export class TreeMirror {
 
   private onRaw(dirRel: string, filename: string | Buffer | null): void {
     if (this.closed) return;
+    const count = (this.rawCounts.get(dirRel) ?? 0) + 1;
+    this.rawCounts.set(dirRel, count);
+    if (count > LIMITS.watchStormEvents) return this.breakStorm(dirRel);
     if (filename === null || filename === undefined) {
       this.enqueue(dirRel, SHALLOW);
       return;
@@ -311,9 +319,32 @@ export class TreeMirror {
     if (name === path.basename(this.abs(dirRel))) this.enqueue(dirRel, SUSPECT);
   }
 
+  /**
+   * A folder flooding us with events (see LIMITS.watchStormEvents): its watch is dropped — the
+   * flush that would reset the count cannot run while the flood lasts — and it is polled until
+   * the cool-down ends. Changes are still found, by listing it every poll.
+   */
+  private breakStorm(rel: string): void {
+    const w = this.watchers.get(rel);
+    if (!w) return; // already dropped: events the kernel had queued for the old watch
+    w.close();
+    this.watchers.delete(rel);
+    this.rawCounts.delete(rel);
+    this.stormUntil.set(rel, Date.now() + LIMITS.watchStormCooldownMs);
+    this.opts.log?.("warn", `${this.name}: a folder changes too fast to watch, polling it for a while`, { dir: rel });
+    this.markDegraded(rel);
+    this.enqueue(rel, SHALLOW);
+  }
+
   /** Watches a directory before it is listed, so nothing created in between is missed. */
   private watchDir(rel: string): boolean {
     if (this.closed || this.watchers.has(rel)) return true;
+    const until = this.stormUntil.get(rel);
+    if (until !== undefined && until > Date.now()) {
+      this.markDegraded(rel);
+      return false;
+    }
+    this.stormUntil.delete(rel);
     if (this.opts.maxWatchers !== undefined && this.watchers.size >= this.opts.maxWatchers) {
       // Logged once: past the cap every poll would retry (and fail) for each such directory.
       if (!this.capWarned) this.opts.log?.("warn", `${this.name}: more than ${this.opts.maxWatchers} folders, polling the rest`, { root: this.root });
