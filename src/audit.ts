@@ -15,7 +15,6 @@
  * on disk before the HTTP response is sent. Readers (`tail`, `lastTimestamp`) read only the
  * end of the file, backwards in chunks, and ignore a trailing partial line.
  */
-import { statSync } from "node:fs";
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { chmod, mkdir, open, readdir, stat, type FileHandle } from "node:fs/promises";
@@ -24,6 +23,7 @@ import type { AuditLog, Logger } from "./context.ts";
 import type { Actor, AuditEntry, AuditInput } from "./types.ts";
 import { LIMITS } from "./limits.ts";
 import { fsyncDirectory } from "./fs/anchored.ts";
+import { revisionSync } from "./fs/revision.ts";
 
 /** Workspace ids become file names: only this alphabet, so no path can be smuggled in. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -335,12 +335,7 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
   }
 
   function version(workspaceId: string): string {
-    try {
-      const st = statSync(auditFilePath(dataDir, workspaceId), { bigint: true });
-      return `${st.size}:${st.mtimeNs}:${st.ino}`;
-    } catch {
-      return "";
-    }
+    return revisionSync(auditFilePath(dataDir, workspaceId));
   }
 
   return { append, tail, lastTimestamp, version, close, recover };

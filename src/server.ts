@@ -104,6 +104,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   if (interrupted > 0) log.warn("writes interrupted by the last shutdown were recorded as interrupted", { count: interrupted });
   const protectedPaths = new ProtectedPathsCache(config);
 
+  const clientDigest = sha256(config.token);
   const context = {
     config,
     version: packageVersion(),
@@ -119,7 +120,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     authLimiter: new AuthFailureLimiter(LIMITS.authFailuresPerMinute, 60_000),
     pendingBytes: new PendingBytes(options.pendingBodyBytes ?? LIMITS.pendingBodyBytes),
     staging,
-    digests: { client: sha256(config.token), clientHex: sha256(config.token).toString("hex"), host: sha256(config.hostToken) },
+    digests: { client: clientDigest, clientHex: clientDigest.toString("hex"), host: sha256(config.hostToken) },
     protectedPaths: () => protectedPaths.get(),
     roots: new RootDirs(),
     uiAssets: config.toyUi ? loadAssetTable(UI_DIR) : undefined,

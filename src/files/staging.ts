@@ -23,9 +23,9 @@ export interface PendingContent {
 
 export class Staging {
   private used = 0;
-  private readonly dir: string;
-
+  /** `<dataDir>/staging`, and this process's folder in it. */
   private readonly root: string;
+  private readonly dir: string;
 
   constructor(dataDir: string, private readonly budget: number, private readonly stageAbove: number) {
     // One folder per process: two servers may share the default data dir.
@@ -86,4 +86,3 @@ export class Staging {
     };
   }
 }
-

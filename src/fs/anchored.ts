@@ -13,8 +13,7 @@
  * the directory still resolves to itself inside the root. The window between that check and the
  * operation remains there (documented in docs/security.md).
  */
-import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
-import { close as fsClose, constants as C, existsSync, fchmod as fsFchmod, fstat as fsFstat, fsync as fsFsync, open as fsOpen, read as fsRead, write as fsWrite } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, readSync, close as fsClose, constants as C, existsSync, fchmod as fsFchmod, fstat as fsFstat, fsync as fsFsync, open as fsOpen, read as fsRead, write as fsWrite } from "node:fs";
 import type { BigIntStats, Stats } from "node:fs";
 import { link, lstat, mkdir, readdir, readlink, realpath, rename, rmdir, unlink } from "node:fs/promises";
 import { createHash, randomUUID } from "node:crypto";

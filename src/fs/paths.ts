@@ -166,11 +166,20 @@ export async function serverProtectedPaths(config: { dataDir: string; tokenStore
 // Case-insensitively, like .git: on a case-insensitive file system (macOS, Windows) `.OW-DATA/x` is the data dir.
 const fold = (p: string): string => p.toLowerCase();
 
+/** The case-folded lists of a ProtectedPaths, made once per object: they are checked for every path of every request. */
+const foldedLists = new WeakMap<ProtectedPaths, { files: string[]; dirs: string[] }>();
+function folded(protect: ProtectedPaths): { files: string[]; dirs: string[] } {
+  let f = foldedLists.get(protect);
+  if (!f) foldedLists.set(protect, (f = { files: protect.files.map(fold), dirs: protect.dirs.map(fold) }));
+  return f;
+}
+
 /** True when `abs` is the token store or inside the data dir (for listings that skip rather than refuse). */
 export function isServerProtected(protect: ProtectedPaths, abs: string): boolean {
   const a = fold(abs);
+  const f = folded(protect);
   // The prefix test first: a path can only lie inside a folder whose path it starts with.
-  return protect.files.some((f) => fold(f) === a) || protect.dirs.some((d) => a.startsWith(fold(d)) && isInsideOrSame(fold(d), a));
+  return f.files.includes(a) || f.dirs.some((d) => a.startsWith(d) && isInsideOrSame(d, a));
 }
 
 /** True when a segment is `.git` (any case). */
@@ -287,8 +296,11 @@ export class PathResolver {
    */
   checkHoldsNoProtected(r: ResolvedPath): void {
     if (!this.protect) return;
-    for (const p of [...this.protect.dirs, ...this.protect.files]) {
-      if (isInsideOrSame(fold(r.entry), fold(p)) || isInsideOrSame(fold(r.abs), fold(p))) throw protectedErr();
+    const f = folded(this.protect);
+    const entry = fold(r.entry);
+    const abs = fold(r.abs);
+    for (const p of [...f.dirs, ...f.files]) {
+      if (isInsideOrSame(entry, p) || isInsideOrSame(abs, p)) throw protectedErr();
     }
   }
 

@@ -3,7 +3,6 @@
  * config (`.opencode/openwork.json`, strict JSON), plus the global OpenCode config under HOME.
  * Reading, comment-preserving key edits, and the write helper every config write uses.
  */
-import { statSync } from "node:fs";
 import { readRegularFile } from "../fs/regular-file.ts";
 import { sha256Hex } from "../auth/hash.ts";
 import { lstat, mkdir, realpath } from "node:fs/promises";
@@ -15,6 +14,7 @@ import { writeFileAt } from "../fs/anchored.ts";
 import { commitFiles } from "../fs/journal.ts";
 import { GIT_ONLY, isInsideOrSame, resolveInside, withResolver } from "../fs/paths.ts";
 import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
+import { revisionSync } from "../fs/revision.ts";
 
 /** A config file as read from disk: its text (undefined when missing) and parsed value or parse error. */
 export interface ConfigFileState {
@@ -243,7 +243,7 @@ export async function globalConfig(homeDir: string): Promise<Record<string, unkn
   // Lists (MCP) read the host's global config on every request: it is parsed again only when one
   // of its two possible files changed (size, mtime, inode — one stat each, synchronous).
   const dir = globalOpencodeDir(homeDir);
-  const key = ["opencode.jsonc", "opencode.json"].map((n) => fileVersion(path.join(dir, n))).join("|");
+  const key = ["opencode.jsonc", "opencode.json"].map((n) => revisionSync(path.join(dir, n))).join("|");
   const hit = globalCache.get(dir);
   if (hit && hit.key === key) return hit.value;
   let value: Record<string, unknown>;
@@ -257,15 +257,6 @@ export async function globalConfig(homeDir: string): Promise<Record<string, unkn
 }
 
 const globalCache = new Map<string, { key: string; value: Record<string, unknown> }>();
-
-function fileVersion(file: string): string {
-  try {
-    const st = statSync(file, { bigint: true });
-    return `${st.size}:${st.mtimeNs}:${st.ino}`;
-  } catch {
-    return "";
-  }
-}
 
 /** Copies `obj` with `key` set (defineProperty: a name can never reach a prototype). */
 export function withKey(obj: Record<string, unknown>, key: string, value: unknown): Record<string, unknown> {
