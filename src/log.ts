@@ -6,7 +6,7 @@
  * are masked and `path`/`url` attributes lose their query string.
  *
  * Writing costs nothing on the request path: lines are batched and written every 50 ms (or when
- * 64 KiB are waiting, or before an error line), in order; `flush()` writes what is left (the CLI
+ * 8 KiB are waiting, or before an error line), in order; `flush()` writes what is left (the CLI
  * calls it on exit and on fatal errors, so the last lines are never lost).
  */
 import { writeSync } from "node:fs";
@@ -25,7 +25,7 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream;
   /** Where error lines go (default stderr; `stream` when only that is given). */
   errorStream?: NodeJS.WritableStream;
-  /** Batch lines (written every logFlushMs or 64 KiB, at exit and before an error line); off: each line at once. */
+  /** Batch lines (written every logFlushMs or logBufferBytes, at exit and before an error line); off: each line at once. */
   buffered?: boolean;
   /** `resource` of JSON lines (service.name is always openwork-server). */
   resource?: { version?: string; runId?: string };
