@@ -100,6 +100,13 @@ export const LIMITS = {
    * reads them, and its inotify read loop then never yields — the whole server stops answering.
    */
   watchStormEvents: 10_000,
+  /**
+   * The same for a flood spread over many folders, each below watchStormEvents: past this many raw
+   * events between two flushes, every folder that delivered one in that window is polled. The
+   * kernel queues at most 16,384 events per inotify instance (max_queued_events), so a burst that
+   * piled up while the loop was busy stays below it; a sustained flood does not.
+   */
+  watchStormTotalEvents: 20_000,
   /** How long a folder dropped for an event storm is polled before it is watched again. */
   watchStormCooldownMs: 30_000,
   /** Startup clean-up of stale temp files: folders scanned per workspace, and how deep. */

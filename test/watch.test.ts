@@ -1,7 +1,7 @@
 /** fs/watch.ts: the live tree mirror behind the catalog (coalescing, lstat confirmation, traps of fs.watch on Linux). */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { watch, type FSWatcher } from "node:fs";
+import { renameSync, watch, type FSWatcher } from "node:fs";
 import { appendFile, lstat, mkdir, mkdtemp, readdir, realpath, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -375,6 +375,51 @@ test("onDirty is synchronous, settled covers the coalescing window, links are le
     await waitFor(() => changes.some((c) => c.type === "add" && c.rel === "barrier.txt"), { what: "barrier" });
     assert.ok(![...m.entries.keys()].some((k) => k.startsWith("link/")), "nothing behind the link is mirrored");
     assert.equal(m.watcherCount, 2);
+  } finally {
+    m.close();
+    await rm(parent, { recursive: true, force: true });
+  }
+});
+
+test("a folder swapped away and back while its watch is set up is still listed (its parent polled, no raw event to repair it)", async () => {
+  // The root cannot be watched (polled instead), so only the mirror's own re-check can find box/a.txt.
+  // Watching `box` moves it away, so the check after the watch fails; the path is moved back the
+  // moment the mirror queues its re-check (onDirty runs synchronously), before that check runs.
+  const parent = await realpath(await mkdtemp(path.join(tmpdir(), "ow-watch-")));
+  const root = path.join(parent, "root");
+  await mkdir(path.join(root, "box"), { recursive: true });
+  await writeFile(path.join(root, "box/a.txt"), "a");
+  const box = path.join(root, "box");
+  let swapped = false;
+  let awaitingReturn = false;
+  const swapping = ((p: string, ...rest: unknown[]) => {
+    if (p === root) throw Object.assign(new Error("no space"), { code: "ENOSPC" });
+    const w = (watch as (...a: unknown[]) => FSWatcher)(p, ...rest);
+    if (p === box && !swapped) {
+      swapped = awaitingReturn = true;
+      renameSync(box, box + ".away");
+    }
+    return w;
+  }) as unknown as typeof watch;
+  const m = new TreeMirror({
+    root,
+    exclude: () => false,
+    revision: revisionOf,
+    onChanges: () => {},
+    onDirty: (rel) => {
+      if (rel === "box" && awaitingReturn) {
+        awaitingReturn = false;
+        renameSync(box + ".away", box);
+      }
+    },
+    watchFn: swapping,
+    pollMs: 100,
+  });
+  try {
+    await m.start();
+    assert.ok(swapped && !awaitingReturn, "the swap and its undo happened");
+    await waitFor(() => m.entries.has("box/a.txt") || undefined, { timeoutMs: 10_000, what: "box/a.txt listed after the swap" });
+    assert.equal(m.entries.get("box")?.kind, "dir");
   } finally {
     m.close();
     await rm(parent, { recursive: true, force: true });

@@ -176,6 +176,7 @@ export class TreeMirror {
   private capWarned = false;
   /** Raw events per watched folder since the last flush, and folders polled after a storm until then. */
   private readonly rawCounts = new Map<string, number>();
+  private rawTotal = 0;
   private readonly stormUntil = new Map<string, number>();
 
   constructor(private readonly opts: TreeMirrorOptions) {
@@ -293,6 +294,7 @@ export class TreeMirror {
   private flush(): void {
     this.timer = undefined;
     this.rawCounts.clear();
+    this.rawTotal = 0;
     if (this.holds > 0) return; // resumed by the hold's release
     const batch = this.pending;
     this.pending = new Map();
@@ -304,6 +306,7 @@ export class TreeMirror {
     const count = (this.rawCounts.get(dirRel) ?? 0) + 1;
     this.rawCounts.set(dirRel, count);
     if (count > LIMITS.watchStormEvents) return this.breakStorm(dirRel);
+    if (++this.rawTotal > LIMITS.watchStormTotalEvents) return this.breakSpreadStorm();
     if (filename === null || filename === undefined) {
       this.enqueue(dirRel, SHALLOW);
       return;
@@ -324,16 +327,28 @@ export class TreeMirror {
    * flush that would reset the count cannot run while the flood lasts — and it is polled until
    * the cool-down ends. Changes are still found, by listing it every poll.
    */
-  private breakStorm(rel: string): void {
+  private breakStorm(rel: string, quiet = false): void {
     const w = this.watchers.get(rel);
     if (!w) return; // already dropped: events the kernel had queued for the old watch
     w.close();
     this.watchers.delete(rel);
     this.rawCounts.delete(rel);
     this.stormUntil.set(rel, Date.now() + LIMITS.watchStormCooldownMs);
-    this.opts.log?.("warn", `${this.name}: a folder changes too fast to watch, polling it for a while`, { dir: rel });
+    if (!quiet) this.opts.log?.("warn", `${this.name}: a folder changes too fast to watch, polling it for a while`, { dir: rel });
     this.markDegraded(rel);
     this.enqueue(rel, SHALLOW);
+  }
+
+  /**
+   * A flood spread over many folders (see LIMITS.watchStormTotalEvents): no single folder stands
+   * out, so every folder that delivered an event since the last flush is dropped and polled.
+   * A busy folder of the user's may be among them; it is still listed every poll.
+   */
+  private breakSpreadStorm(): void {
+    const folders = [...this.rawCounts.keys()];
+    this.rawTotal = 0;
+    for (const rel of folders) this.breakStorm(rel, true);
+    this.opts.log?.("warn", `${this.name}: many folders change too fast to watch, polling them for a while`, { folders: folders.length });
   }
 
   /** Watches a directory before it is listed, so nothing created in between is missed. */
@@ -510,7 +525,9 @@ export class TreeMirror {
     const again = await this.lstatIn(rel, batch);
     if (!again || !again.isDirectory() || again.ino !== st.ino) {
       this.unwatch(rel);
-      this.enqueue(rel, CHECK);
+      // SUSPECT, not CHECK: the same folder may be back by then (a swap and its undo), and a
+      // CHECK would keep its entry without watching or listing it — its files would never appear.
+      this.enqueue(rel, SUSPECT);
       return false;
     }
     return true;
