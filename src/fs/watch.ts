@@ -404,6 +404,8 @@ export class TreeMirror {
     this.pollTimer = setTimeout(() => {
       const started = Date.now();
       void this.run(async () => {
+        // Folders a storm dropped and that have since vanished would otherwise stay listed forever.
+        for (const [rel, until] of this.stormUntil) if (until <= started) this.stormUntil.delete(rel);
         const batch = new Map<string, Mode>();
         for (const rel of this.degraded) {
           // Try to watch again (inotify watches may have been freed), then list it anyway.
