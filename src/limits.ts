@@ -88,6 +88,11 @@ export const LIMITS = {
   authFailuresPerMinute: 120,
   /** Files read as configuration (SKILL.md, command files): larger ones are skipped. */
   configFileMaxBytes: 1024 * 1024,
+  /**
+   * Largest text file the server reads whole to parse (OpenCode config, job files, its own
+   * server.json and tokens.json): far above any real one, far below what would strain the heap.
+   */
+  textFileMaxBytes: 16 * 1024 * 1024,
   /** How long a path the server itself wrote is ignored by the config watcher (its own echo). */
   selfWriteEchoMs: 2_000,
   /** Folders watched per config-watcher root before the rest is polled (and the cache is bypassed). */

@@ -2,7 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
+import { readFile, readdir, rm, truncate, writeFile, mkdir } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { firstApproval, pendingApprovals, readAuditLog, startServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -275,6 +276,43 @@ test("applied = approved: a staged upload rewritten by another process while the
     assert.equal(res.json.code, "conflict");
     assert.deepEqual((await readdir(inboxOf(s)).catch(() => [] as string[])).filter((n) => !n.endsWith(".tmp")), [], "nothing landed");
     await waitFor(async () => (await tempFiles(inboxOf(s))).length === 0, { what: "staged file removed" });
+  } finally {
+    await s.close();
+  }
+});
+
+test("a staged upload swapped for a FIFO, or grown into a huge sparse file, while the host decides: 409 at once, never a stuck thread (five FIFOs in a row, more than libuv's four threads)", async () => {
+  const s = await startServer({ approval: "manual" });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const pending = s.request("POST", `/workspace/${s.workspaceId}/inbox`, { body: body(`filename="report-${i}.txt"`, "approved bytes"), headers: ct });
+      const approval = await firstApproval(s);
+      const [staged] = await tempFiles(inboxOf(s));
+      assert.ok(staged, "the upload is staged in the inbox while it waits");
+      const at = path.join(inboxOf(s), staged!);
+      await rm(at);
+      execFileSync("mkfifo", [at]); // opening it for reading would block until a writer appears
+      await s.request("POST", `/approvals/${approval.id}`, { token: null, host: true, json: { reply: "allow" } });
+      const res = await Promise.race([pending, new Promise<"stuck">((r) => setTimeout(r, 10_000, "stuck").unref())]);
+      assert.notEqual(res, "stuck", `upload ${i}: no answer within 10 s`);
+      assert.equal((res as { status: number }).status, 409);
+      assert.equal((res as { json: { code: string } }).json.code, "conflict");
+    }
+    // Grown into a sparse 1 TiB file: refused by its size, not hashed for minutes.
+    const pending = s.request("POST", `/workspace/${s.workspaceId}/inbox`, { body: body('filename="sparse.txt"', "approved bytes"), headers: ct });
+    const approval = await firstApproval(s);
+    const [staged] = await tempFiles(inboxOf(s));
+    await truncate(path.join(inboxOf(s), staged!), 2 ** 40);
+    await s.request("POST", `/approvals/${approval.id}`, { token: null, host: true, json: { reply: "allow" } });
+    const res = await Promise.race([pending, new Promise<"stuck">((r) => setTimeout(r, 10_000, "stuck").unref())]);
+    assert.notEqual(res, "stuck", "sparse: no answer within 10 s");
+    assert.equal((res as { status: number }).status, 409);
+    // The thread pool still works: a file read (async open/stat/read) answers.
+    await writeFile(path.join(s.workspace, "after.txt"), "still here");
+    const read = await s.request("GET", `/workspace/${s.workspaceId}/files/content?path=after.txt`);
+    assert.equal(read.status, 200, read.text);
+    assert.deepEqual((await readdir(inboxOf(s)).catch(() => [] as string[])).filter((n) => !n.endsWith(".tmp")), [], "nothing landed");
+    await waitFor(async () => (await tempFiles(inboxOf(s))).length === 0, { what: "the FIFOs at the staged names removed" });
   } finally {
     await s.close();
   }

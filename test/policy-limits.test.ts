@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { request as httpRequest, type ClientRequest } from "node:http";
-import { readFile, readdir, stat } from "node:fs/promises";
+import { readFile, readdir, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { loadConfig } from "../src/config.ts";
@@ -213,4 +213,25 @@ test("allowed hosts: a loopback server behind a reverse proxy answers its config
     await fromEnv.close();
   }
   await assert.rejects(loadConfig({ argv: ["--allowed-host", "https://a.example:8443"], env: {}, cwd: tmpdir() }), /expected a host name without scheme or port/);
+});
+
+test("a huge OpenCode config (sparse, 600 MiB) is refused by its size: 413 file_too_large, never read into memory, never a 500; PATCH changes nothing", async () => {
+  const s = await startServer({ approval: "auto" });
+  try {
+    const file = join(s.workspace, "opencode.json");
+    await writeFile(file, "");
+    await truncate(file, 600 * 1024 * 1024);
+    for (const route of ["config", "mcp", "plugins"]) {
+      const r = await s.request("GET", `/workspace/${s.workspaceId}/${route}`);
+      assert.equal(r.status, 413, `${route}: ${r.text}`);
+      assert.equal(r.json.code, "file_too_large");
+      assert.ok(!r.text.includes(s.workspace), "no host path in the message");
+    }
+    const patch = await s.request("PATCH", `/workspace/${s.workspaceId}/config`, { json: { opencode: { share: "disabled" } } });
+    assert.equal(patch.status, 413, patch.text);
+    assert.equal((await stat(file)).size, 600 * 1024 * 1024, "the file is untouched");
+    assert.equal((await s.request("GET", "/health")).status, 200);
+  } finally {
+    await s.close();
+  }
 });

@@ -93,7 +93,7 @@ export async function planInboxUpload(ws: Workspace, inbox: Box, targetRel: stri
         }
         try {
           const target = await resolver.parentFor(r);
-          await placeStagedAt(inbox.dir, staged.name, target.dir, target.name, staged.sha256, { createOnly: approvedRevision === null });
+          await placeStagedAt(inbox.dir, staged.name, target.dir, target.name, staged, { createOnly: approvedRevision === null });
           landed = true;
         } catch (err) {
           throw fsError(err);

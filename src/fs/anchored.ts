@@ -282,10 +282,19 @@ export async function writeFileAt(dir: Dir, name: string, data: Buffer | string,
  * rename as well would add a second pass and no guarantee: a process able to rewrite the staged
  * file can write into the inbox directly, so what counts is that the placed file is the approved one.
  */
-export async function placeStagedAt(from: Dir, fromName: string, to: Dir, toName: string, sha256: string, o: { createOnly?: boolean } = {}): Promise<BigIntStats> {
-  const fd = await openFd(from.at(fromName), C.O_RDONLY | C.O_NOFOLLOW);
+export async function placeStagedAt(from: Dir, fromName: string, to: Dir, toName: string, approved: { bytes: number; sha256: string }, o: { createOnly?: boolean } = {}): Promise<BigIntStats> {
+  // O_NONBLOCK and a regular file only: a process that swapped the staged name for a FIFO would
+  // otherwise hold a thread-pool thread in open(2) for good (four of them stop every file call).
+  const fd = await openFd(from.at(fromName), C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === "ELOOP" || err.code === "ENOENT" ? new ApiError("conflict", "The staged upload changed while it waited for approval") : err;
+  });
   try {
-    const matches = async () => (await hashFd(fd)) === sha256;
+    // The approved size first: a staged file grown (or made sparse and huge) is refused without
+    // reading it, and the hash reads no more than the approved bytes.
+    const sizeMatches = async () => Number((await fstatFd(fd, { bigint: true })).size) === approved.bytes;
+    const st = await fstatFd(fd, { bigint: true });
+    if (!st.isFile() || Number(st.size) !== approved.bytes) throw new ApiError("conflict", "The staged upload changed while it waited for approval");
+    const matches = async () => (await hashFd(fd, approved.bytes)) === approved.sha256 && (await sizeMatches());
     return await putInPlace(fd, from, fromName, to, toName, { createOnly: o.createOnly === true, check: matches });
   } finally {
     await closeFd(fd).catch(() => {});
@@ -338,16 +347,18 @@ async function putInPlace(fd: number, from: Dir, fromName: string, to: Dir, toNa
 }
 
 /** sha256 of a whole file; the next chunk is read (thread pool) while this one is hashed. */
-async function hashFd(fd: number): Promise<string> {
+/** sha256 of the first `limit` bytes of `fd` (fewer when the file is shorter). */
+async function hashFd(fd: number, limit: number): Promise<string> {
   const hash = createHash("sha256");
-  let [cur, next] = [Buffer.allocUnsafe(1 << 22), Buffer.allocUnsafe(1 << 22)];
+  const chunk = Math.max(1, Math.min(1 << 22, limit));
+  let [cur, next] = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
   let pos = 0;
-  let reading = readFd(fd, cur, 0, cur.length, 0);
+  let reading = readFd(fd, cur, 0, Math.min(cur.length, limit), 0);
   for (;;) {
     const n = await reading;
     if (n === 0) break;
     pos += n;
-    reading = readFd(fd, next, 0, next.length, pos);
+    reading = pos < limit ? readFd(fd, next, 0, Math.min(next.length, limit - pos), pos) : Promise.resolve(0);
     hash.update(cur.subarray(0, n));
     [cur, next] = [next, cur];
   }

@@ -1,36 +1,44 @@
 /**
- * Reading the server's own files (server.json, tokens.json, PEM files) safely: opened
- * non-blocking and checked to be a regular file before reading, so a FIFO or device put in
- * their place fails startup with a clear error instead of hanging it forever (a FIFO's open
- * blocks until a writer appears; a read from /dev/zero never ends).
+ * Reading whole text files the server parses (server.json, tokens.json, PEM files, OpenCode
+ * config, skills, commands, job files): opened non-blocking and checked to be a regular file
+ * before reading, so a FIFO or device put in their place fails with a clear error instead of
+ * hanging forever (a FIFO's open blocks until a writer appears; a read from /dev/zero never ends).
+ * Their size is capped on the opened descriptor (LIMITS.textFileMaxBytes): a huge file put there
+ * — even a sparse one that costs no disk — is refused instead of filling the heap (or failing
+ * with V8's string-length error as a 500). Node reads no more than the size fstat reported.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from "node:fs";
 import { open } from "node:fs/promises";
+import path from "node:path";
+import { ApiError } from "../errors.ts";
+import { LIMITS } from "../limits.ts";
 
 const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
-function notRegular(path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${path} is not a regular file`), { code: "ENOTREG" });
+/** Throws unless `st` (of the opened file) is a regular file of an acceptable size. */
+function checkReadable(file: string, st: Stats): void {
+  if (st.isDirectory()) throw Object.assign(new Error(`${file} is a directory`), { code: "EISDIR" });
+  if (!st.isFile()) throw Object.assign(new Error(`${file} is not a regular file`), { code: "ENOTREG" });
+  if (st.size > LIMITS.textFileMaxBytes) {
+    // The base name only: this message can reach remote clients, the folder is the host's business.
+    throw new ApiError("file_too_large", `${path.basename(file)} is larger than ${LIMITS.textFileMaxBytes} bytes`, { maxBytes: LIMITS.textFileMaxBytes, size: st.size });
+  }
 }
 
-export async function readRegularFile(path: string): Promise<string> {
-  const handle = await open(path, FLAGS);
+export async function readRegularFile(file: string): Promise<string> {
+  const handle = await open(file, FLAGS);
   try {
-    const st = await handle.stat();
-    if (st.isDirectory()) throw Object.assign(new Error(`${path} is a directory`), { code: "EISDIR" });
-    if (!st.isFile()) throw notRegular(path);
+    checkReadable(file, await handle.stat());
     return await handle.readFile("utf8");
   } finally {
     await handle.close();
   }
 }
 
-export function readRegularFileSync(path: string): string {
-  const fd = openSync(path, FLAGS);
+export function readRegularFileSync(file: string): string {
+  const fd = openSync(file, FLAGS);
   try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw Object.assign(new Error(`${path} is a directory`), { code: "EISDIR" });
-    if (!st.isFile()) throw notRegular(path);
+    checkReadable(file, fstatSync(fd));
     return readFileSync(fd, "utf8");
   } finally {
     closeSync(fd);
