@@ -273,6 +273,11 @@ export class PathResolver {
     return p;
   }
 
+  /** The root directory, held (closed with the resolver). */
+  rootDir(): Promise<Dir> {
+    return this.openDir([]);
+  }
+
   /**
    * The read-batch fast path. `plainDir`: the held directory at `segs` below the root, opened
    * without following any symlink on the way — it rejects when a component is a link, missing or

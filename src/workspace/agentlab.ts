@@ -3,19 +3,18 @@
  * `<ws>/.opencode/openwork/agentlab/automations.json`. The server only stores them (nothing here
  * runs them on a timer) and can run one now: a new OpenCode session with the prompt.
  */
-import { readRegularFile } from "../fs/regular-file.ts";
 import { randomUUID } from "node:crypto";
-import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { isPlainObject } from "../formats/jsonc.ts";
 import { engineRequest, jsonOrText, opencodeTarget } from "../engine.ts";
 import { withPathLock } from "../fs/atomic.ts";
-import { resolveInside } from "../fs/paths.ts";
+import { lstatAt } from "../fs/anchored.ts";
+import { readTextInside, withInside } from "../fs/inside.ts";
 import { LIMITS } from "../limits.ts";
 import { plan, type Workspace, type WritePlan } from "../types.ts";
 import type { ServerConfig } from "../context.ts";
-import { planEdits, readTextIfExists, writeInside } from "./opencode-config.ts";
+import { planEdits, writeInside } from "./opencode-config.ts";
 
 type Obj = Record<string, unknown>;
 const DIR = ".opencode/openwork/agentlab";
@@ -46,7 +45,7 @@ const valid = (a: unknown): a is Obj =>
 
 /** The store (items without id, name, prompt or a valid schedule dropped); missing → empty; unparsable → 422 invalid_json. */
 export async function readAutomations(ws: Workspace): Promise<{ items: Obj[]; updatedAt: number; text: string | undefined }> {
-  const text = await readTextIfExists(storeFile(ws));
+  const text = await readTextInside(ws.path, `${DIR}/automations.json`);
   if (text === undefined) return { items: [], updatedAt: Date.now(), text };
   let data: unknown;
   try {
@@ -141,25 +140,33 @@ export async function planAutomationRun(config: ServerConfig, ws: Workspace, id:
   });
 }
 
-/** Run logs `<id>.log`, newest first; no folder → []. */
+/** Run logs `<id>.log`, newest first; no folder → []. Listed through the held folder (fs/inside.ts). */
 export async function listAutomationLogs(ws: Workspace): Promise<{ items: Obj[] }> {
-  const dir = path.join(ws.path, DIR, "logs");
-  await resolveInside(ws.path, `${DIR}/logs`).catch(() => undefined);
-  const items: Obj[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    if (!e.isFile() || !e.name.endsWith(".log")) continue;
-    const st = await stat(path.join(dir, e.name)).catch(() => undefined);
-    if (st) items.push({ id: e.name.slice(0, -4), path: e.name, size: st.size, updatedAt: Math.floor(st.mtimeMs) });
-  }
-  return { items: items.sort((x, y) => (y.updatedAt as number) - (x.updatedAt as number)) };
+  const items = await withInside(ws.path, async (reader) => {
+    const dir = await reader.folder(`${DIR}/logs`).catch(() => undefined);
+    const out: Obj[] = [];
+    if (!dir) return out;
+    for (const e of await reader.entries(dir)) {
+      if (!e.isFile() || !e.name.endsWith(".log")) continue;
+      const st = await lstatAt(dir, e.name);
+      if (st?.isFile()) out.push({ id: e.name.slice(0, -4), path: e.name, size: st.size, updatedAt: Math.floor(st.mtimeMs) });
+    }
+    return out;
+  });
+  return { items: (items ?? []).sort((x, y) => (y.updatedAt as number) - (x.updatedAt as number)) };
 }
 
-/** One run log; missing → 404 log_not_found. The id is checked before it becomes a file name. */
+/** One run log; missing, a link or not a regular file → 404 log_not_found. The id is checked before it becomes a file name. */
 export async function readAutomationLog(ws: Workspace, id: string): Promise<Obj> {
   if (!ID_RE.test(id)) throw new ApiError("invalid_payload", "Invalid automation id");
-  const r = await resolveInside(ws.path, `${DIR}/logs/${id}.log`).catch((err) => {
-    throw err instanceof ApiError && err.code === "file_not_found" ? new ApiError("log_not_found", "Log not found") : err;
+  const content = await withInside(ws.path, async (reader) => {
+    const dir = await reader.folder(`${DIR}/logs`);
+    if (!dir) return undefined;
+    return reader.textIn(dir, `${id}.log`).catch((err: unknown) => {
+      if (err instanceof ApiError && (err.code === "file_not_found" || err.code === "path_outside_workspace")) return undefined;
+      throw err;
+    });
   });
-  if (!r.lstat?.isFile()) throw new ApiError("log_not_found", "Log not found");
-  return { id, content: await readRegularFile(r.real) };
+  if (content === undefined) throw new ApiError("log_not_found", "Log not found");
+  return { id, content };
 }

@@ -2,8 +2,7 @@
  * Commands: `<dir>/<name>.md`, frontmatter (name, description, agent, model, subtask) and the
  * template as body. Workspace dir `<ws>/.opencode/commands`, global `~/.config/opencode/commands`.
  */
-import { readRegularFile } from "../fs/regular-file.ts";
-import { lstat, readdir, unlink } from "node:fs/promises";
+import { lstat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { parseFrontmatter, stringifyFrontmatter, YamlError } from "../formats/frontmatter.ts";
@@ -13,6 +12,7 @@ import { answer, plan, type Answer, type WritePlan } from "../types.ts";
 import { RESERVED_NAMES } from "./skills.ts";
 import { globalOpencodeDir, planEdits, readTextIfExists } from "./opencode-config.ts";
 import type { WorkspaceState } from "./reload-events.ts";
+import { withInside } from "../fs/inside.ts";
 import { LIMITS } from "../limits.ts";
 
 export const COMMAND_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -76,31 +76,31 @@ export function parseCommand(content: string, name: string, scope: CommandItem["
   return item;
 }
 
-/** Lists `<dir>/*.md` (regular files, not symlinks), sorted by name. */
-export async function listCommands(dir: string, scope: CommandItem["scope"]): Promise<CommandRecord[]> {
-  let entries: import("node:fs").Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  const out: CommandRecord[] = [];
-  const names = entries.filter((d) => d.isFile() && d.name.endsWith(".md")).map((d) => d.name).sort();
-  for (const fileName of names) {
-    const name = fileName.slice(0, -3);
-    if (!COMMAND_NAME_RE.test(name)) continue;
-    const file = path.join(dir, fileName);
-    try {
-      const st = await lstat(file);
-      if (!st.isFile() || st.size > LIMITS.configFileMaxBytes) continue;
-      const content = await readRegularFile(file);
-      const item = parseCommand(content, name, scope);
-      if (item) out.push({ item, file, content });
-    } catch {
-      // vanished or unreadable between readdir and read: not listed
+/**
+ * Lists `<root>/<relDir>/*.md` (regular files, not links), sorted by name, read through held
+ * folders (fs/inside.ts): a folder that a link places outside `root` lists nothing.
+ */
+export async function listCommands(root: string, relDir: string, scope: CommandItem["scope"]): Promise<CommandRecord[]> {
+  const dirAbs = path.join(root, relDir);
+  const records = await withInside(root, async (reader) => {
+    const dir = await reader.folder(relDir).catch(() => undefined);
+    if (!dir) return [];
+    const names = (await reader.entries(dir)).filter((d) => d.isFile() && d.name.endsWith(".md")).map((d) => d.name).sort();
+    const out: CommandRecord[] = [];
+    for (const fileName of names) {
+      const name = fileName.slice(0, -3);
+      if (!COMMAND_NAME_RE.test(name)) continue;
+      try {
+        const content = await reader.textIn(dir, fileName, LIMITS.configFileMaxBytes);
+        const item = parseCommand(content, name, scope);
+        if (item) out.push({ item, file: path.join(dirAbs, fileName), content });
+      } catch {
+        // vanished, replaced by a link or grown too large since the listing: not listed
+      }
     }
-  }
-  return out;
+    return out;
+  });
+  return records ?? [];
 }
 
 export interface CommandInput {
@@ -163,7 +163,7 @@ export function commandTarget(wsPath: string, homeDir: string, scope: CommandSco
 /** The list answer: cached for the workspace, read from disk for the global folder. */
 export async function commandsList(state: WorkspaceState, homeDir: string, scope: CommandScope): Promise<Record<string, unknown>> {
   if (scope === "workspace") return (await state.commands()).body;
-  return { items: (await listCommands(globalCommandsDir(homeDir), "global")).map((r) => r.item) };
+  return { items: (await listCommands(globalCommandsDir(homeDir), "", "global")).map((r) => r.item) };
 }
 
 /** Upsert of a command file; the same text already there → the list, no write. */

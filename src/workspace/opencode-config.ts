@@ -5,14 +5,15 @@
  */
 import { readRegularFile } from "../fs/regular-file.ts";
 import { sha256Hex } from "../auth/hash.ts";
-import { lstat, mkdir, realpath } from "node:fs/promises";
+import { lstat, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError, fromFsError } from "../errors.ts";
 import { isPlainObject, JsoncParseError, jsonEqual, parseJsoncObject, setTopLevelKeys } from "../formats/jsonc.ts";
 import { withPathLocks } from "../fs/atomic.ts";
 import { writeFileAt } from "../fs/anchored.ts";
+import { readTextInside } from "../fs/inside.ts";
 import { commitFiles } from "../fs/journal.ts";
-import { GIT_ONLY, isInsideOrSame, resolveInside, withResolver } from "../fs/paths.ts";
+import { GIT_ONLY, resolveInside, withResolver } from "../fs/paths.ts";
 import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
 import { revisionSync } from "../fs/revision.ts";
 
@@ -46,34 +47,14 @@ async function exists(p: string): Promise<boolean> {
   return lstat(p).then(() => true, () => false);
 }
 
-/**
- * True when `p` exists and its real location (symlinks resolved) is inside `root`'s real
- * location; false when it resolves outside; undefined when it does not exist.
- */
-export async function realInside(root: string, p: string): Promise<boolean | undefined> {
-  let real: string;
-  try {
-    real = await realpath(p);
-  } catch {
-    return undefined;
-  }
-  let rootReal: string;
-  try {
-    rootReal = await realpath(root);
-  } catch {
-    return false;
-  }
-  return isInsideOrSame(rootReal, real);
-}
-
-/** Reads a workspace file, refusing one that a symlink places outside the workspace (403). */
+/** Reads a workspace file through held folders (fs/inside.ts): one a link places outside is 403. */
 async function readContained(root: string, file: string): Promise<string | undefined> {
-  const text = await readTextIfExists(file);
-  // Checked after reading too: the answer must never carry bytes from outside the workspace.
-  if (text !== undefined && (await realInside(root, file)) === false) {
-    throw new ApiError("path_outside_workspace", `${path.relative(root, file)} resolves outside the workspace`);
-  }
-  return text;
+  return readTextInside(root, relPosix(root, file)).catch((err: unknown) => {
+    if (err instanceof ApiError && err.code === "path_outside_workspace") {
+      throw new ApiError("path_outside_workspace", `${relPosix(root, file)} resolves outside the workspace`);
+    }
+    throw err;
+  });
 }
 
 /** Runs a JSONC operation on OpenCode config text; a parse error becomes 422 invalid_jsonc with positions. */

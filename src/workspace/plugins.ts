@@ -3,7 +3,7 @@
  * files (`.js`/`.ts`) directly in `.opencode/plugins/` (and, globally, `~/.config/opencode/plugins/`).
  */
 import { CONTROL_CHARS_RE, DECEPTIVE_CHARS_RE } from "../formats/visible-text.ts";
-import { readdir } from "node:fs/promises";
+import { withInside } from "../fs/inside.ts";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
 import { answer, type Answer, type WritePlan } from "../types.ts";
@@ -49,14 +49,14 @@ export function checkPluginSpec(raw: unknown): string {
   return spec;
 }
 
-/** Plugin files directly in `dir` (regular .js/.ts files; symlinks are not followed), sorted. */
-export async function pluginFiles(dir: string): Promise<string[]> {
-  try {
-    const entries = await readdir(dir, { withFileTypes: true });
-    return entries.filter((d) => d.isFile() && /\.(?:js|ts)$/.test(d.name)).map((d) => d.name).sort();
-  } catch {
-    return [];
-  }
+/** Plugin files directly in `<root>/<relDir>` (regular .js/.ts files; links are not followed), sorted. */
+export async function pluginFiles(root: string, relDir: string): Promise<string[]> {
+  // Listed through the held folder (fs/inside.ts): one a link places outside `root` lists nothing.
+  const names = await withInside(root, async (reader) => {
+    const dir = await reader.folder(relDir).catch(() => undefined);
+    return dir ? (await reader.entries(dir)).filter((d) => d.isFile() && /\.(?:js|ts)$/.test(d.name)).map((d) => d.name).sort() : [];
+  });
+  return names ?? [];
 }
 
 export function projectPluginsDir(wsPath: string): string {
@@ -75,7 +75,7 @@ export async function listPlugins(state: WorkspaceState, homeDir: string, includ
   for (const spec of configPlugins(project)) items.push({ spec, source: "config", scope: "project" });
   if (includeGlobal) {
     const dir = globalPluginsDir(homeDir);
-    for (const f of await pluginFiles(dir)) items.push({ spec: f, source: "dir.global", scope: "global", path: "~/" + relPosix(homeDir, path.join(dir, f)) });
+    for (const f of await pluginFiles(dir, "")) items.push({ spec: f, source: "dir.global", scope: "global", path: "~/" + relPosix(homeDir, path.join(dir, f)) });
   }
   for (const f of await state.pluginFiles()) items.push({ spec: f, source: "dir.project", scope: "project", path: `.opencode/plugins/${f}` });
   return { items, loadOrder: [...PLUGIN_LOAD_ORDER] };

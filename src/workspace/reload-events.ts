@@ -25,7 +25,7 @@ import { LIMITS } from "../limits.ts";
 import type { ServerContext } from "../context.ts";
 import type { Workspace } from "../types.ts";
 import { ConfigCache, type CacheKind } from "./cache.ts";
-import { readProjectOpencode, readWorkspaceConfig, realInside, relPosix, type WorkspaceConfigFiles } from "./opencode-config.ts";
+import { readProjectOpencode, readWorkspaceConfig, relPosix, type WorkspaceConfigFiles } from "./opencode-config.ts";
 import { jsonEqual } from "../formats/jsonc.ts";
 import { mcpOf } from "./mcp.ts";
 import { scanProjectSkills, type SkillScan } from "./skills.ts";
@@ -278,9 +278,8 @@ export class WorkspaceState {
 
   commands(): Promise<CachedCommands> {
     return this.cache.get("commands", async () => {
-      const dir = workspaceCommandsDir(this.workspace.path);
       // A commands folder that a symlink places outside the workspace is not read.
-      const records = (await realInside(this.workspace.path, dir)) === false ? [] : await listCommands(dir, "workspace");
+      const records = await listCommands(this.workspace.path, relPosix(this.workspace.path, workspaceCommandsDir(this.workspace.path)), "workspace");
       const body = { items: records.map((r) => r.item) };
       return { records, body, json: Buffer.from(JSON.stringify(body)) };
     });
@@ -288,8 +287,7 @@ export class WorkspaceState {
 
   pluginFiles(): Promise<string[]> {
     return this.cache.get("plugins", async () => {
-      const dir = projectPluginsDir(this.workspace.path);
-      return (await realInside(this.workspace.path, dir)) === false ? [] : pluginFiles(dir);
+      return pluginFiles(this.workspace.path, relPosix(this.workspace.path, projectPluginsDir(this.workspace.path)));
     });
   }
 

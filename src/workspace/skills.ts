@@ -2,7 +2,6 @@
  * Skills: `<skills-dir>/<name>/SKILL.md` (or one "domain folder" deeper) with YAML frontmatter.
  * Discovery, validation, the trigger line, and the content written by an upsert.
  */
-import { readRegularFile } from "../fs/regular-file.ts";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { ApiError } from "../errors.ts";
@@ -11,7 +10,9 @@ import { withPathLocks } from "../fs/atomic.ts";
 import { commitFiles } from "../fs/journal.ts";
 import { isInsideOrSame, isOutside, resolveInside } from "../fs/paths.ts";
 import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
-import { globalOpencodeDir, planEdits, readTextIfExists, realInside, relPosix } from "./opencode-config.ts";
+import { globalOpencodeDir, planEdits, readTextIfExists, relPosix } from "./opencode-config.ts";
+import { lstatAt, type Dir } from "../fs/anchored.ts";
+import { withInside, type InsideReader } from "../fs/inside.ts";
 import { LIMITS } from "../limits.ts";
 
 export const SKILL_NAME_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
@@ -93,93 +94,93 @@ export function inspectSkill(content: string, folderName: string): { ok: true; n
   return trigger === undefined ? { ok: true, name, description } : { ok: true, name, description, trigger };
 }
 
-async function isDir(p: string): Promise<boolean> {
-  try {
-    return (await lstat(p)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function readSkillFile(file: string): Promise<string | { reason: string } | undefined> {
-  let st;
-  try {
-    st = await lstat(file);
-  } catch {
-    return undefined;
-  }
+/** SKILL.md of a held skill folder: its text, why it is skipped, or undefined when there is none. */
+async function readSkillIn(reader: InsideReader, dir: Dir): Promise<string | { reason: string } | undefined> {
+  const st = await lstatAt(dir, "SKILL.md");
+  if (!st) return undefined;
   // Symlinks are not followed: a link could expose files from outside the workspace.
   if (st.isSymbolicLink()) return { reason: "symbolic link not followed" };
   if (!st.isFile()) return { reason: "SKILL.md is not a file" };
   if (st.size > LIMITS.configFileMaxBytes) return { reason: "SKILL.md is larger than 1 MiB" };
   try {
-    return await readRegularFile(file);
+    return await reader.textIn(dir, "SKILL.md", LIMITS.configFileMaxBytes);
   } catch {
     return { reason: "SKILL.md cannot be read" };
   }
 }
 
-/** Names of the sub-folders of `dir` in code-unit order, minus dot-folders (ours: temp folders of a delete in progress); undefined when unreadable. */
-async function subfolders(dir: string): Promise<string[] | undefined> {
-  let entries: import("node:fs").Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return undefined;
-  }
-  return entries.filter((d) => d.isDirectory() && !d.name.startsWith(".")).map((d) => d.name).sort();
+async function subfolders(reader: InsideReader, dir: Dir): Promise<string[]> {
+  return (await reader.entries(dir)).filter((d) => d.isDirectory() && !d.name.startsWith(".")).map((d) => d.name).sort();
 }
 
 /**
- * Scans one skills folder: `<dir>/<name>/SKILL.md` and `<dir>/<group>/<name>/SKILL.md`.
- * `display` turns an absolute path into what clients see. `seen` de-duplicates by name (first wins).
+ * Scans one skills folder, `<root>/<relDir>`: `<name>/SKILL.md` and `<group>/<name>/SKILL.md`,
+ * read through held folders (fs/inside.ts) — a folder swapped for a link to the outside is never
+ * read through. `display` turns an absolute path into what clients see. `seen` de-duplicates by
+ * name (first wins). `local`: this is the workspace's own `.opencode/skills`.
  */
 export async function scanSkillsDir(
-  dir: string,
+  root: string,
+  relDir: string,
   scope: "project" | "global",
   display: (abs: string) => string,
   out: SkillScan,
   seen: Set<string>,
-  localDir?: string,
+  local = false,
 ): Promise<void> {
-  const names = await subfolders(dir);
-  if (!names) return;
-  const consider = async (folder: string, name: string, domainAllowed: boolean, local: boolean): Promise<void> => {
-    const file = path.join(folder, "SKILL.md");
-    const content = await readSkillFile(file);
-    if (content === undefined) {
-      if (domainAllowed) {
-        // A domain folder: one more level of skills.
-        const inner = await subfolders(folder);
-        if (!inner) return;
-        let found = false;
-        for (const sub of inner) {
-          if (await isDir(path.join(folder, sub))) {
+  const dirAbs = path.join(root, relDir);
+  await withInside(root, async (reader) => {
+    let top: Dir | undefined;
+    try {
+      top = await reader.folder(relDir);
+    } catch (err) {
+      // A skills folder that a symlink places outside its level is not read (its files would leak out).
+      if (err instanceof ApiError && err.code === "path_outside_workspace") out.skipped.push({ path: display(dirAbs), reason: "resolves outside the workspace" });
+      return;
+    }
+    if (!top) return;
+    const inFolder = async (parent: Dir, name: string, fn: (dir: Dir) => Promise<void>): Promise<void> => {
+      const dir = await reader.child(parent, name);
+      if (!dir) return;
+      try {
+        await fn(dir);
+      } finally {
+        await dir.close();
+      }
+    };
+    const consider = async (dir: Dir, folderAbs: string, name: string, domainAllowed: boolean, isLocal: boolean): Promise<void> => {
+      const file = path.join(folderAbs, "SKILL.md");
+      const content = await readSkillIn(reader, dir);
+      if (content === undefined) {
+        if (domainAllowed) {
+          // A domain folder: one more level of skills.
+          let found = false;
+          for (const sub of await subfolders(reader, dir)) {
             const before = out.records.length + out.skipped.length;
-            await consider(path.join(folder, sub), sub, false, false);
+            await inFolder(dir, sub, (subDir) => consider(subDir, path.join(folderAbs, sub), sub, false, false));
             if (out.records.length + out.skipped.length > before) found = true;
           }
+          if (!found) out.skipped.push({ path: display(file), reason: "missing SKILL.md" });
         }
-        if (!found) out.skipped.push({ path: display(file), reason: "missing SKILL.md" });
+        return;
       }
-      return;
-    }
-    if (typeof content !== "string") {
-      out.skipped.push({ path: display(file), reason: content.reason });
-      return;
-    }
-    const r = inspectSkill(content, name);
-    if (!r.ok) {
-      out.skipped.push({ path: display(file), reason: r.reason });
-      return;
-    }
-    if (seen.has(r.name)) return;
-    seen.add(r.name);
-    const item: SkillItem = { name: r.name, description: r.description, path: display(file), scope };
-    if (r.trigger !== undefined) item.trigger = r.trigger;
-    out.records.push({ item, file, content, local });
-  };
-  for (const name of names) await consider(path.join(dir, name), name, true, localDir !== undefined && dir === localDir);
+      if (typeof content !== "string") {
+        out.skipped.push({ path: display(file), reason: content.reason });
+        return;
+      }
+      const r = inspectSkill(content, name);
+      if (!r.ok) {
+        out.skipped.push({ path: display(file), reason: r.reason });
+        return;
+      }
+      if (seen.has(r.name)) return;
+      seen.add(r.name);
+      const item: SkillItem = { name: r.name, description: r.description, path: display(file), scope };
+      if (r.trigger !== undefined) item.trigger = r.trigger;
+      out.records.push({ item, file, content, local: isLocal });
+    };
+    for (const name of await subfolders(reader, top)) await inFolder(top, name, (dir) => consider(dir, path.join(dirAbs, name), name, true, local));
+  });
 }
 
 /** Project skill folders (with the level they belong to): from the workspace up to the nearest folder with `.git`, never above `root`. */
@@ -233,12 +234,7 @@ export async function scanProjectSkills(wsPath: string, root: string, homeDir: s
   const local = localSkillsDir(wsPath);
   const display = (abs: string) => displayPath(wsPath, homeDir, abs);
   for (const { dir, level } of await projectSkillDirs(wsPath, root)) {
-    // A skills folder that a symlink places outside its level is not read (its files would leak out).
-    if ((await realInside(level, dir)) === false) {
-      out.skipped.push({ path: display(dir), reason: "resolves outside the workspace" });
-      continue;
-    }
-    await scanSkillsDir(dir, "project", display, out, seen, local);
+    await scanSkillsDir(level, relPosix(level, dir), "project", display, out, seen, dir === local);
   }
   for (const r of out.records) r.item.path = workspaceRooted(r.item.path);
   return out;
@@ -248,7 +244,7 @@ export async function scanProjectSkills(wsPath: string, root: string, homeDir: s
 export async function scanGlobalSkills(wsPath: string, homeDir: string, seen: Set<string>): Promise<SkillScan> {
   const out: SkillScan = { records: [], skipped: [] };
   for (const dir of globalSkillDirs(homeDir)) {
-    await scanSkillsDir(dir, "global", (abs) => displayPath(wsPath, homeDir, abs), out, seen);
+    await scanSkillsDir(dir, "", "global", (abs) => displayPath(wsPath, homeDir, abs), out, seen);
   }
   return out;
 }

@@ -243,7 +243,7 @@ export async function planImportWrite(state: WorkspaceState, body: Record<string
   const [config, skills, commands] = await Promise.all([
     readWorkspaceConfig(ws.path),
     scanProjectSkills(ws.path, state.skillRoot, state.homeDir),
-    listCommands(workspaceCommandsDir(ws.path), "workspace"),
+    listCommands(ws.path, relPosix(ws.path, workspaceCommandsDir(ws.path)), "workspace"),
   ]);
   const p = await planImport(ws.path, body, { config, skills: skills.records, commands });
   if (p.edits.length === 0 && p.removals.length === 0) return answer({ ok: true, written: [], removed: [] });
