@@ -149,7 +149,8 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
   const auditDir = join(dataDir, "audit");
   const states = new Map<string, Promise<ChainState>>();
   const queues = new Map<string, Promise<unknown>>();
-  const lastTs = new Map<string, number | null>();
+  /** Last entry's timestamp per workspace, with the file version it was read at (see lastTimestamp). */
+  const lastTs = new Map<string, { version: string; ts: number | null }>();
   let dirReady: Promise<void> | undefined;
   let closed = false;
 
@@ -259,7 +260,7 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
       await st.fh.sync();
       st.seq = entry.seq!;
       st.hash = entry.hash;
-      lastTs.set(workspaceId, entry.timestamp);
+      lastTs.delete(workspaceId);
       return entry;
     });
   }
@@ -284,13 +285,18 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
     }
   }
 
+  /**
+   * Reused while the file's version (one stat) is unchanged: a workspace with no audit file yet
+   * re-read its missing tail on every `GET …/config` (a thread-pool round trip each), and an
+   * append by another server sharing the data dir is seen too.
+   */
   async function lastTimestamp(workspaceId: string): Promise<number | null> {
+    const now = version(workspaceId);
     const cached = lastTs.get(workspaceId);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && cached.version === now) return cached.ts;
     const [entry] = await tail(workspaceId, 1);
     const ts = entry && typeof entry.timestamp === "number" ? entry.timestamp : null;
-    // Cache only a known value: a file that appears later must still be seen.
-    if (ts !== null) lastTs.set(workspaceId, ts);
+    lastTs.set(workspaceId, { version: now, ts });
     return ts;
   }
 
