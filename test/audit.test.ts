@@ -101,6 +101,16 @@ test("tail: newest first, limited; lastTimestamp; missing file", async (t) => {
   // A fresh instance (no cache) reads the timestamp from the file.
   const fresh = createAuditLog(dir, silentLogger());
   assert.equal(await fresh.lastTimestamp(WS), all[0]!.timestamp);
+  // Another server sharing the data dir appends: both instances see it (the cache follows the file).
+  while (Date.now() <= all[0]!.timestamp) await new Promise((r) => setImmediate(r)); // a later millisecond
+  await fresh.append(WS, actor, { action: "a", target: "t", summary: "n6" });
+  const [latest] = await fresh.tail(WS, 1);
+  assert.equal(await log.lastTimestamp(WS), latest!.timestamp);
+  assert.equal(await fresh.lastTimestamp(WS), latest!.timestamp);
+  // A workspace whose file appears later (written by the other instance) is seen as well.
+  assert.equal(await log.lastTimestamp("ws_later"), null);
+  await fresh.append("ws_later", actor, { action: "a", target: "t", summary: "first" });
+  assert.equal(await log.lastTimestamp("ws_later"), (await fresh.tail("ws_later", 1))[0]!.timestamp);
   await fresh.close();
   await log.close();
 });
