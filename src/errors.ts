@@ -105,6 +105,7 @@ const STATUS = {
   internal_error: 500,
   service_unavailable: 503,
   insufficient_storage: 507,
+  catalog_too_large: 507,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof STATUS;

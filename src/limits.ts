@@ -70,6 +70,17 @@ export const LIMITS = {
   /** Event ring buffers. */
   reloadEventBuffer: 500,
   catalogEventBuffer: 10_000,
+  /**
+   * Entries (files and folders) one workspace's catalog index may hold: at most this, and at most
+   * catalogHeapShare of the heap at catalogEntryBytes each (~550 B measured: 300,000 files took
+   * 165 MB). A bigger workspace (a home folder, many node_modules) gets 507 catalog_too_large
+   * instead of a server that runs out of memory.
+   */
+  catalogMaxEntries: 1_000_000,
+  catalogHeapShare: 0.25,
+  catalogEntryBytes: 600,
+  /** After an index hit its cap, how long the workspace's catalog answers 507 without walking again. */
+  catalogTooLargeRetryMs: 60_000,
   /** Reload events are debounced per (workspace, reason). */
   reloadDebounceMs: 750,
   engineReloadMinIntervalMs: 2_000,

@@ -75,6 +75,8 @@ export interface CreateServerOptions {
   sseHeartbeatMs?: number;
   /** Tests shorten the wait for upstream response headers instead of waiting 30 s. */
   proxyHeadersTimeoutMs?: number;
+  /** Tests lower the file catalog's entry cap instead of creating a million files. */
+  catalogMaxEntries?: number;
 }
 
 export function packageVersion(): string {
@@ -131,7 +133,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   } as Omit<ServerContext, "configs" | "sessions" | "catalogs"> as ServerContext;
   context.configs = new WorkspaceConfigService(context);
   context.sessions = new FileSessions(context);
-  context.catalogs = new Catalogs(context);
+  context.catalogs = new Catalogs(context, options.catalogMaxEntries === undefined ? {} : { maxEntries: options.catalogMaxEntries });
   const stopTokenLifecycle = watchTokenLifecycle(context);
 
   const router = new Router([...allRoutes(), ...(options.extraRoutes ?? [])]);

@@ -219,3 +219,53 @@ test("bad parameters and foreign sessions", async () => {
     await s.close();
   }
 });
+
+test("a workspace with more entries than the catalog's cap: 507 catalog_too_large (never an index that fills the heap); one that grows past it while indexed resets its followers; the server stays up", async () => {
+  const s = await startServer({ catalogMaxEntries: 50 });
+  try {
+    await mkdir(path.join(s.workspace, "src"));
+    for (let i = 0; i < 40; i++) await writeFile(path.join(s.workspace, "src", `f${i}.txt`), "x");
+    const sid = await openSession(s);
+    const snap = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot?limit=100`);
+    assert.equal(snap.status, 200, snap.text);
+    assert.equal(snap.json.total, 41);
+    // Grows past the cap while indexed: the index is dropped, a follower's next poll is a reset.
+    for (let i = 40; i < 60; i++) await writeFile(path.join(s.workspace, "src", `f${i}.txt`), "x");
+    let reset = false;
+    for (let cursor = snap.json.cursor, deadline = Date.now() + 15_000; !reset && Date.now() < deadline; ) {
+      const ev = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${cursor}&wait=1`);
+      assert.equal(ev.status, 200, ev.text);
+      reset = ev.json.reset === true;
+      if (!reset && ev.json.items.length > 0) cursor = ev.json.items[ev.json.items.length - 1].seq;
+    }
+    assert.ok(reset, "the follower was told to start over");
+    const again = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot`);
+    assert.equal(again.status, 507, again.text);
+    assert.equal(again.json.code, "catalog_too_large");
+    assert.equal(again.json.details.maxEntries, 50);
+    assert.equal(again.headers["retry-after"], "60");
+    assert.equal(s.context.catalogs.hasIndex(s.workspaceId), false, "no index is kept");
+    assert.equal((await s.request("GET", "/health")).status, 200);
+    assert.ok(s.logs.some((l) => l.msg === "file catalog: workspace too large to index"), "the host is told");
+  } finally {
+    await s.close();
+  }
+});
+
+test("a workspace already past the catalog's cap: the first snapshot is 507 catalog_too_large, files routes still work", async () => {
+  const s = await startServer({ catalogMaxEntries: 20 });
+  try {
+    for (let i = 0; i < 30; i++) await writeFile(path.join(s.workspace, `f${i}.txt`), "x");
+    const sid = await openSession(s);
+    const snap = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot`);
+    assert.equal(snap.status, 507, snap.text);
+    assert.equal(snap.json.code, "catalog_too_large");
+    const events = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=0`);
+    assert.equal(events.status, 507, events.text);
+    const read = await s.request("POST", `/files/sessions/${sid}/read-batch`, { json: { paths: ["f1.txt"] } });
+    assert.equal(read.status, 200, read.text);
+    assert.equal(read.json.items[0].ok, true);
+  } finally {
+    await s.close();
+  }
+});

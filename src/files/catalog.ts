@@ -7,10 +7,11 @@
  * (they survive the index being dropped; a rebuild skips one number so an old cursor resets).
  */
 import { realpath } from "node:fs/promises";
+import { getHeapStatistics } from "node:v8";
 import path from "node:path";
 import { isTempFileName } from "../fs/atomic.ts";
 import { hasGitSegment, isOutside } from "../fs/paths.ts";
-import { lowerBound, TreeMirror, type MirrorEntry, type TreeChange } from "../fs/watch.ts";
+import { lowerBound, MirrorOverflow, TreeMirror, type MirrorEntry, type TreeChange } from "../fs/watch.ts";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import type { ServerContext } from "../context.ts";
@@ -74,16 +75,24 @@ class WorkspaceIndex {
   readonly mirror: TreeMirror;
   readonly ready: Promise<void>;
 
-  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: Pick<ServerContext, "log">) {
+  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: Pick<ServerContext, "log">, limit: { maxEntries: number; onOverflow(): void }) {
     this.mirror = new TreeMirror({
       root,
       exclude,
       revision: revisionOf,
       onChanges,
       log: (level, msg, attrs) => server.log[level](msg, attrs),
+      maxEntries: limit.maxEntries,
+      onOverflow: limit.onOverflow,
     });
     this.ready = this.mirror.start();
   }
+}
+
+/** The index cap of this process: catalogMaxEntries, or less when the heap is small. */
+function defaultMaxEntries(): number {
+  const byHeap = Math.floor((getHeapStatistics().heap_size_limit * LIMITS.catalogHeapShare) / LIMITS.catalogEntryBytes);
+  return Math.min(LIMITS.catalogMaxEntries, byHeap);
 }
 
 /** Per-server catalog service: one index + event log per workspace with live sessions. */
@@ -97,8 +106,12 @@ export class Catalogs {
   private readonly sessionWatchers = new Map<string, Set<() => void>>();
   private closed = false;
   private readonly sessions: FileSessions;
+  /** Workspaces whose index hit the cap, until when they answer 507 without walking again. */
+  private readonly tooLarge = new Map<string, number>();
+  readonly maxEntries: number;
 
-  constructor(readonly server: Pick<ServerContext, "bus" | "log" | "config" | "sessions">) {
+  constructor(readonly server: Pick<ServerContext, "bus" | "log" | "config" | "sessions">, options: { maxEntries?: number } = {}) {
+    this.maxEntries = options.maxEntries ?? defaultMaxEntries();
     this.onIdle = (id) => this.drop(id);
     this.onRemoved = (id) => {
       this.drop(id);
@@ -145,6 +158,7 @@ export class Catalogs {
   /** The workspace's index, built by one walk on first use. */
   async index(ws: Workspace): Promise<WorkspaceIndex> {
     if (this.closed) throw new ApiError("service_unavailable", "Server is shutting down");
+    if ((this.tooLarge.get(ws.id) ?? 0) > Date.now()) throw this.tooLargeError();
     let p = this.indexes.get(ws.id);
     if (!p) {
       p = this.build(ws);
@@ -169,9 +183,26 @@ export class Catalogs {
     }
     const exclude = await this.excluder(root);
     const log = this.log(ws.id);
-    const idx = new WorkspaceIndex(root, exclude, (changes) => this.record(log, changes), this.server);
-    await idx.ready;
+    const onOverflow = () => {
+      // The whole index goes (a partial one would tell clients that files are missing); sessions
+      // following events get a reset, and their next snapshot the 507.
+      this.tooLarge.set(ws.id, Date.now() + LIMITS.catalogTooLargeRetryMs);
+      this.server.log.warn("file catalog: workspace too large to index", { workspaceId: ws.id, maxEntries: this.maxEntries });
+      this.drop(ws.id);
+      log.notify();
+    };
+    const idx = new WorkspaceIndex(root, exclude, (changes) => this.record(log, changes), this.server, { maxEntries: this.maxEntries, onOverflow });
+    try {
+      await idx.ready;
+    } catch (err) {
+      idx.mirror.close();
+      throw err instanceof MirrorOverflow ? this.tooLargeError() : err;
+    }
     return idx;
+  }
+
+  private tooLargeError(): ApiError {
+    return new ApiError("catalog_too_large", `The workspace holds more than ${this.maxEntries} files and folders: too many for the file catalog`, { maxEntries: this.maxEntries }, { headers: { "Retry-After": String(LIMITS.catalogTooLargeRetryMs / 1000) } });
   }
 
   /** .git, temp files of our atomic writes, and the server's data dir / token store / server.json when inside. */

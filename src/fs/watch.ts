@@ -72,7 +72,16 @@ export interface TreeMirrorOptions {
   links?: boolean;
   /** Name used in log messages (default "catalog watcher"). */
   name?: string;
+  /**
+   * Cap on mirrored entries: past it the walk stops with MirrorOverflow and `onOverflow` runs once
+   * (the owner drops the mirror): a workspace of millions of files must not fill the heap.
+   */
+  maxEntries?: number;
+  onOverflow?(): void;
 }
+
+/** The tree holds more entries than `maxEntries`. */
+export class MirrorOverflow extends Error {}
 
 /**
  * How much to look at a dirty path: lstat only; named by a raw event (a directory is then
@@ -177,6 +186,7 @@ export class TreeMirror {
   /** Raw events per watched folder since the last flush, and folders polled after a storm until then. */
   private readonly rawCounts = new Map<string, number>();
   private rawTotal = 0;
+  private overflowed = false;
   private readonly stormUntil = new Map<string, number>();
 
   constructor(private readonly opts: TreeMirrorOptions) {
@@ -279,7 +289,10 @@ export class TreeMirror {
     this.inFlight++;
     const next = this.queue.then(() => (this.closed ? undefined : fn())).finally(() => this.inFlight--);
     // The queue itself never rejects, so one failed batch does not stop the next ones.
-    this.queue = next.catch((err) => this.opts.log?.("warn", `${this.name} batch failed`, { error: String(err) }));
+    this.queue = next.catch((err) => {
+      // An overflow is the owner's to report (onOverflow).
+      if (!(err instanceof MirrorOverflow)) this.opts.log?.("warn", `${this.name} batch failed`, { error: String(err) });
+    });
     return next;
   }
 
@@ -595,7 +608,10 @@ export class TreeMirror {
   }
 
   private setEntry(rel: string, entry: MirrorEntry): void {
-    if (!this.entries.has(rel)) this.sorted = undefined;
+    if (!this.entries.has(rel)) {
+      if (this.opts.maxEntries !== undefined && this.entries.size >= this.opts.maxEntries) this.overflow();
+      this.sorted = undefined;
+    }
     this.entries.set(rel, entry);
     const parent = parentOf(rel);
     let set = this.children.get(parent);
@@ -623,6 +639,14 @@ export class TreeMirror {
       if (cst && this.kind(cst) && !this.closed) await this.addTree(join(rel, names[i]!), cst, batch);
     }
     this.release(rel, batch);
+  }
+
+  private overflow(): never {
+    if (!this.overflowed) {
+      this.overflowed = true;
+      this.opts.onOverflow?.();
+    }
+    throw new MirrorOverflow(`more than ${this.opts.maxEntries} files and folders`);
   }
 
   /** Forgets `rel` and everything below it (closing their watchers). */
