@@ -79,6 +79,14 @@ export const LIMITS = {
   catalogMaxEntries: 1_000_000,
   catalogHeapShare: 0.25,
   catalogEntryBytes: 600,
+  /**
+   * Folders one workspace's catalog watches with inotify, the rest polled: a quarter of the user's
+   * inotify budget (fs.inotify.max_user_watches — 8,192 on older kernels, shared with every editor
+   * and tool of that user), at most catalogWatchMaxDirs; 8,192 where it cannot be read.
+   */
+  catalogWatchShare: 0.25,
+  catalogWatchMaxDirs: 65_536,
+  catalogWatchFallbackDirs: 8_192,
   /** After an index hit its cap, how long the workspace's catalog answers 507 without walking again. */
   catalogTooLargeRetryMs: 60_000,
   /** Reload events are debounced per (workspace, reason). */

@@ -77,6 +77,8 @@ export interface CreateServerOptions {
   proxyHeadersTimeoutMs?: number;
   /** Tests lower the file catalog's entry cap instead of creating a million files. */
   catalogMaxEntries?: number;
+  /** Tests lower the file catalog's inotify watch cap instead of creating thousands of folders. */
+  catalogMaxWatchers?: number;
 }
 
 export function packageVersion(): string {
@@ -133,7 +135,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   } as Omit<ServerContext, "configs" | "sessions" | "catalogs"> as ServerContext;
   context.configs = new WorkspaceConfigService(context);
   context.sessions = new FileSessions(context);
-  context.catalogs = new Catalogs(context, options.catalogMaxEntries === undefined ? {} : { maxEntries: options.catalogMaxEntries });
+  context.catalogs = new Catalogs(context, {
+    ...(options.catalogMaxEntries === undefined ? {} : { maxEntries: options.catalogMaxEntries }),
+    ...(options.catalogMaxWatchers === undefined ? {} : { maxWatchers: options.catalogMaxWatchers }),
+  });
   const stopTokenLifecycle = watchTokenLifecycle(context);
 
   const router = new Router([...allRoutes(), ...(options.extraRoutes ?? [])]);

@@ -269,3 +269,27 @@ test("a workspace already past the catalog's cap: the first snapshot is 507 cata
     await s.close();
   }
 });
+
+test("past the catalog's inotify cap the other folders are polled: a change there is still reported, the host is told once", async () => {
+  const s = await startServer({ catalogMaxWatchers: 3 });
+  try {
+    for (let i = 0; i < 8; i++) await mkdir(path.join(s.workspace, `d${i}`));
+    const sid = await openSession(s);
+    const snap = await s.request("GET", `/files/sessions/${sid}/catalog/snapshot`);
+    assert.equal(snap.status, 200, snap.text);
+    assert.equal(snap.json.total, 8);
+    // The root and d0, d1 are watched (walk order); d7 is polled.
+    await writeFile(path.join(s.workspace, "d7", "late.txt"), "x");
+    let seen = false;
+    for (let cursor = snap.json.cursor, deadline = Date.now() + 20_000; !seen && Date.now() < deadline; ) {
+      const ev = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${cursor}&wait=2`);
+      assert.equal(ev.status, 200, ev.text);
+      seen = ev.json.items.some((e: { type: string; path: string }) => e.type === "write" && e.path === "d7/late.txt");
+      if (ev.json.items.length > 0) cursor = ev.json.items[ev.json.items.length - 1].seq;
+    }
+    assert.ok(seen, "the write in a polled folder is reported");
+    assert.equal(s.logs.filter((l) => /more than 3 folders, polling the rest/.test(l.msg)).length, 1);
+  } finally {
+    await s.close();
+  }
+});

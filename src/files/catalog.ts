@@ -6,6 +6,7 @@
  * Event sequence numbers are per workspace, start at 1 and never repeat while the server runs
  * (they survive the index being dropped; a rebuild skips one number so an old cursor resets).
  */
+import { readFileSync } from "node:fs";
 import { realpath } from "node:fs/promises";
 import { getHeapStatistics } from "node:v8";
 import path from "node:path";
@@ -75,7 +76,7 @@ class WorkspaceIndex {
   readonly mirror: TreeMirror;
   readonly ready: Promise<void>;
 
-  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: Pick<ServerContext, "log">, limit: { maxEntries: number; onOverflow(): void }) {
+  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: Pick<ServerContext, "log">, limit: { maxEntries: number; maxWatchers: number; onOverflow(): void }) {
     this.mirror = new TreeMirror({
       root,
       exclude,
@@ -83,10 +84,22 @@ class WorkspaceIndex {
       onChanges,
       log: (level, msg, attrs) => server.log[level](msg, attrs),
       maxEntries: limit.maxEntries,
+      maxWatchers: limit.maxWatchers,
       onOverflow: limit.onOverflow,
     });
     this.ready = this.mirror.start();
   }
+}
+
+/** Folders a workspace's catalog may watch (see LIMITS.catalogWatchShare). */
+function defaultMaxWatchers(): number {
+  try {
+    const budget = Number(readFileSync("/proc/sys/fs/inotify/max_user_watches", "utf8").trim());
+    if (Number.isInteger(budget) && budget > 0) return Math.max(1, Math.min(LIMITS.catalogWatchMaxDirs, Math.floor(budget * LIMITS.catalogWatchShare)));
+  } catch {
+    // not Linux, or no /proc
+  }
+  return LIMITS.catalogWatchFallbackDirs;
 }
 
 /** The index cap of this process: catalogMaxEntries, or less when the heap is small. */
@@ -109,9 +122,11 @@ export class Catalogs {
   /** Workspaces whose index hit the cap, until when they answer 507 without walking again. */
   private readonly tooLarge = new Map<string, number>();
   readonly maxEntries: number;
+  readonly maxWatchers: number;
 
-  constructor(readonly server: Pick<ServerContext, "bus" | "log" | "config" | "sessions">, options: { maxEntries?: number } = {}) {
+  constructor(readonly server: Pick<ServerContext, "bus" | "log" | "config" | "sessions">, options: { maxEntries?: number; maxWatchers?: number } = {}) {
     this.maxEntries = options.maxEntries ?? defaultMaxEntries();
+    this.maxWatchers = options.maxWatchers ?? defaultMaxWatchers();
     this.onIdle = (id) => this.drop(id);
     this.onRemoved = (id) => {
       this.drop(id);
@@ -191,7 +206,7 @@ export class Catalogs {
       this.drop(ws.id);
       log.notify();
     };
-    const idx = new WorkspaceIndex(root, exclude, (changes) => this.record(log, changes), this.server, { maxEntries: this.maxEntries, onOverflow });
+    const idx = new WorkspaceIndex(root, exclude, (changes) => this.record(log, changes), this.server, { maxEntries: this.maxEntries, maxWatchers: this.maxWatchers, onOverflow });
     try {
       await idx.ready;
     } catch (err) {
