@@ -4,22 +4,13 @@
 // outside bytes, and none may be a 5xx. Trial counts come from RACE_TRIALS (default 150).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
+import { startSwapper } from "./helpers/swapper.ts";
 
 const TRIALS = Number(process.env.RACE_TRIALS ?? 150);
 const MARK = "OUTSIDE-BYTES";
-
-/** `target` (a real folder or file) and `lnk` (a link to the outside) trade places forever. */
-const SWAPPER = `
-const fs = require("fs");
-const [target, lnk] = process.argv.slice(1);
-for (;;) {
-  try { fs.renameSync(target, target + ".real"); fs.renameSync(lnk, target); fs.renameSync(target, lnk); fs.renameSync(target + ".real", target); }
-  catch { try { if (!fs.existsSync(target)) fs.renameSync(target + ".real", target); } catch {} }
-}`;
 
 interface Case {
   name: string;
@@ -81,7 +72,7 @@ for (const c of cases) {
     const { target, routes } = await c.setup(s, path.join(s.parent, "outside"));
     const lnk = `${target}-lnk`;
     await symlink(path.join(s.parent, "outside"), lnk);
-    const swapper = spawn(process.execPath, ["-e", SWAPPER, target, lnk], { stdio: "ignore" });
+    const swapper = startSwapper(target, lnk);
     const swapperGone = new Promise((r) => swapper.once("exit", r));
     const statuses = new Map<string, number>();
     let leaks = 0;

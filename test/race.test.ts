@@ -5,24 +5,16 @@
 // reported. Trial counts come from RACE_TRIALS (default 150; `npm run soak` runs more).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startServer, readAuditLog, type TestServer } from "./helpers/server.ts";
+import { startSwapper } from "./helpers/swapper.ts";
 import { snapshotTree, diffSnapshots } from "./helpers/fs-snapshot.ts";
 
 const TRIALS = Number(process.env.RACE_TRIALS ?? 150);
 const b64 = (s: string) => Buffer.from(s).toString("base64");
-
-/** The swapper: `dir` (a real folder) and `lnk` (a symlink to the outside) trade places forever. */
-const SWAPPER = `
-const fs = require("fs");
-const [dir, lnk] = process.argv.slice(1);
-for (;;) {
-  try { fs.renameSync(dir, dir + ".real"); fs.renameSync(lnk, dir); fs.renameSync(dir, lnk); fs.renameSync(dir + ".real", dir); }
-  catch { try { if (!fs.existsSync(dir)) fs.renameSync(dir + ".real", dir); } catch {} }
-}`;
 
 interface Arena {
   s: TestServer;
@@ -51,7 +43,7 @@ async function arena(): Promise<Arena> {
   await writeFile(path.join(s.workspace, "plain.txt"), "plain");
   const sid = (await s.request("POST", `/workspace/${s.workspaceId}/files/sessions`, { json: {} })).json.session.id;
   const insideFd = openSync(dir, "r");
-  const swapper = spawn(process.execPath, ["-e", SWAPPER, dir, path.join(s.workspace, "lnk")], { stdio: "ignore" });
+  const swapper = startSwapper(dir, path.join(s.workspace, "lnk"));
   return {
     s,
     sid,
