@@ -346,8 +346,10 @@ async function putInPlace(fd: number, from: Dir, fromName: string, to: Dir, toNa
   }
 }
 
-/** sha256 of a whole file; the next chunk is read (thread pool) while this one is hashed. */
-/** sha256 of the first `limit` bytes of `fd` (fewer when the file is shorter). */
+/**
+ * sha256 of the first `limit` bytes of `fd` (fewer when the file is shorter); the next chunk is
+ * read (thread pool) while this one is hashed.
+ */
 async function hashFd(fd: number, limit: number): Promise<string> {
   const hash = createHash("sha256");
   const chunk = Math.max(1, Math.min(1 << 22, limit));

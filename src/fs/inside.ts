@@ -32,8 +32,8 @@ export class InsideReader {
   }
 
   /**
-   * The folder `rel` (root-relative, "/"-separated; "" is the root), held until close. Undefined when it is missing
-   * or not a folder; 403 path_outside_workspace when a link takes it outside.
+   * The folder `rel` (root-relative, "/"-separated; "" is the root), held until close. Undefined
+   * when it is missing or not a folder; 403 path_outside_workspace when a link takes it outside.
    */
   async folder(rel: string): Promise<Dir | undefined> {
     if (rel === "") return this.root();

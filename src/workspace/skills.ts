@@ -109,6 +109,7 @@ async function readSkillIn(reader: InsideReader, dir: Dir): Promise<string | { r
   }
 }
 
+/** Names of the sub-folders of a held folder in code-unit order, minus dot-folders (ours: temp folders of a delete in progress). */
 async function subfolders(reader: InsideReader, dir: Dir): Promise<string[]> {
   return (await reader.entries(dir)).filter((d) => d.isDirectory() && !d.name.startsWith(".")).map((d) => d.name).sort();
 }
