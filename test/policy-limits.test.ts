@@ -5,7 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { request as httpRequest, type ClientRequest } from "node:http";
-import { readFile, readdir, stat, truncate, writeFile } from "node:fs/promises";
+import { readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { loadConfig } from "../src/config.ts";
@@ -187,6 +188,36 @@ test("large write-batch content waits for approval staged on disk (0600), not in
     const written = (await readdir(s.workspace)).filter((n) => n.endsWith(".bin"));
     assert.equal(written.length, 1);
     assert.ok((await readFile(join(s.workspace, written[0]!))).equals(data));
+  } finally {
+    await s.close();
+  }
+});
+
+test("staged write-batch content changed in the data dir while the host decides (rewritten, or swapped for a FIFO): each item a conflict at once, nothing written", async () => {
+  const s = await startServer({ approval: "manual" });
+  try {
+    const sid = await openSession(s);
+    const data = Buffer.alloc(300_000, 7); // above the 256 KiB staging threshold
+    const staging = join(s.dataDir, "staging", String(process.pid));
+    const batches = [];
+    for (const i of [0, 1]) {
+      batches.push(s.request("POST", `/files/sessions/${sid}/write-batch`, { json: { writes: [{ path: `g${i}.bin`, contentBase64: data.toString("base64") }] } }));
+      await waitFor(async () => (await pendingApprovals(s)).length === i + 1 || undefined, { what: `${i + 1} pending batches` });
+    }
+    const [first, second] = (await readdir(staging)).sort();
+    await writeFile(join(staging, first!), Buffer.alloc(data.length, 8)); // same size, other bytes
+    await rm(join(staging, second!));
+    execFileSync("mkfifo", [join(staging, second!)]); // reading it would block a thread for good
+    for (const a of await pendingApprovals(s)) await s.request("POST", `/approvals/${a.id}`, { token: null, host: true, json: { reply: "allow" } });
+    const answers = await Promise.race([Promise.all(batches), new Promise<"stuck">((r) => setTimeout(r, 10_000, "stuck").unref())]);
+    assert.notEqual(answers, "stuck", "both writes answered");
+    // A write-batch answers per item: each refused as a conflict.
+    for (const r of answers as Array<{ status: number; text: string; json: { items: Array<{ ok: boolean; code?: string }> } }>) {
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.items[0]!.ok, false, r.text);
+      assert.equal(r.json.items[0]!.code, "conflict", r.text);
+    }
+    assert.deepEqual((await readdir(s.workspace)).filter((n) => n.endsWith(".bin")), [], "nothing written");
   } finally {
     await s.close();
   }

@@ -7,7 +7,8 @@
  * Each process stages in its own `<dataDir>/staging/<pid>` (servers may share a data dir).
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdir, open, readdir, rm, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { sha256Hex } from "../auth/hash.ts";
 import { ApiError } from "../errors.ts";
@@ -19,6 +20,25 @@ export interface PendingContent {
   sha256: string;
   load(): Promise<Buffer>;
   drop(): Promise<void>;
+}
+
+/**
+ * The staged bytes, read back without following a link, without blocking on a FIFO put in their
+ * place, and only when the file still has the staged size; undefined otherwise.
+ */
+async function readStaged(file: string, bytes: number): Promise<Buffer | undefined> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await handle.stat();
+    return st.isFile() && st.size === bytes ? await handle.readFile() : undefined;
+  } finally {
+    await handle.close();
+  }
 }
 
 export class Staging {
@@ -73,8 +93,9 @@ export class Staging {
       bytes,
       sha256,
       load: async () => {
-        const back = await readFile(file);
-        if (sha256Hex(back) !== sha256) throw new ApiError("internal_error", "Staged write content changed on disk");
+        const back = await readStaged(file, bytes);
+        // Another process changed what the host approved: refused like a changed staged upload.
+        if (back === undefined || sha256Hex(back) !== sha256) throw new ApiError("conflict", "The staged write content changed while it waited for approval");
         return back;
       },
       drop: async () => {
