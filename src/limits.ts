@@ -80,9 +80,9 @@ export const LIMITS = {
   catalogHeapShare: 0.25,
   catalogEntryBytes: 600,
   /**
-   * Folders one workspace's catalog watches with inotify, the rest polled: a quarter of the user's
-   * inotify budget (fs.inotify.max_user_watches — 8,192 on older kernels, shared with every editor
-   * and tool of that user), at most catalogWatchMaxDirs; 8,192 where it cannot be read.
+   * Folders the catalog watches with inotify, all workspaces together, the rest polled: a quarter
+   * of the user's inotify budget (fs.inotify.max_user_watches — 8,192 on older kernels, shared with
+   * every editor and tool of that user), at most catalogWatchMaxDirs; 8,192 where it cannot be read.
    */
   catalogWatchShare: 0.25,
   catalogWatchMaxDirs: 65_536,

@@ -1,11 +1,13 @@
 /** Catalog snapshot: code-unit order, consistent paging, filters, exclusions, parameters. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startServer, type TestServer } from "./helpers/server.ts";
+import { waitFor } from "./helpers/wait.ts";
+import { workspaceId } from "../src/workspaces.ts";
 
 async function openSession(s: TestServer, token?: string): Promise<string> {
   const r = await s.request("POST", `/workspace/${s.workspaceId}/files/sessions`, { json: {}, ...(token ? { token } : {}) });
@@ -288,8 +290,44 @@ test("past the catalog's inotify cap the other folders are polled: a change ther
       if (ev.json.items.length > 0) cursor = ev.json.items[ev.json.items.length - 1].seq;
     }
     assert.ok(seen, "the write in a polled folder is reported");
-    assert.equal(s.logs.filter((l) => /more than 3 folders, polling the rest/.test(l.msg)).length, 1);
+    assert.equal(s.logs.filter((l) => /more than 3 folders to watch, polling the rest/.test(l.msg)).length, 1);
   } finally {
     await s.close();
+  }
+});
+
+test("the inotify cap is one budget for all workspaces: a second workspace's index polls what the first left no room for, and dropped indexes give their watches back", async () => {
+  const other = await realpath(await mkdtemp(path.join(tmpdir(), "ow-other-")));
+  for (let i = 0; i < 4; i++) await mkdir(path.join(other, `e${i}`));
+  const s = await startServer({ catalogMaxWatchers: 6, argv: ["--workspace", other] });
+  try {
+    for (let i = 0; i < 4; i++) await mkdir(path.join(s.workspace, `d${i}`));
+    const otherId = workspaceId(other);
+    const budget = s.context.catalogs.watchBudget;
+    const sid1 = await openSession(s);
+    assert.equal((await s.request("GET", `/files/sessions/${sid1}/catalog/snapshot`)).status, 200);
+    assert.equal(budget.used, 5, "the first workspace: its root and four folders");
+    const r2 = await s.request("POST", `/workspace/${otherId}/files/sessions`, { json: {} });
+    assert.equal(r2.status, 200, r2.text);
+    const sid2 = r2.json.session.id as string;
+    const snap2 = await s.request("GET", `/files/sessions/${sid2}/catalog/snapshot`);
+    assert.equal(snap2.status, 200, snap2.text);
+    assert.equal(snap2.json.total, 4, "the second workspace is indexed whole");
+    assert.equal(budget.used, 6, "never more than the budget");
+    // A folder of the second workspace that got no watch is polled: its change is still reported.
+    await writeFile(path.join(other, "e3", "late.txt"), "x");
+    let seen = false;
+    for (let cursor = snap2.json.cursor, deadline = Date.now() + 20_000; !seen && Date.now() < deadline; ) {
+      const ev = await s.request("GET", `/files/sessions/${sid2}/catalog/events?since=${cursor}&wait=2`);
+      assert.equal(ev.status, 200, ev.text);
+      seen = ev.json.items.some((e: { type: string; path: string }) => e.type === "write" && e.path === "e3/late.txt");
+      if (ev.json.items.length > 0) cursor = ev.json.items[ev.json.items.length - 1].seq;
+    }
+    assert.ok(seen, "the write in a polled folder is reported");
+    for (const sid of [sid1, sid2]) assert.equal((await s.request("DELETE", `/files/sessions/${sid}`)).status, 200);
+    await waitFor(() => budget.used === 0 || undefined, { what: "every watch given back" });
+  } finally {
+    await s.close();
+    await rm(other, { recursive: true, force: true });
   }
 });

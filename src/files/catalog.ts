@@ -12,7 +12,7 @@ import { getHeapStatistics } from "node:v8";
 import path from "node:path";
 import { isTempFileName } from "../fs/atomic.ts";
 import { hasGitSegment, isOutside } from "../fs/paths.ts";
-import { lowerBound, MirrorOverflow, TreeMirror, type MirrorEntry, type TreeChange } from "../fs/watch.ts";
+import { lowerBound, MirrorOverflow, TreeMirror, WatchBudget, type MirrorEntry, type TreeChange } from "../fs/watch.ts";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import type { ServerContext } from "../context.ts";
@@ -76,7 +76,7 @@ class WorkspaceIndex {
   readonly mirror: TreeMirror;
   readonly ready: Promise<void>;
 
-  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: Pick<ServerContext, "log">, limit: { maxEntries: number; maxWatchers: number; onOverflow(): void }) {
+  constructor(readonly root: string, exclude: (rel: string) => boolean, onChanges: (c: TreeChange[]) => void, server: Pick<ServerContext, "log">, limit: { maxEntries: number; watchBudget: WatchBudget; onOverflow(): void }) {
     this.mirror = new TreeMirror({
       root,
       exclude,
@@ -84,14 +84,14 @@ class WorkspaceIndex {
       onChanges,
       log: (level, msg, attrs) => server.log[level](msg, attrs),
       maxEntries: limit.maxEntries,
-      maxWatchers: limit.maxWatchers,
+      budget: limit.watchBudget,
       onOverflow: limit.onOverflow,
     });
     this.ready = this.mirror.start();
   }
 }
 
-/** Folders a workspace's catalog may watch (see LIMITS.catalogWatchShare). */
+/** Folders the catalog may watch, all workspaces together (see LIMITS.catalogWatchShare). */
 function defaultMaxWatchers(): number {
   try {
     const budget = Number(readFileSync("/proc/sys/fs/inotify/max_user_watches", "utf8").trim());
@@ -122,11 +122,12 @@ export class Catalogs {
   /** Workspaces whose index hit the cap, until when they answer 507 without walking again. */
   private readonly tooLarge = new Map<string, number>();
   readonly maxEntries: number;
-  readonly maxWatchers: number;
+  /** Inotify watches all workspaces' indexes share (see LIMITS.catalogWatchShare). */
+  readonly watchBudget: WatchBudget;
 
   constructor(readonly server: Pick<ServerContext, "bus" | "log" | "config" | "sessions">, options: { maxEntries?: number; maxWatchers?: number } = {}) {
     this.maxEntries = options.maxEntries ?? defaultMaxEntries();
-    this.maxWatchers = options.maxWatchers ?? defaultMaxWatchers();
+    this.watchBudget = new WatchBudget(options.maxWatchers ?? defaultMaxWatchers());
     this.onIdle = (id) => this.drop(id);
     this.onRemoved = (id) => {
       this.drop(id);
@@ -206,7 +207,7 @@ export class Catalogs {
       this.drop(ws.id);
       log.notify();
     };
-    const idx = new WorkspaceIndex(root, exclude, (changes) => this.record(log, changes), this.server, { maxEntries: this.maxEntries, maxWatchers: this.maxWatchers, onOverflow });
+    const idx = new WorkspaceIndex(root, exclude, (changes) => this.record(log, changes), this.server, { maxEntries: this.maxEntries, watchBudget: this.watchBudget, onOverflow });
     try {
       await idx.ready;
     } catch (err) {

@@ -65,6 +65,8 @@ export interface TreeMirrorOptions {
   onDirty?(rel: string): void;
   /** Cap on fs.watch handles; directories past it are polled (and the mirror is not `settled`). */
   maxWatchers?: number;
+  /** A cap shared with other mirrors (the catalog's share of the user's inotify watches). */
+  budget?: WatchBudget;
   /**
    * Also mirror symbolic links, as leaf entries of kind "file" (never followed), so that adding,
    * replacing or removing a link is reported like any other change of a name.
@@ -82,6 +84,12 @@ export interface TreeMirrorOptions {
 
 /** The tree holds more entries than `maxEntries`. */
 export class MirrorOverflow extends Error {}
+
+/** A number of fs.watch handles several mirrors draw from; each returns its own when it lets go. */
+export class WatchBudget {
+  used = 0;
+  constructor(readonly max: number) {}
+}
 
 /**
  * How much to look at a dirty path: lstat only; named by a raw event (a directory is then
@@ -274,8 +282,7 @@ export class TreeMirror {
     if (this.timer) clearTimeout(this.timer);
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.timer = this.pollTimer = undefined;
-    for (const w of this.watchers.values()) w.close();
-    this.watchers.clear();
+    for (const [rel, w] of [...this.watchers]) this.forget(rel, w);
     this.pending.clear();
   }
 
@@ -343,8 +350,7 @@ export class TreeMirror {
   private breakStorm(rel: string, quiet = false): void {
     const w = this.watchers.get(rel);
     if (!w) return; // already dropped: events the kernel had queued for the old watch
-    w.close();
-    this.watchers.delete(rel);
+    this.forget(rel, w);
     this.rawCounts.delete(rel);
     this.stormUntil.set(rel, Date.now() + LIMITS.watchStormCooldownMs);
     if (!quiet) this.opts.log?.("warn", `${this.name}: a folder changes too fast to watch, polling it for a while`, { dir: rel });
@@ -373,9 +379,11 @@ export class TreeMirror {
       return false;
     }
     this.stormUntil.delete(rel);
-    if (this.opts.maxWatchers !== undefined && this.watchers.size >= this.opts.maxWatchers) {
+    const budget = this.opts.budget;
+    const cap = this.opts.maxWatchers !== undefined && this.watchers.size >= this.opts.maxWatchers ? this.opts.maxWatchers : budget && budget.used >= budget.max ? budget.max : undefined;
+    if (cap !== undefined) {
       // Logged once: past the cap every poll would retry (and fail) for each such directory.
-      if (!this.capWarned) this.opts.log?.("warn", `${this.name}: more than ${this.opts.maxWatchers} folders, polling the rest`, { root: this.root });
+      if (!this.capWarned) this.opts.log?.("warn", `${this.name}: more than ${cap} folders to watch, polling the rest`, { root: this.root });
       this.capWarned = true;
       this.markDegraded(rel);
       return false;
@@ -391,19 +399,28 @@ export class TreeMirror {
     }
     w.on("error", (err) => {
       this.opts.log?.("warn", `${this.name} error, polling instead`, { dir: rel, code: errCode(err) });
-      if (this.watchers.get(rel) === w) this.watchers.delete(rel);
-      w.close();
+      this.forget(rel, w);
       this.markDegraded(rel);
       this.enqueue(rel, SHALLOW);
     });
     this.watchers.set(rel, w);
+    if (budget) budget.used++;
     this.degraded.delete(rel);
     return true;
   }
 
+  /** Closes the watcher `w` of `rel`; the shared budget gets it back only while it was the current one. */
+  private forget(rel: string, w: FSWatcher): void {
+    if (this.watchers.get(rel) === w) {
+      this.watchers.delete(rel);
+      if (this.opts.budget) this.opts.budget.used--;
+    }
+    w.close();
+  }
+
   private unwatch(rel: string): void {
-    this.watchers.get(rel)?.close();
-    this.watchers.delete(rel);
+    const w = this.watchers.get(rel);
+    if (w) this.forget(rel, w);
     this.degraded.delete(rel);
   }
 
