@@ -5,6 +5,8 @@
 import { ApiError } from "./errors.ts";
 import type { ServerConfig } from "./context.ts";
 import type { Workspace } from "./types.ts";
+import { parseJsonBounded } from "./formats/json-nesting.ts";
+import { LIMITS } from "./limits.ts";
 
 export interface OpencodeTarget {
   /** Base URL including any base path (kept when proxying). */
@@ -79,7 +81,7 @@ export async function readCapped(response: Response, max = 64 * 1024): Promise<s
 /** JSON when the text parses, else the text itself (for error details). */
 export function jsonOrText(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJsonBounded(text, LIMITS.storedJsonMaxDepth);
   } catch {
     return text;
   }

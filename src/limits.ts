@@ -14,6 +14,8 @@ export const LIMITS = {
   stagedBytesBudget: 4 * 1024 * 1024 * 1024,
   /** Maximum nesting of client JSON. */
   jsonMaxDepth: 64,
+  /** Nesting accepted in JSON read from files and other services (stored config, run stores, answers of the engine, router and orchestrator). */
+  storedJsonMaxDepth: 256,
   /** Inbox uploads: default and hard cap (OPENWORK_INBOX_MAX_BYTES is clamped to the cap). */
   inboxDefaultMaxBytes: 50_000_000,
   inboxCapMaxBytes: 250_000_000,

@@ -7,6 +7,7 @@ import { ApiError } from "./errors.ts";
 import { isPlainObject } from "./formats/jsonc.ts";
 import { LIMITS } from "./limits.ts";
 import type { ServerConfig } from "./context.ts";
+import { parseJsonBounded } from "./formats/json-nesting.ts";
 
 /** One call of the control endpoint; its JSON on 2xx, else the spec's errors. */
 export async function callControl(config: ServerConfig, method: "GET" | "POST", pathname: string, body?: unknown): Promise<unknown> {
@@ -27,7 +28,7 @@ export async function callControl(config: ServerConfig, method: "GET" | "POST", 
   const text = await res.text();
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = parseJsonBounded(text, LIMITS.storedJsonMaxDepth);
   } catch {
     throw new ApiError("runtime_upgrade_failed", "The worker's runtime control answered something that is not JSON", { status: res.status });
   }

@@ -24,6 +24,12 @@ before(async () => {
     const url = new URL(req.url ?? "/", "http://x");
     let body: unknown = { ok: true, method: req.method, path: url.pathname, got: rec.body.toString("utf8") };
     if (req.method === "GET" && url.pathname === "/config") body = ENGINE_CONFIG;
+    if (req.method === "GET" && url.pathname === "/provider") {
+      // An engine answer nested 50,000 deep (its key "apiKey" included): redacting it walked into a stack overflow.
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(`{"apiKey":"sk-deep-secret-0123456789","a":` + '{"a":'.repeat(50_000) + "1" + "}".repeat(50_001));
+      return;
+    }
     if (req.method === "GET" && url.pathname === "/command") body = [{ name: "hello", template: "Say hi to $ARGUMENTS", hints: [] }, { name: "status", template: "Summarize !`git status`", hints: [] }];
     if (req.method === "GET" && url.pathname === "/file/content") {
       const path = url.searchParams.get("path");
@@ -153,6 +159,13 @@ test("viewers get the engine's config redacted and secret-class file content ref
   const notes = await s.request("GET", "/opencode/file/content?path=notes.txt", { token: viewer });
   assert.equal(notes.status, 200);
   assert.equal(notes.json.content, "hello\nworld\n");
+});
+
+test("a viewer's read of an engine answer nested 50,000 deep: answered (as redacted text), never a 5xx, the key it holds not shown", async () => {
+  const deep = await s.request("GET", "/opencode/provider", { token: viewer });
+  assert.ok(deep.status < 500, `${deep.status} ${deep.text.slice(0, 200)}`);
+  assert.ok(!deep.text.includes("sk-deep-secret"), deep.text.slice(0, 200));
+  assert.equal((await s.request("GET", "/health")).status, 200);
 });
 
 test("the policy table: every class by example, unknown non-GET endpoints default to approval", () => {

@@ -11,6 +11,7 @@ import type { IncomingMessage } from "node:http";
 import { ApiError } from "../errors.ts";
 import { LIMITS } from "../limits.ts";
 import { LiftedString, liftLongStrings, restoreLifted } from "../formats/lifted-json.ts";
+import { maxNesting } from "../formats/json-nesting.ts";
 
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
@@ -91,28 +92,6 @@ export function parseJsonObject(bytes: Buffer, liftStrings = false): Record<stri
   }
   rejectUnsafeValues(value);
   return value as Record<string, unknown>;
-}
-
-/** Maximum bracket nesting of JSON text, ignoring brackets inside strings. Linear, no recursion. */
-export function maxNesting(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
-    } else if (c === 0x7b || c === 0x5b) {
-      depth++;
-      if (depth > max) max = depth;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    }
-  }
-  return max;
 }
 
 /**

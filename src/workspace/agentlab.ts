@@ -11,6 +11,7 @@ import { engineRequest, jsonOrText, opencodeTarget } from "../engine.ts";
 import { withPathLock } from "../fs/atomic.ts";
 import { lstatAt } from "../fs/anchored.ts";
 import { readTextInside, withInside } from "../fs/inside.ts";
+import { parseJsonBounded } from "../formats/json-nesting.ts";
 import { LIMITS } from "../limits.ts";
 import { plan, type Workspace, type WritePlan } from "../types.ts";
 import type { ServerConfig } from "../context.ts";
@@ -49,7 +50,7 @@ export async function readAutomations(ws: Workspace): Promise<{ items: Obj[]; up
   if (text === undefined) return { items: [], updatedAt: Date.now(), text };
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = parseJsonBounded(text, LIMITS.storedJsonMaxDepth);
   } catch {
     throw new ApiError("invalid_json", "automations.json is not valid JSON", { path: `${DIR}/automations.json` }, { status: 422 });
   }

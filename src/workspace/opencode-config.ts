@@ -12,6 +12,8 @@ import { isPlainObject, JsoncParseError, jsonEqual, parseJsoncObject, setTopLeve
 import { withPathLocks } from "../fs/atomic.ts";
 import { writeFileAt } from "../fs/anchored.ts";
 import { readTextInside } from "../fs/inside.ts";
+import { parseJsonBounded } from "../formats/json-nesting.ts";
+import { LIMITS } from "../limits.ts";
 import { commitFiles } from "../fs/journal.ts";
 import { GIT_ONLY, resolveInside, withResolver } from "../fs/paths.ts";
 import { answer, plan, type Answer, type Workspace, type WritePlan } from "../types.ts";
@@ -77,7 +79,7 @@ export function parseOpenworkText(text: string): Record<string, unknown> {
   if (text.trim() === "") return {};
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJsonBounded(text, LIMITS.storedJsonMaxDepth);
   } catch (err) {
     throw new ApiError("invalid_json", "Failed to parse .opencode/openwork.json", { error: (err as Error).message }, { status: 422 });
   }

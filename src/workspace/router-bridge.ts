@@ -19,6 +19,7 @@ import { withPathLock, writeFileAtomic } from "../fs/atomic.ts";
 import { LIMITS } from "../limits.ts";
 import { plan, type Workspace, type WritePlan } from "../types.ts";
 import type { ServerConfig } from "../context.ts";
+import { parseJsonBounded } from "../formats/json-nesting.ts";
 
 type Obj = Record<string, unknown>;
 export type Channel = "telegram" | "slack";
@@ -74,7 +75,7 @@ export async function readRouterConfig(file: string): Promise<Obj> {
   }
   let value: unknown;
   try {
-    value = text.trim() === "" ? {} : JSON.parse(text);
+    value = text.trim() === "" ? {} : parseJsonBounded(text, LIMITS.storedJsonMaxDepth);
   } catch {
     throw new ApiError("invalid_json", "OpenCode Router config is not valid JSON", { path: file }, { status: 422 });
   }
@@ -177,7 +178,7 @@ export async function callRouter(config: ServerConfig, method: string, pathname:
     const text = await res.text();
     let body: unknown;
     try {
-      body = text ? JSON.parse(text) : undefined;
+      body = text ? parseJsonBounded(text, LIMITS.storedJsonMaxDepth) : undefined;
     } catch {
       body = undefined;
     }

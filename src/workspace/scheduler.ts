@@ -14,6 +14,7 @@ import { LIMITS } from "../limits.ts";
 import { plan, type Workspace, type WritePlan } from "../types.ts";
 import type { ServerConfig } from "../context.ts";
 import { globalOpencodeDir } from "./opencode-config.ts";
+import { parseJsonBounded } from "../formats/json-nesting.ts";
 
 /** A job as loaded (every field of the file passed through, plus where it came from). */
 export interface Job {
@@ -37,7 +38,7 @@ async function jsonFiles(dir: string): Promise<string[]> {
 
 async function loadJob(file: string, scopeFromFolder?: string): Promise<Job | undefined> {
   try {
-    const data: unknown = JSON.parse(await readRegularFile(file));
+    const data: unknown = parseJsonBounded(await readRegularFile(file), LIMITS.storedJsonMaxDepth);
     if (!isPlainObject(data) || typeof data.name !== "string" || typeof data.schedule !== "string" || !safe(data.slug)) return undefined;
     const scopeId = data.scopeId ?? scopeFromFolder;
     if (scopeId !== undefined && !safe(scopeId)) return undefined;
