@@ -42,3 +42,64 @@ test(`every config place holding a FIFO, a sparse 600 MiB file, a folder, a dang
   }
   assert.deepEqual(findings, []);
 });
+
+const HOME_PLACES = [".config/opencode/opencode.json", ".config/opencode/opencode.jsonc", ".config/opencode/skills/foo/SKILL.md", ".config/opencode/skills", ".config/opencode/commands/hi.md", ".config/opencode/commands", ".config/opencode/plugins/p.js", ".config/opencode/plugins", ".config/opencode/jobs/j.json", ".config/opencode/jobs", ".openwork/opencode-router/opencode-router.json", ".claude/skills/bar/SKILL.md", ".agents/skills", ".config/opencode"];
+const HOME_KINDS = [...KINDS, "deep"];
+
+test("the same in HOME (global config, skills, commands, plugins, job files, the router's config; plus JSON nested 50,000 deep): every route answers within 5 s, never a 5xx beyond the spec's router codes", { timeout: 600_000 }, async () => {
+  const findings: string[] = [];
+  for (const place of HOME_PLACES) for (const kind of HOME_KINDS) {
+    const s = await startServer({ approval: "auto" });
+    const owner = await s.mintToken("owner");
+    try {
+      const p = path.join(s.home, place);
+      await mkdir(path.dirname(p), { recursive: true });
+      await rm(p, { recursive: true, force: true });
+      if (kind === "fifo") execFileSync("mkfifo", [p]);
+      else if (kind === "sparse") { await writeFile(p, ""); await truncate(p, 600 * 1024 * 1024); }
+      else if (kind === "dir") await mkdir(p);
+      else if (kind === "dangling") await symlink(path.join(s.parent, "nope"), p);
+      else if (kind === "loop") await symlink(p, p);
+      else if (kind === "devzero") await symlink("/dev/zero", p);
+      else if (kind === "deep") await writeFile(p, '{"a":'.repeat(50_000) + "1" + "}".repeat(50_000));
+      const w = `/workspace/${s.workspaceId}`;
+      const reads = [`${w}/config`, `${w}/mcp`, `${w}/plugins?includeGlobal=true`, `${w}/skills?includeGlobal=true`, `${w}/skills/foo`, `${w}/commands?scope=global`, `${w}/commands`, `${w}/export`, `${w}/scheduler/jobs`, `${w}/opencode-router/telegram`, `${w}/opencode-router/identities/telegram`, `${w}/opencode-router/bindings`, "/status", "/opencode-router/health"];
+      for (const r of reads) {
+        const res = await Promise.race([s.request("GET", r, { token: owner }), new Promise<"stuck">((ok) => setTimeout(ok, 5000, "stuck").unref())]);
+        if (res === "stuck") { findings.push(`${place} ${kind} ${r}: stuck`); continue; }
+
+        if (res.status >= 500 && !(res.status === 500 && res.json?.code === "opencode_router_config_read_failed") && !(res.status >= 502 && /unreachable/.test(res.json?.code ?? ""))) findings.push(`${place} ${kind} ${r}: ${res.status} ${res.text.slice(0, 120)}`);
+      }
+      const writes = [["POST", `${w}/opencode-router/telegram-token`, { token: "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi" }], ["POST", `${w}/commands?scope=global`, { name: "zz", template: "t" }], ["PATCH", `${w}/config`, { opencode: { share: "manual" } }]] as const;
+      for (const [m, r, json] of writes) {
+        const res = await Promise.race([s.request(m, r, { token: owner, json }), new Promise<"stuck">((ok) => setTimeout(ok, 5000, "stuck").unref())]);
+        if (res === "stuck") findings.push(`${place} ${kind} ${m} ${r}: stuck`);
+        else if (res.status >= 500 && !(res.json?.code === "opencode_router_config_read_failed") && !/unreachable/.test(res.json?.code ?? "")) findings.push(`${place} ${kind} ${m} ${r}: ${res.status} ${res.text.slice(0, 120)}`);
+      }
+    } finally {
+      await Promise.race([s.close(), new Promise((ok) => setTimeout(ok, 5000).unref())]);
+    }
+  }
+  assert.deepEqual(findings, []);
+});
+
+test("the workspace folder itself replaced at run time by a file, a FIFO, or removed: files and config routes answer 404/409, never a 5xx", async () => {
+  for (const kind of ["file", "fifo", "missing"]) {
+    const s = await startServer({ approval: "auto" });
+    try {
+      const sid = (await s.request("POST", `/workspace/${s.workspaceId}/files/sessions`, { json: {} })).json.session.id as string;
+      await s.request("POST", `/files/sessions/${sid}/read-batch`, { json: { paths: ["a.txt"] } }); // the held root is cached
+      await rm(s.workspace, { recursive: true, force: true });
+      if (kind === "file") await writeFile(s.workspace, "x");
+      if (kind === "fifo") execFileSync("mkfifo", [s.workspace]);
+      const w = `/workspace/${s.workspaceId}`;
+      const calls: Array<[string, string, unknown?]> = [["GET", `${w}/files/content?path=a.txt`], ["POST", `/files/sessions/${sid}/read-batch`, { paths: ["a.txt"] }], ["POST", `/files/sessions/${sid}/write-batch`, { writes: [{ path: "b.txt", contentBase64: "eA==" }] }], ["GET", `/files/sessions/${sid}/catalog/snapshot`], ["GET", `${w}/config`], ["PATCH", `${w}/config`, { opencode: { share: "manual" } }], ["POST", `${w}/skills`, { name: "foo", content: "---\nname: foo\ndescription: d\n---\nx" }], ["GET", `${w}/inbox`], ["GET", `${w}/export`]];
+      for (const [method, route, json] of calls) {
+        const res = await s.request(method, route, json === undefined ? {} : { json });
+        assert.ok(res.status < 500, `${kind}: ${method} ${route} → ${res.status} ${res.text.slice(0, 120)}`);
+      }
+    } finally {
+      await s.close();
+    }
+  }
+});

@@ -21,12 +21,13 @@ export class InsideReader {
   private readonly held: Dir[] = [];
   private constructor(private readonly resolver: PathResolver) {}
 
-  /** Undefined when `root` does not exist (nothing to read there). */
+  /** Undefined when `root` does not exist or is not a folder (nothing to read there). */
   static async open(root: string): Promise<InsideReader | undefined> {
     try {
       return new InsideReader(await PathResolver.create(root));
     } catch (err) {
-      if (err instanceof ApiError && err.code === "file_not_found") return undefined;
+      // Missing, or a file, FIFO or device where the folder should be (PathResolver.create).
+      if (err instanceof ApiError && (err.code === "file_not_found" || err.code === "conflict")) return undefined;
       throw err;
     }
   }

@@ -241,13 +241,8 @@ export class PathResolver {
       const dir = await roots.get(rootAbs);
       return new PathResolver(rootAbs, dir.real, dir, protect, true);
     }
-    let rootReal: string;
-    try {
-      rootReal = await realpath(rootAbs);
-    } catch {
-      throw new ApiError("file_not_found", "Root folder does not exist");
-    }
-    return new PathResolver(rootAbs, rootReal, await openRoot(rootReal), protect);
+    const { dir } = await openRootFolder(rootAbs);
+    return new PathResolver(rootAbs, dir.real, dir, protect);
   }
 
   /** Closes every directory this resolver holds open. */
@@ -436,6 +431,26 @@ export class PathResolver {
 }
 
 /**
+ * Opens the root folder at `rootAbs` (its real path). 404 file_not_found when it does not exist;
+ * 409 conflict when a file, FIFO or device stands where the folder should be (a workspace root
+ * replaced at run time was a 500 on every files route).
+ */
+async function openRootFolder(rootAbs: string): Promise<{ dir: Dir; real: string }> {
+  let real: string;
+  try {
+    real = await realpath(rootAbs);
+  } catch {
+    throw new ApiError("file_not_found", "Root folder does not exist");
+  }
+  const dir = await openRoot(real).catch((err: unknown) => {
+    if (errno(err) === "ENOTDIR") throw new ApiError("conflict", "The root is not a folder");
+    if (errno(err) === "ENOENT") throw new ApiError("file_not_found", "Root folder does not exist");
+    throw err;
+  });
+  return { dir, real };
+}
+
+/**
  * Held workspace roots, one per folder, shared by the resolvers of every request (a read-batch
  * then costs no open/close of the root). Each use re-checks with one stat that the folder at the
  * path is still the one held, and reopens it when it was deleted or replaced.
@@ -459,13 +474,7 @@ export class RootDirs {
       void h?.dir.close();
     }
     const next = (async () => {
-      let real: string;
-      try {
-        real = await realpath(rootAbs);
-      } catch {
-        throw new ApiError("file_not_found", "Root folder does not exist");
-      }
-      const dir = await openRoot(real);
+      const { dir, real } = await openRootFolder(rootAbs);
       const st = await stat(real);
       return { dir, dev: st.dev, ino: st.ino };
     })();
