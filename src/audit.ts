@@ -22,6 +22,7 @@ import { basename, join } from "node:path";
 import type { AuditLog, Logger } from "./context.ts";
 import type { Actor, AuditEntry, AuditInput } from "./types.ts";
 import { LIMITS } from "./limits.ts";
+import { parseJsonBounded } from "./formats/json-nesting.ts";
 import { fsyncDirectory } from "./fs/anchored.ts";
 import { revisionSync } from "./fs/revision.ts";
 
@@ -129,7 +130,8 @@ function parseLines(lines: string[]): AuditEntry[] {
   const out: AuditEntry[] = [];
   for (const line of lines) {
     try {
-      const v = JSON.parse(line);
+      // Bounded: a line another process wrote 50,000 levels deep must not overflow the list's JSON.stringify.
+      const v = parseJsonBounded(line, LIMITS.storedJsonMaxDepth);
       if (isEntry(v)) out.push(v);
     } catch {
       // A corrupt line is reported by `audit verify`; readers skip it.
@@ -192,7 +194,7 @@ export function createAuditLog(dataDir: string, log: Logger): AuditLog & { close
       if (line === undefined) return { fh, seq: 0, hash: null };
       let entry: Record<string, unknown> | undefined;
       try {
-        const v = JSON.parse(line);
+        const v = parseJsonBounded(line, LIMITS.storedJsonMaxDepth);
         if (isEntry(v)) entry = v as unknown as Record<string, unknown>;
       } catch {
         entry = undefined;
@@ -382,7 +384,7 @@ export async function verifyAuditFile(path: string): Promise<VerifyResult> {
     }
     let v: unknown;
     try {
-      v = JSON.parse(line);
+      v = parseJsonBounded(line, LIMITS.storedJsonMaxDepth);
     } catch {
       bad = { line: lineNo, reason: "not valid JSON" };
       return;

@@ -259,3 +259,19 @@ test("tail of a 100 MB log returns in well under a second", async (t) => {
   assert.ok(ms < 500, `tail took ${ms.toFixed(1)} ms`);
   assert.ok(appendMs < 1000, `first append on a 100 MB log took ${appendMs.toFixed(1)} ms`);
 });
+
+test("a line nested 50,000 deep (written by another process) is skipped by readers and named by verify: never a stack overflow", async (t) => {
+  const dir = await tempDir(t, "ow-audit-");
+  const log = createAuditLog(dir, silentLogger());
+  await log.append(WS, actor, { action: "a", target: "t", summary: "before" });
+  const deep = '{"a":'.repeat(50_000) + "1" + "}".repeat(50_000);
+  await appendFile(auditFilePath(dir, WS), `{"id":"x","timestamp":1,"action":"a","target":"t","summary":"deep","actor":{"type":"remote"},"deep":${deep}}\n`);
+  const items = await log.tail(WS, 10);
+  assert.deepEqual(items.map((e) => e.summary), ["before"]);
+  JSON.stringify(items); // what the list route does with them
+  const result = await verifyAuditFile(auditFilePath(dir, WS));
+  assert.equal(result.ok, false);
+  assert.equal(result.firstBadLine, 2);
+  assert.equal(result.reason, "not valid JSON");
+  await log.close();
+});
