@@ -14,6 +14,7 @@ import type { ServerConfig, TokenSource, WorkspaceConfig } from "./context.ts";
 import { writeFileAtomic, withPathLock } from "./fs/atomic.ts";
 import { lineColumn } from "./formats/jsonc.ts";
 import { LIMITS } from "./limits.ts";
+import { parseJsonBounded } from "./formats/json-nesting.ts";
 import { StartupError } from "./startup-error.ts";
 
 /** A configuration problem; `message` is one line naming the source. */
@@ -440,7 +441,7 @@ function parseConfigText(text: string, path: string): Record<string, Json> {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = parseJsonBounded(text, LIMITS.storedJsonMaxDepth);
   } catch (err) {
     const loc = locateJsonError(text, err);
     throw new ConfigError(`server.json (${path}) line ${loc.line} column ${loc.column}: invalid JSON: ${loc.message}`);
@@ -475,7 +476,7 @@ function parseEnvWorkspaces(raw: string, cwd: string): Array<{ ws: WorkspaceConf
   if (text.startsWith("[")) {
     let arr: unknown;
     try {
-      arr = JSON.parse(text);
+      arr = parseJsonBounded(text, LIMITS.storedJsonMaxDepth);
     } catch (err) {
       const loc = locateJsonError(text, err);
       throw new ConfigError(`OPENWORK_WORKSPACES: invalid JSON at column ${loc.column}: ${loc.message}`);

@@ -296,6 +296,10 @@ async function expectStartupError(
   assert.doesNotMatch(r.stdout, /listening/);
 }
 
+test("startup error: server.json nested 50,000 deep is refused in one line (no stack overflow when it is printed back)", async (t) => {
+  await expectStartupError(t, () => ({ argv: ["--verbose"] }), /server\.json .*invalid JSON: JSON is nested deeper than 256 levels/, '{"x":' + '{"a":'.repeat(50_000) + "1" + "}".repeat(50_001));
+});
+
 test("startup error: server.json that is not valid JSON names the file, line and column", async (t) => {
   await expectStartupError(t, () => ({}), /server\.json \(.*\/\.config\/openwork\/server\.json\) line 3 column 3: invalid JSON/, '{\n  "port": 1,\n  }\n');
   await expectStartupError(t, () => ({}), /server\.json .*must contain a JSON object/, "[1,2]");

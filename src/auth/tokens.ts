@@ -13,6 +13,8 @@ import { writeFileAtomic } from "../fs/atomic.ts";
 import { StartupError } from "../startup-error.ts";
 import { SCOPES, type Scope } from "../types.ts";
 import type { TokenRecord, TokenStore } from "../context.ts";
+import { parseJsonBounded } from "../formats/json-nesting.ts";
+import { LIMITS } from "../limits.ts";
 
 export class FileTokenStore implements TokenStore {
   /** hash → record: lookups hash the presented secret, so no secret is ever compared directly. */
@@ -89,7 +91,7 @@ export class FileTokenStore implements TokenStore {
 function parseStore(path: string, text: string): TokenRecord[] {
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = parseJsonBounded(text, LIMITS.storedJsonMaxDepth);
   } catch (err) {
     throw new StartupError(`Token store ${path} is not valid JSON: ${(err as Error).message}`);
   }
