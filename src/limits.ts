@@ -181,6 +181,8 @@ export const LIMITS = {
   hubConcurrency: 6,
   hubMaxFiles: 256,
   hubMaxTotalBytes: 20_000_000,
+  /** A hub API answer (the skills listing, a repository tree: GitHub's own stay below ~10 MB). */
+  hubMaxApiBytes: 32 * 1024 * 1024,
   /** Each service-manager command of a scheduler delete (systemctl, launchctl). */
   schedulerCommandTimeoutMs: 10_000,
   /** The orchestrator's control endpoint: versions, upgrade. */

@@ -192,3 +192,38 @@ test("install: a skills folder that a symlink leads out of the workspace is refu
     assert.equal(res.json.code, "path_outside_workspace");
   }, { approval: "manual" });
 });
+
+test("a hub that answers without end (a listing or tree growing past 32 MiB) is cut off: 502 hub_fetch_failed, not a buffer of whatever it sends", async () => {
+  const hub = await startUpstream();
+  let most = 0;
+  hub.handle((req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      // Stops once the server has gone or after 100 MiB (the cap is 32 MiB).
+      while (!res.destroyed && sent < 100 * 1024 * 1024) {
+        sent += chunk.length;
+        most = Math.max(most, sent);
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  const s = await startServer({ approval: "auto", env: { OPENWORK_HUB_API_URL: hub.url, OPENWORK_HUB_RAW_URL: hub.url } });
+  try {
+    const listing = await s.request("GET", "/hub/skills");
+    assert.equal(listing.status, 502, listing.text);
+    assert.equal(listing.json.code, "hub_fetch_failed");
+    assert.equal(listing.json.details.maxBytes, 32 * 1024 * 1024);
+    const install = await s.request("POST", `/workspace/${s.workspaceId}/skills/hub/pdf-tools`, { json: {} });
+    assert.equal(install.status, 502, install.text);
+    assert.equal(install.json.code, "hub_fetch_failed");
+    assert.ok(most < 100 * 1024 * 1024, `the server stopped reading (at most ${most} bytes sent to one request)`);
+    assert.equal((await s.request("GET", "/health")).status, 200);
+  } finally {
+    await s.close();
+    await hub.close();
+  }
+});

@@ -17,6 +17,7 @@ import type { ServerConfig } from "../context.ts";
 import { commitFiles } from "../fs/journal.ts";
 import { readTextIfExists, relPosix } from "./opencode-config.ts";
 import { checkSkillName, isValidSkillName, localSkillsDir, skillTrigger } from "./skills.ts";
+import { parseJsonBounded } from "../formats/json-nesting.ts";
 
 export interface HubRepo {
   owner: string;
@@ -71,15 +72,32 @@ async function hubGet(config: ServerConfig, url: string, kind: "api" | "raw", si
 }
 
 /** A hub response body read with a byte cap (a huge file cannot fill our memory). */
-async function readCappedBytes(res: Response, max: number): Promise<Buffer> {
+async function readCappedBytes(res: Response, max: number, tooLarge = () => new ApiError("hub_skill_too_large", "A hub skill file is too large", { maxBytes: max })): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     size += chunk.length;
-    if (size > max) throw new ApiError("hub_skill_too_large", "A hub skill file is too large", { maxBytes: max });
+    if (size > max) {
+      await res.body?.cancel().catch(() => {});
+      throw tooLarge();
+    }
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * A hub API answer (listing, tree) as JSON, or undefined when it is not JSON: read with a byte cap
+ * and parsed with bounded nesting — `res.json()` buffered whatever a hub sent.
+ */
+async function readHubJson(res: Response): Promise<unknown> {
+  const max = LIMITS.hubMaxApiBytes;
+  const bytes = await readCappedBytes(res, max, () => new ApiError("hub_fetch_failed", `The skills hub answered more than ${max} bytes`, { maxBytes: max }));
+  try {
+    return parseJsonBounded(bytes.toString("utf8"), LIMITS.storedJsonMaxDepth);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs `fn` over items, at most `limit` at a time. */
@@ -109,7 +127,7 @@ export class HubCatalog {
     const deadline = AbortSignal.timeout(LIMITS.hubListingTimeoutMs);
     const e = enc(repo);
     const res = await hubGet(this.config, `${this.config.hub.apiUrl}/repos/${e.owner}/${e.repo}/contents/skills?ref=${encodeURIComponent(repo.ref)}`, "api", deadline);
-    const listing: unknown = await res.json().catch(() => undefined);
+    const listing = await readHubJson(res);
     const names = (Array.isArray(listing) ? listing : []).filter((x) => isPlainObject(x) && x.type === "dir" && isValidSkillName(x.name)).map((x) => (x as { name: string }).name);
     const found = await each(names, LIMITS.hubConcurrency, async (name) => {
       try {
@@ -161,7 +179,7 @@ export async function planHubInstall(config: ServerConfig, ws: Workspace, rawNam
   const overwrite = body.overwrite === true;
   const repo = hubRepo(config, (body.repo ?? {}) as Record<string, unknown>);
   const e = enc(repo);
-  const tree: unknown = await (await hubGet(config, `${config.hub.apiUrl}/repos/${e.owner}/${e.repo}/git/trees/${e.ref}?recursive=1`, "api", signal)).json().catch(() => undefined);
+  const tree = await readHubJson(await hubGet(config, `${config.hub.apiUrl}/repos/${e.owner}/${e.repo}/git/trees/${e.ref}?recursive=1`, "api", signal));
   const prefix = `skills/${name}/`;
   const entries = (isPlainObject(tree) && Array.isArray(tree.tree) ? tree.tree : [])
     .filter((t): t is { path: string; mode?: unknown; type: string } => isPlainObject(t) && t.type === "blob" && typeof t.path === "string" && t.path.startsWith(prefix))
