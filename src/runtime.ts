@@ -8,6 +8,7 @@ import { isPlainObject } from "./formats/jsonc.ts";
 import { LIMITS } from "./limits.ts";
 import type { ServerConfig } from "./context.ts";
 import { parseJsonBounded } from "./formats/json-nesting.ts";
+import { readCapped } from "./engine.ts";
 
 /** One call of the control endpoint; its JSON on 2xx, else the spec's errors. */
 export async function callControl(config: ServerConfig, method: "GET" | "POST", pathname: string, body?: unknown): Promise<unknown> {
@@ -25,7 +26,8 @@ export async function callControl(config: ServerConfig, method: "GET" | "POST", 
     const e = err as { name?: string; cause?: { code?: string } };
     throw new ApiError("runtime_control_unreachable", "The worker's runtime control is unreachable", { cause: e.name === "TimeoutError" ? "timeout" : (e.cause?.code ?? e.name ?? "unknown") });
   }
-  const text = await res.text();
+  // Capped: a control endpoint answering without end must not fill our memory.
+  const text = await readCapped(res, LIMITS.engineRelayMaxBytes);
   let data: unknown;
   try {
     data = parseJsonBounded(text, LIMITS.storedJsonMaxDepth);

@@ -105,3 +105,46 @@ test("control failures: its status passed through with its body; silent or down 
     await ro.close();
   }
 });
+
+test("a control endpoint that answers without end, or 50,000 levels deep: read up to 16 MiB, answered 502 runtime_upgrade_failed — never buffered whole, never a 500", async () => {
+  const control = await startUpstream();
+  let most = 0;
+  control.handle((req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (!res.destroyed && sent < 100 * 1024 * 1024) {
+        sent += chunk.length;
+        most = Math.max(most, sent);
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  const s = await startServer({ env: { OPENWORK_CONTROL_BASE_URL: `${control.url}/`, OPENWORK_CONTROL_TOKEN: "control-secret" } });
+  try {
+    const res = await s.request("GET", "/runtime/versions");
+    assert.equal(res.status, 502, res.text);
+    assert.equal(res.json.code, "runtime_upgrade_failed");
+    assert.ok(most < 100 * 1024 * 1024, `the server stopped reading (${most} bytes sent)`);
+  } finally {
+    await s.close();
+    await control.close();
+  }
+  const deep = await startUpstream();
+  deep.handle((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end('{"a":'.repeat(50_000) + "1" + "}".repeat(50_000));
+  });
+  const s2 = await startServer({ env: { OPENWORK_CONTROL_BASE_URL: `${deep.url}/`, OPENWORK_CONTROL_TOKEN: "control-secret" } });
+  try {
+    const res = await s2.request("GET", "/runtime/versions");
+    assert.equal(res.status, 502, res.text);
+    assert.equal(res.json.code, "runtime_upgrade_failed");
+  } finally {
+    await s2.close();
+    await deep.close();
+  }
+});

@@ -20,6 +20,7 @@ import { LIMITS } from "../limits.ts";
 import { plan, type Workspace, type WritePlan } from "../types.ts";
 import type { ServerConfig } from "../context.ts";
 import { parseJsonBounded } from "../formats/json-nesting.ts";
+import { readCapped } from "../engine.ts";
 
 type Obj = Record<string, unknown>;
 export type Channel = "telegram" | "slack";
@@ -175,7 +176,8 @@ export async function callRouter(config: ServerConfig, method: string, pathname:
       body: o.body === undefined ? undefined : JSON.stringify(o.body),
       signal: AbortSignal.timeout(o.timeoutMs),
     });
-    const text = await res.text();
+    // Capped: a router answering without end must not fill our memory.
+    const text = await readCapped(res, LIMITS.engineRelayMaxBytes);
     let body: unknown;
     try {
       body = text ? parseJsonBounded(text, LIMITS.storedJsonMaxDepth) : undefined;
@@ -201,7 +203,7 @@ export function routerFailure(config: ServerConfig, a: RouterAnswer): ApiError {
 async function telegramBot(config: ServerConfig, token: string): Promise<Obj | undefined> {
   try {
     const res = await fetch(`${config.telegramApiUrl}/bot${token}/getMe`, { signal: AbortSignal.timeout(LIMITS.routerWriteTimeoutMs) });
-    const json = obj(await res.json());
+    const json = obj(parseJsonBounded(await readCapped(res, 64 * 1024), LIMITS.storedJsonMaxDepth));
     const r = obj(json.result);
     if (!res.ok || json.ok !== true || typeof r.id !== "number") return undefined;
     const bot: Obj = { id: r.id };
