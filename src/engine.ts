@@ -6,6 +6,7 @@ import { ApiError } from "./errors.ts";
 import type { ServerConfig } from "./context.ts";
 import type { Workspace } from "./types.ts";
 import { parseJsonBounded } from "./formats/json-nesting.ts";
+import { deadline } from "./deadline.ts";
 import { LIMITS } from "./limits.ts";
 
 export interface OpencodeTarget {
@@ -107,14 +108,17 @@ export async function engineRequest(
     body = JSON.stringify(o.body);
     headers["content-type"] = "application/json";
   }
-  const signals = [AbortSignal.timeout(o.timeoutMs), ...(o.signal ? [o.signal] : [])];
-  let res: Response;
+  const limit = deadline(o.timeoutMs, o.signal);
   try {
-    res = await fetch(upstreamUrl(target, restPath, o.query), { method, headers, body, signal: AbortSignal.any(signals) });
+    const res = await fetch(upstreamUrl(target, restPath, o.query), { method, headers, body, signal: limit.signal });
+    // The body is read inside the try: an engine that drips its answer past the timeout is a
+    // timeout like one that never answers (it was an unhandled abort, a 500).
+    return { status: res.status, ok: res.ok, text: await readCapped(res, o.maxBytes), contentType: res.headers.get("content-type") ?? undefined };
   } catch (err) {
     const e = err as { name?: string; cause?: { code?: string } };
     if (e.name === "TimeoutError") throw new ApiError("opencode_timeout", "OpenCode engine did not answer in time");
     throw new ApiError("opencode_unreachable", "OpenCode engine is unavailable", { cause: e.cause?.code ?? e.name ?? "unknown" });
+  } finally {
+    limit.done();
   }
-  return { status: res.status, ok: res.ok, text: await readCapped(res, o.maxBytes), contentType: res.headers.get("content-type") ?? undefined };
 }

@@ -9,25 +9,31 @@ import { LIMITS } from "./limits.ts";
 import type { ServerConfig } from "./context.ts";
 import { parseJsonBounded } from "./formats/json-nesting.ts";
 import { readCapped } from "./engine.ts";
+import { deadline } from "./deadline.ts";
 
 /** One call of the control endpoint; its JSON on 2xx, else the spec's errors. */
 export async function callControl(config: ServerConfig, method: "GET" | "POST", pathname: string, body?: unknown): Promise<unknown> {
   const control = config.control;
   if (!control) throw new ApiError("runtime_upgrade_unavailable", "Worker runtime control is not configured on this host");
   let res: Response;
+  let text: string;
+  const limit = deadline(method === "GET" ? LIMITS.controlReadTimeoutMs : LIMITS.controlWriteTimeoutMs);
   try {
     res = await fetch(`${control.baseUrl}${pathname}`, {
       method,
       headers: { authorization: `Bearer ${control.token}`, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(method === "GET" ? LIMITS.controlReadTimeoutMs : LIMITS.controlWriteTimeoutMs),
+      signal: limit.signal,
     });
+    // Capped, and inside the try: an answer without end must not fill our memory, one that drips
+    // past the timeout is unreachable like one that never comes (it was an unhandled abort, a 500).
+    text = await readCapped(res, LIMITS.engineRelayMaxBytes);
   } catch (err) {
     const e = err as { name?: string; cause?: { code?: string } };
     throw new ApiError("runtime_control_unreachable", "The worker's runtime control is unreachable", { cause: e.name === "TimeoutError" ? "timeout" : (e.cause?.code ?? e.name ?? "unknown") });
+  } finally {
+    limit.done();
   }
-  // Capped: a control endpoint answering without end must not fill our memory.
-  const text = await readCapped(res, LIMITS.engineRelayMaxBytes);
   let data: unknown;
   try {
     data = parseJsonBounded(text, LIMITS.storedJsonMaxDepth);

@@ -18,6 +18,7 @@ import { commitFiles } from "../fs/journal.ts";
 import { readTextIfExists, relPosix } from "./opencode-config.ts";
 import { checkSkillName, isValidSkillName, localSkillsDir, skillTrigger } from "./skills.ts";
 import { parseJsonBounded } from "../formats/json-nesting.ts";
+import { deadline } from "../deadline.ts";
 
 export interface HubRepo {
   owner: string;
@@ -53,35 +54,53 @@ export function requireHub(config: ServerConfig): void {
 const enc = (r: HubRepo) => ({ owner: encodeURIComponent(r.owner), repo: encodeURIComponent(r.repo), ref: r.ref.split("/").map(encodeURIComponent).join("/") });
 
 /** One GET of the hub: non-2xx → 502 hub_fetch_failed with status and URL; network failure or timeout → 502 hub_unreachable. */
-async function hubGet(config: ServerConfig, url: string, kind: "api" | "raw", signal?: AbortSignal): Promise<Response> {
+/**
+ * One hub request, its body read by `read` under the same timeout (a hub that sends its headers
+ * and then stalls is unreachable like one that never answers).
+ */
+async function hubGet<T>(config: ServerConfig, url: string, kind: "api" | "raw", signal: AbortSignal | undefined, read: (res: Response) => Promise<T>): Promise<T> {
   const headers: Record<string, string> = { "user-agent": "openwork-server", accept: kind === "api" ? "application/vnd.github+json" : "text/plain" };
   // The token raises GitHub's rate limit; it goes to the API base only, never to raw content.
   if (kind === "api" && config.hub.githubToken) headers.authorization = `Bearer ${config.hub.githubToken}`;
-  let res: Response;
+  const limit = deadline(LIMITS.hubRequestTimeoutMs, signal);
   try {
-    res = await fetch(url, { headers, signal: AbortSignal.any([AbortSignal.timeout(LIMITS.hubRequestTimeoutMs), ...(signal ? [signal] : [])]) });
-  } catch (err) {
-    const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
-    throw new ApiError("hub_unreachable", "The skills hub cannot be reached", { cause: e.name === "TimeoutError" || e.name === "AbortError" ? "timeout" : (e.cause?.code ?? e.cause?.message ?? e.message ?? "unknown") });
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, signal: limit.signal });
+    } catch (err) {
+      throw hubUnreachable(err);
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      throw new ApiError("hub_fetch_failed", `The skills hub answered ${res.status}`, { status: res.status, url });
+    }
+    return await read(res);
+  } finally {
+    limit.done();
   }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    throw new ApiError("hub_fetch_failed", `The skills hub answered ${res.status}`, { status: res.status, url });
-  }
-  return res;
 }
 
-/** A hub response body read with a byte cap (a huge file cannot fill our memory). */
+function hubUnreachable(err: unknown): ApiError {
+  const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
+  return new ApiError("hub_unreachable", "The skills hub cannot be reached", { cause: e.name === "TimeoutError" || e.name === "AbortError" ? "timeout" : (e.cause?.code ?? e.cause?.message ?? e.message ?? "unknown") });
+}
+
+/**
+ * A hub response body read with a byte cap (a huge file cannot fill our memory). A body that
+ * drips past the request's timeout is unreachable like one that never comes (it was a 500).
+ */
 async function readCappedBytes(res: Response, max: number, tooLarge = () => new ApiError("hub_skill_too_large", "A hub skill file is too large", { maxBytes: max })): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > max) {
-      await res.body?.cancel().catch(() => {});
-      throw tooLarge();
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      size += chunk.length;
+      if (size > max) throw tooLarge();
+      chunks.push(Buffer.from(chunk));
     }
-    chunks.push(Buffer.from(chunk));
+  } catch (err) {
+    await res.body?.cancel().catch(() => {});
+    throw err instanceof ApiError ? err : hubUnreachable(err);
   }
   return Buffer.concat(chunks);
 }
@@ -124,17 +143,24 @@ export class HubCatalog {
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < LIMITS.hubCacheMs) return { items: hit.items };
     // The whole listing stays under the app's own 10 s timeout.
-    const deadline = AbortSignal.timeout(LIMITS.hubListingTimeoutMs);
+    const whole = deadline(LIMITS.hubListingTimeoutMs);
+    try {
+      return await this.fetchList(repo, key, whole.signal);
+    } finally {
+      whole.done();
+    }
+  }
+
+  private async fetchList(repo: HubRepo, key: string, signal: AbortSignal): Promise<{ items: HubSkill[] }> {
     const e = enc(repo);
-    const res = await hubGet(this.config, `${this.config.hub.apiUrl}/repos/${e.owner}/${e.repo}/contents/skills?ref=${encodeURIComponent(repo.ref)}`, "api", deadline);
-    const listing = await readHubJson(res);
+    const listing = await hubGet(this.config, `${this.config.hub.apiUrl}/repos/${e.owner}/${e.repo}/contents/skills?ref=${encodeURIComponent(repo.ref)}`, "api", signal, readHubJson);
     const names = (Array.isArray(listing) ? listing : []).filter((x) => isPlainObject(x) && x.type === "dir" && isValidSkillName(x.name)).map((x) => (x as { name: string }).name);
     const found = await each(names, LIMITS.hubConcurrency, async (name) => {
       try {
-        const md = await hubGet(this.config, `${this.config.hub.rawUrl}/${e.owner}/${e.repo}/${e.ref}/skills/${name}/SKILL.md`, "raw", deadline);
-        return describe(name, (await readCappedBytes(md, LIMITS.configFileMaxBytes)).toString("utf8"), repo);
+        const md = await hubGet(this.config, `${this.config.hub.rawUrl}/${e.owner}/${e.repo}/${e.ref}/skills/${name}/SKILL.md`, "raw", signal, (res) => readCappedBytes(res, LIMITS.configFileMaxBytes));
+        return describe(name, md.toString("utf8"), repo);
       } catch {
-        if (deadline.aborted) throw new ApiError("hub_unreachable", "The skills hub did not answer in time", { cause: "timeout" });
+        if (signal.aborted) throw new ApiError("hub_unreachable", "The skills hub did not answer in time", { cause: "timeout" });
         return undefined; // one broken skill never fails the list
       }
     });
@@ -179,7 +205,7 @@ export async function planHubInstall(config: ServerConfig, ws: Workspace, rawNam
   const overwrite = body.overwrite === true;
   const repo = hubRepo(config, (body.repo ?? {}) as Record<string, unknown>);
   const e = enc(repo);
-  const tree = await readHubJson(await hubGet(config, `${config.hub.apiUrl}/repos/${e.owner}/${e.repo}/git/trees/${e.ref}?recursive=1`, "api", signal));
+  const tree = await hubGet(config, `${config.hub.apiUrl}/repos/${e.owner}/${e.repo}/git/trees/${e.ref}?recursive=1`, "api", signal, readHubJson);
   const prefix = `skills/${name}/`;
   const entries = (isPlainObject(tree) && Array.isArray(tree.tree) ? tree.tree : [])
     .filter((t): t is { path: string; mode?: unknown; type: string } => isPlainObject(t) && t.type === "blob" && typeof t.path === "string" && t.path.startsWith(prefix))
@@ -194,8 +220,7 @@ export async function planHubInstall(config: ServerConfig, ws: Workspace, rawNam
   let total = 0;
   const files: HubFile[] = [];
   for (const t of entries) {
-    const res = await hubGet(config, `${config.hub.rawUrl}/${e.owner}/${e.repo}/${e.ref}/${prefix}${t.rel.split("/").map(encodeURIComponent).join("/")}`, "raw", signal);
-    const data = await readCappedBytes(res, LIMITS.sessionFileBytes);
+    const data = await hubGet(config, `${config.hub.rawUrl}/${e.owner}/${e.repo}/${e.ref}/${prefix}${t.rel.split("/").map(encodeURIComponent).join("/")}`, "raw", signal, (res) => readCappedBytes(res, LIMITS.sessionFileBytes));
     total += data.length;
     if (total > LIMITS.hubMaxTotalBytes) throw new ApiError("hub_skill_too_large", "The hub skill is too large", { maxBytes: LIMITS.hubMaxTotalBytes });
     // Real-path containment and portable names before anybody is asked.

@@ -21,6 +21,7 @@ import { plan, type Workspace, type WritePlan } from "../types.ts";
 import type { ServerConfig } from "../context.ts";
 import { parseJsonBounded } from "../formats/json-nesting.ts";
 import { readCapped } from "../engine.ts";
+import { deadline } from "../deadline.ts";
 
 type Obj = Record<string, unknown>;
 export type Channel = "telegram" | "slack";
@@ -169,12 +170,13 @@ export interface RouterAnswer {
 /** One call of the router's local API; never throws (the caller decides what a failure means). */
 export async function callRouter(config: ServerConfig, method: string, pathname: string, o: { body?: unknown; timeoutMs: number }): Promise<RouterAnswer> {
   const port = config.routerHealthPort ?? LIMITS.routerDefaultPort;
+  const limit = deadline(o.timeoutMs);
   try {
     const res = await fetch(`http://127.0.0.1:${port}${pathname}`, {
       method,
       headers: { "content-type": "application/json" },
       body: o.body === undefined ? undefined : JSON.stringify(o.body),
-      signal: AbortSignal.timeout(o.timeoutMs),
+      signal: limit.signal,
     });
     // Capped: a router answering without end must not fill our memory.
     const text = await readCapped(res, LIMITS.engineRelayMaxBytes);
@@ -190,6 +192,8 @@ export async function callRouter(config: ServerConfig, method: string, pathname:
   } catch (err) {
     const e = err as { name?: string; cause?: { code?: string }; message?: string };
     return { applied: false, error: e.name === "TimeoutError" ? `Timeout after ${o.timeoutMs}ms` : (e.cause?.code ?? e.message ?? "unreachable") };
+  } finally {
+    limit.done();
   }
 }
 
@@ -201,8 +205,9 @@ export function routerFailure(config: ServerConfig, a: RouterAnswer): ApiError {
 
 /** Telegram `getMe` for the bot's public name; any failure → undefined (the URL holds the token: never logged). */
 async function telegramBot(config: ServerConfig, token: string): Promise<Obj | undefined> {
+  const limit = deadline(LIMITS.routerWriteTimeoutMs);
   try {
-    const res = await fetch(`${config.telegramApiUrl}/bot${token}/getMe`, { signal: AbortSignal.timeout(LIMITS.routerWriteTimeoutMs) });
+    const res = await fetch(`${config.telegramApiUrl}/bot${token}/getMe`, { signal: limit.signal });
     const json = obj(parseJsonBounded(await readCapped(res, 64 * 1024), LIMITS.storedJsonMaxDepth));
     const r = obj(json.result);
     if (!res.ok || json.ok !== true || typeof r.id !== "number") return undefined;
@@ -212,6 +217,8 @@ async function telegramBot(config: ServerConfig, token: string): Promise<Obj | u
     return bot;
   } catch {
     return undefined;
+  } finally {
+    limit.done();
   }
 }
 

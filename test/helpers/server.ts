@@ -29,6 +29,7 @@ export interface StartOptions {
   bodyIdleMs?: number;
   catalogMaxEntries?: number;
   catalogMaxWatchers?: number;
+  proxyHeadersTimeoutMs?: number;
   pendingBodyBytes?: number;
   /** Do not pass --workspace (the workspaces come from argv/env/server.json instead). */
   noDefaultWorkspace?: boolean;
@@ -109,7 +110,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const env: Record<string, string> = { HOME: home, ...(options.env ?? {}) };
   const config = await loadConfig({ argv, env, cwd: parent });
   const logs: LogLine[] = [];
-  const server = await createServer(config, { log: captureLogger(logs), extraRoutes: options.extraRoutes ?? [], ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}), ...(options.sseHeartbeatMs ? { sseHeartbeatMs: options.sseHeartbeatMs } : {}), ...(options.bodyIdleMs ? { bodyIdleMs: options.bodyIdleMs } : {}), ...(options.pendingBodyBytes ? { pendingBodyBytes: options.pendingBodyBytes } : {}), ...(options.catalogMaxEntries ? { catalogMaxEntries: options.catalogMaxEntries } : {}), ...(options.catalogMaxWatchers ? { catalogMaxWatchers: options.catalogMaxWatchers } : {}) });
+  const server = await createServer(config, { log: captureLogger(logs), extraRoutes: options.extraRoutes ?? [], ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}), ...(options.sseHeartbeatMs ? { sseHeartbeatMs: options.sseHeartbeatMs } : {}), ...(options.bodyIdleMs ? { bodyIdleMs: options.bodyIdleMs } : {}), ...(options.pendingBodyBytes ? { pendingBodyBytes: options.pendingBodyBytes } : {}), ...(options.catalogMaxEntries ? { catalogMaxEntries: options.catalogMaxEntries } : {}), ...(options.catalogMaxWatchers ? { catalogMaxWatchers: options.catalogMaxWatchers } : {}), ...(options.proxyHeadersTimeoutMs ? { proxyHeadersTimeoutMs: options.proxyHeadersTimeoutMs } : {}) });
   const url = await server.listen();
 
   const request = (method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse> =>
