@@ -272,6 +272,17 @@ test("a workspace already past the catalog's cap: the first snapshot is 507 cata
   }
 });
 
+/** Follows a session's events from `cursor` until a write of `rel` arrives (true) or 20 s pass (false). */
+async function writeReported(s: TestServer, sid: string, cursor: number, rel: string): Promise<boolean> {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+    const ev = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${cursor}&wait=2`);
+    assert.equal(ev.status, 200, ev.text);
+    if (ev.json.items.some((e: { type: string; path: string }) => e.type === "write" && e.path === rel)) return true;
+    if (ev.json.items.length > 0) cursor = ev.json.items[ev.json.items.length - 1].seq;
+  }
+  return false;
+}
+
 test("past the catalog's inotify cap the other folders are polled: a change there is still reported, the host is told once", async () => {
   const s = await startServer({ catalogMaxWatchers: 3 });
   try {
@@ -282,14 +293,7 @@ test("past the catalog's inotify cap the other folders are polled: a change ther
     assert.equal(snap.json.total, 8);
     // The root and d0, d1 are watched (walk order); d7 is polled.
     await writeFile(path.join(s.workspace, "d7", "late.txt"), "x");
-    let seen = false;
-    for (let cursor = snap.json.cursor, deadline = Date.now() + 20_000; !seen && Date.now() < deadline; ) {
-      const ev = await s.request("GET", `/files/sessions/${sid}/catalog/events?since=${cursor}&wait=2`);
-      assert.equal(ev.status, 200, ev.text);
-      seen = ev.json.items.some((e: { type: string; path: string }) => e.type === "write" && e.path === "d7/late.txt");
-      if (ev.json.items.length > 0) cursor = ev.json.items[ev.json.items.length - 1].seq;
-    }
-    assert.ok(seen, "the write in a polled folder is reported");
+    assert.ok(await writeReported(s, sid, snap.json.cursor, "d7/late.txt"), "the write in a polled folder is reported");
     assert.equal(s.logs.filter((l) => /more than 3 folders to watch, polling the rest/.test(l.msg)).length, 1);
   } finally {
     await s.close();
@@ -316,14 +320,7 @@ test("the inotify cap is one budget for all workspaces: a second workspace's ind
     assert.equal(budget.used, 6, "never more than the budget");
     // A folder of the second workspace that got no watch is polled: its change is still reported.
     await writeFile(path.join(other, "e3", "late.txt"), "x");
-    let seen = false;
-    for (let cursor = snap2.json.cursor, deadline = Date.now() + 20_000; !seen && Date.now() < deadline; ) {
-      const ev = await s.request("GET", `/files/sessions/${sid2}/catalog/events?since=${cursor}&wait=2`);
-      assert.equal(ev.status, 200, ev.text);
-      seen = ev.json.items.some((e: { type: string; path: string }) => e.type === "write" && e.path === "e3/late.txt");
-      if (ev.json.items.length > 0) cursor = ev.json.items[ev.json.items.length - 1].seq;
-    }
-    assert.ok(seen, "the write in a polled folder is reported");
+    assert.ok(await writeReported(s, sid2, snap2.json.cursor, "e3/late.txt"), "the write in a polled folder is reported");
     for (const sid of [sid1, sid2]) assert.equal((await s.request("DELETE", `/files/sessions/${sid}`)).status, 200);
     await waitFor(() => budget.used === 0 || undefined, { what: "every watch given back" });
   } finally {

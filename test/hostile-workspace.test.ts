@@ -11,20 +11,27 @@ import { startServer } from "./helpers/server.ts";
 const PLACES = ["opencode.json", "opencode.jsonc", ".opencode/openwork.json", ".opencode/skills/foo/SKILL.md", ".opencode/skills/foo", ".opencode/skills", ".opencode/commands/hi.md", ".opencode/commands", ".opencode/plugins/p.js", ".opencode/plugins", ".opencode/openwork/agentlab/automations.json", ".opencode/openwork/agentlab/logs/a1.log", ".opencode/openwork/agentlab/logs", ".opencode/openwork/inbox/x.txt", ".opencode/openwork/outbox/x.txt", ".opencode/openwork/inbox", ".opencode/openwork/outbox", "AGENTS.md", ".opencode"];
 const KINDS = ["fifo", "sparse", "dir", "dangling", "loop", "devzero"];
 
+/** Puts a hostile entry of `kind` at `p` (replacing whatever is there); `scratch` is a folder outside. */
+async function plant(p: string, kind: string, scratch: string): Promise<void> {
+  await mkdir(path.dirname(p), { recursive: true });
+  await rm(p, { recursive: true, force: true });
+  if (kind === "fifo") execFileSync("mkfifo", [p]);
+  else if (kind === "sparse") {
+    await writeFile(p, "");
+    await truncate(p, 600 * 1024 * 1024);
+  } else if (kind === "dir") await mkdir(p);
+  else if (kind === "dangling") await symlink(path.join(scratch, "nope"), p);
+  else if (kind === "loop") await symlink(p, p);
+  else if (kind === "devzero") await symlink("/dev/zero", p);
+  else if (kind === "deep") await writeFile(p, '{"a":'.repeat(50_000) + "1" + "}".repeat(50_000));
+}
+
 test(`every config place holding a FIFO, a sparse 600 MiB file, a folder, a dangling link, a link loop or a link to /dev/zero: every read route answers within 5 s, never a 5xx; a write beside it works`, { timeout: 600_000 }, async () => {
   const findings: string[] = [];
   for (const place of PLACES) for (const kind of KINDS) {
     const s = await startServer({ approval: "auto" });
     try {
-      const p = path.join(s.workspace, place);
-      await mkdir(path.dirname(p), { recursive: true });
-      await rm(p, { recursive: true, force: true });
-      if (kind === "fifo") execFileSync("mkfifo", [p]);
-      else if (kind === "sparse") { await writeFile(p, ""); await truncate(p, 600 * 1024 * 1024); }
-      else if (kind === "dir") await mkdir(p);
-      else if (kind === "dangling") await symlink(path.join(s.parent, "nope"), p);
-      else if (kind === "loop") await symlink(p, p);
-      else if (kind === "devzero") await symlink("/dev/zero", p);
+      await plant(path.join(s.workspace, place), kind, s.parent);
       const w = `/workspace/${s.workspaceId}`;
       const routes = [`${w}/config`, `${w}/mcp`, `${w}/plugins`, `${w}/skills`, `${w}/skills/foo`, `${w}/commands`, `${w}/export`, `${w}/inbox`, `${w}/artifacts`, `${w}/agentlab/automations`, `${w}/agentlab/automations/logs`, `${w}/agentlab/automations/logs/a1`, `${w}/audit`, `/workspaces`, `/status`, `${w}/files/content?path=${encodeURIComponent(place)}`, `${w}/scheduler/jobs`, "/capabilities"];
       for (const r of routes) {
@@ -52,16 +59,7 @@ test("the same in HOME (global config, skills, commands, plugins, job files, the
     const s = await startServer({ approval: "auto" });
     const owner = await s.mintToken("owner");
     try {
-      const p = path.join(s.home, place);
-      await mkdir(path.dirname(p), { recursive: true });
-      await rm(p, { recursive: true, force: true });
-      if (kind === "fifo") execFileSync("mkfifo", [p]);
-      else if (kind === "sparse") { await writeFile(p, ""); await truncate(p, 600 * 1024 * 1024); }
-      else if (kind === "dir") await mkdir(p);
-      else if (kind === "dangling") await symlink(path.join(s.parent, "nope"), p);
-      else if (kind === "loop") await symlink(p, p);
-      else if (kind === "devzero") await symlink("/dev/zero", p);
-      else if (kind === "deep") await writeFile(p, '{"a":'.repeat(50_000) + "1" + "}".repeat(50_000));
+      await plant(path.join(s.home, place), kind, s.parent);
       const w = `/workspace/${s.workspaceId}`;
       const reads = [`${w}/config`, `${w}/mcp`, `${w}/plugins?includeGlobal=true`, `${w}/skills?includeGlobal=true`, `${w}/skills/foo`, `${w}/commands?scope=global`, `${w}/commands`, `${w}/export`, `${w}/scheduler/jobs`, `${w}/opencode-router/telegram`, `${w}/opencode-router/identities/telegram`, `${w}/opencode-router/bindings`, "/status", "/opencode-router/health"];
       for (const r of reads) {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFile, stat, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { startServer, firstApproval, readAuditLog, type TestServer } from "./helpers/server.ts";
-import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
+import { answerWithoutEnd, startUpstream, type TestUpstream } from "./helpers/upstream.ts";
 import { snapshotTree } from "./helpers/fs-snapshot.ts";
 
 const SKILL = (name: string, extra = "") => `---\nname: ${name}\ndescription: "  Makes\n  PDFs   "\n${extra}---\n# ${name}\n\n## When to use\n\n- when a PDF is needed\n`;
@@ -195,22 +195,7 @@ test("install: a skills folder that a symlink leads out of the workspace is refu
 
 test("a hub that answers without end (a listing or tree growing past 32 MiB) is cut off: 502 hub_fetch_failed, not a buffer of whatever it sends", async () => {
   const hub = await startUpstream();
-  let most = 0;
-  hub.handle((req, res) => {
-    res.writeHead(200, { "content-type": "application/json" });
-    const chunk = Buffer.alloc(1024 * 1024, 0x20);
-    let sent = 0;
-    const pump = () => {
-      // Stops once the server has gone or after 100 MiB (the cap is 32 MiB).
-      while (!res.destroyed && sent < 100 * 1024 * 1024) {
-        sent += chunk.length;
-        most = Math.max(most, sent);
-        if (!res.write(chunk)) return void res.once("drain", pump);
-      }
-      res.end();
-    };
-    pump();
-  });
+  const endless = answerWithoutEnd(hub);
   const s = await startServer({ approval: "auto", env: { OPENWORK_HUB_API_URL: hub.url, OPENWORK_HUB_RAW_URL: hub.url } });
   try {
     const listing = await s.request("GET", "/hub/skills");
@@ -220,7 +205,7 @@ test("a hub that answers without end (a listing or tree growing past 32 MiB) is 
     const install = await s.request("POST", `/workspace/${s.workspaceId}/skills/hub/pdf-tools`, { json: {} });
     assert.equal(install.status, 502, install.text);
     assert.equal(install.json.code, "hub_fetch_failed");
-    assert.ok(most < 100 * 1024 * 1024, `the server stopped reading (at most ${most} bytes sent to one request)`);
+    assert.ok(endless.most() < 100 * 1024 * 1024, `the server stopped reading (at most ${endless.most()} bytes sent to one request)`);
     assert.equal((await s.request("GET", "/health")).status, 200);
   } finally {
     await s.close();

@@ -86,3 +86,26 @@ export async function startUpstream(options: { keepBytes?: number; readBody?: bo
     },
   };
 }
+
+/**
+ * Answers 200 with a JSON body that never ends (1 MiB of spaces at a time, with backpressure)
+ * until the client goes away or `limit` bytes were sent; returns the most sent to one request.
+ */
+export function answerWithoutEnd(up: TestUpstream, limit = 100 * 1024 * 1024): { most(): number } {
+  let most = 0;
+  up.handle((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (!res.destroyed && sent < limit) {
+        sent += chunk.length;
+        most = Math.max(most, sent);
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  return { most: () => most };
+}
