@@ -53,10 +53,10 @@ export function requireHub(config: ServerConfig): void {
 
 const enc = (r: HubRepo) => ({ owner: encodeURIComponent(r.owner), repo: encodeURIComponent(r.repo), ref: r.ref.split("/").map(encodeURIComponent).join("/") });
 
-/** One GET of the hub: non-2xx → 502 hub_fetch_failed with status and URL; network failure or timeout → 502 hub_unreachable. */
 /**
- * One hub request, its body read by `read` under the same timeout (a hub that sends its headers
- * and then stalls is unreachable like one that never answers).
+ * One GET of the hub, its body read by `read` under the same timeout (a hub that sends its headers
+ * and then stalls is unreachable like one that never answers): non-2xx → 502 hub_fetch_failed with
+ * status and URL; network failure or timeout → 502 hub_unreachable.
  */
 async function hubGet<T>(config: ServerConfig, url: string, kind: "api" | "raw", signal: AbortSignal | undefined, read: (res: Response) => Promise<T>): Promise<T> {
   const headers: Record<string, string> = { "user-agent": "openwork-server", accept: kind === "api" ? "application/vnd.github+json" : "text/plain" };
