@@ -6,7 +6,7 @@
  * are masked and `path`/`url` attributes lose their query string.
  *
  * Writing costs nothing on the request path: lines are batched and written every 50 ms (or when
- * 8 KiB are waiting, or before an error line), in order; `flush()` writes what is left (the CLI
+ * 64 KiB are waiting, or before an error line), in order; `flush()` writes what is left (the CLI
  * calls it on exit and on fatal errors, so the last lines are never lost).
  */
 import { writeSync } from "node:fs";
